@@ -1,0 +1,100 @@
+/** The gateway's configuration document, after validation and with every default filled in. */
+
+export type ProviderType = "openai" | "deepseek" | "mock";
+export const PROVIDER_TYPES: readonly ProviderType[] = ["openai", "deepseek", "mock"];
+
+/** Where a provider's API key comes from. */
+export type KeySource =
+  | { env: string }
+  /** A Secrets Manager secret: the whole string, or `jsonKey` of a JSON secret. */
+  | { secretId: string; jsonKey?: string };
+
+export interface Timeouts {
+  /** TCP/TLS connect. */
+  connectMs: number;
+  /** From request sent to response headers (streaming). */
+  headersMs: number;
+  /** From request sent to the first content token; keep-alive comments and blank lines do not count. */
+  firstTokenMs: number;
+  /** Longest gap between two data events once a stream has started. */
+  idleMs: number;
+  /** A whole non-streaming response, headers and body. */
+  responseMs: number;
+}
+
+export interface RetryPolicy {
+  /** Attempts per target, the first included. */
+  maxAttempts: number;
+  baseDelayMs: number;
+  maxDelayMs: number;
+  /** The longest `Retry-After` we wait on the same target; a longer one fails over at once. */
+  maxRetryAfterMs: number;
+}
+
+export interface CooldownPolicy {
+  /** Consecutive failures of one target that bench it. */
+  failureThreshold: number;
+  /** How long a target is benched after `failureThreshold` failures. */
+  cooldownMs: number;
+  /** Upper bound on a cooldown taken from an upstream `Retry-After`. */
+  maxCooldownMs: number;
+}
+
+export interface MockScriptStep {
+  /** Answer with this HTTP-like status and an OpenAI error body instead of a completion. */
+  status?: number;
+  /** With `status`: a `Retry-After` in seconds. */
+  retryAfterSeconds?: number;
+  /** Stream this many tokens, then fail as a cut connection would. */
+  cutAfterTokens?: number;
+  /** Never produce a first token (the request hangs until a timeout or abort). */
+  hang?: boolean;
+}
+
+export interface MockOptions {
+  /** The answer; `{input}` is replaced by the last user message. */
+  reply: string;
+  firstTokenDelayMs: number;
+  tokenDelayMs: number;
+  /** Steps taken in turn, one per call, cycling; an empty script always answers. */
+  script: MockScriptStep[];
+}
+
+export interface ProviderConfig {
+  id: string;
+  type: ProviderType;
+  baseUrl: string;
+  apiKey: KeySource | undefined;
+  weight: number;
+  enabled: boolean;
+  /** The provider accepts a partial assistant message to continue (DeepSeek's prefix completion). */
+  assistantPrefill: boolean;
+  /** Base URL for prefix-completion requests when it differs (DeepSeek serves it under /beta). */
+  prefillBaseUrl: string | undefined;
+  /** Extra headers sent upstream (never logged). */
+  headers: Record<string, string>;
+  timeouts: Timeouts;
+  retry: RetryPolicy;
+  mock: MockOptions | undefined;
+}
+
+export interface RouteTarget {
+  provider: string;
+  model: string;
+}
+
+export interface ModelRoute {
+  name: string;
+  targets: RouteTarget[];
+}
+
+export interface GatewayConfig {
+  /** The whole request, all attempts and waits included, never takes longer than this. */
+  requestTimeoutMs: number;
+  maxBodyBytes: number;
+  /** After a cut stream, restart on a target that cannot continue and keep only what extends the sent text. */
+  resumeByRestart: boolean;
+  cooldown: CooldownPolicy;
+  providers: ProviderConfig[];
+  models: ModelRoute[];
+}

@@ -1,0 +1,346 @@
+import {
+  type CooldownPolicy,
+  type GatewayConfig,
+  type KeySource,
+  type MockOptions,
+  type MockScriptStep,
+  type ModelRoute,
+  PROVIDER_TYPES,
+  type ProviderConfig,
+  type ProviderType,
+  type RetryPolicy,
+  type Timeouts,
+} from "./types.ts";
+
+/** A configuration that cannot be used; the message starts with the path of the offending field. */
+export class ConfigError extends Error {
+  readonly field: string;
+  constructor(field: string, problem: string) {
+    super(`${field}: ${problem}`);
+    this.name = "ConfigError";
+    this.field = field;
+  }
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = {
+  connectMs: 3_000,
+  headersMs: 15_000,
+  firstTokenMs: 15_000,
+  idleMs: 30_000,
+  responseMs: 120_000,
+};
+
+export const DEFAULT_RETRY: RetryPolicy = {
+  maxAttempts: 2,
+  baseDelayMs: 250,
+  maxDelayMs: 4_000,
+  maxRetryAfterMs: 10_000,
+};
+
+export const DEFAULT_COOLDOWN: CooldownPolicy = {
+  failureThreshold: 3,
+  cooldownMs: 30_000,
+  maxCooldownMs: 300_000,
+};
+
+const DEFAULT_BASE_URLS: Record<ProviderType, string> = {
+  openai: "https://api.openai.com/v1",
+  deepseek: "https://api.deepseek.com",
+  mock: "mock://local",
+};
+
+const DEFAULT_MOCK: MockOptions = {
+  reply: "This is the mock provider answering: {input}",
+  firstTokenDelayMs: 50,
+  tokenDelayMs: 20,
+  script: [],
+};
+
+type Obj = Record<string, unknown>;
+
+function isObject(value: unknown): value is Obj {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+function object(value: unknown, field: string): Obj {
+  if (!isObject(value)) throw new ConfigError(field, "must be an object");
+  return value;
+}
+
+function optional<T>(
+  obj: Obj,
+  key: string,
+  field: string,
+  read: (v: unknown, f: string) => T,
+  fallback: T,
+): T {
+  const value = obj[key];
+  return value === undefined ? fallback : read(value, `${field}.${key}`);
+}
+
+function string(value: unknown, field: string): string {
+  if (typeof value !== "string" || value.trim() === "")
+    throw new ConfigError(field, "must be a non-empty string");
+  return value;
+}
+
+function boolean(value: unknown, field: string): boolean {
+  if (typeof value !== "boolean") throw new ConfigError(field, "must be true or false");
+  return value;
+}
+
+function number(min: number, max = Number.MAX_SAFE_INTEGER) {
+  return (value: unknown, field: string): number => {
+    if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
+      throw new ConfigError(field, `must be a number from ${min} to ${max}`);
+    }
+    return value;
+  };
+}
+
+function url(value: unknown, field: string): string {
+  const text = string(value, field);
+  let parsed: URL;
+  try {
+    parsed = new URL(text);
+  } catch {
+    throw new ConfigError(field, `is not a URL: ${JSON.stringify(text)}`);
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
+    throw new ConfigError(field, "must be an http(s) URL");
+  }
+  return text.replace(/\/+$/, "");
+}
+
+function keySource(value: unknown, field: string): KeySource {
+  const obj = object(value, field);
+  if (obj.env !== undefined) return { env: string(obj.env, `${field}.env`) };
+  if (obj.secretId !== undefined) {
+    const secretId = string(obj.secretId, `${field}.secretId`);
+    return obj.jsonKey === undefined
+      ? { secretId }
+      : { secretId, jsonKey: string(obj.jsonKey, `${field}.jsonKey`) };
+  }
+  throw new ConfigError(field, 'must be { "env": "VAR" } or { "secretId": "name", "jsonKey"?: "key" }');
+}
+
+function timeouts(value: unknown, field: string, base: Timeouts): Timeouts {
+  const obj = object(value, field);
+  const ms = number(1, 900_000);
+  return {
+    connectMs: optional(obj, "connectMs", field, ms, base.connectMs),
+    headersMs: optional(obj, "headersMs", field, ms, base.headersMs),
+    firstTokenMs: optional(obj, "firstTokenMs", field, ms, base.firstTokenMs),
+    idleMs: optional(obj, "idleMs", field, ms, base.idleMs),
+    responseMs: optional(obj, "responseMs", field, ms, base.responseMs),
+  };
+}
+
+function retry(value: unknown, field: string, base: RetryPolicy): RetryPolicy {
+  const obj = object(value, field);
+  const policy = {
+    maxAttempts: optional(obj, "maxAttempts", field, number(1, 10), base.maxAttempts),
+    baseDelayMs: optional(obj, "baseDelayMs", field, number(0, 60_000), base.baseDelayMs),
+    maxDelayMs: optional(obj, "maxDelayMs", field, number(0, 300_000), base.maxDelayMs),
+    maxRetryAfterMs: optional(obj, "maxRetryAfterMs", field, number(0, 900_000), base.maxRetryAfterMs),
+  };
+  if (policy.maxDelayMs < policy.baseDelayMs)
+    throw new ConfigError(`${field}.maxDelayMs`, "must be >= baseDelayMs");
+  return policy;
+}
+
+function cooldown(value: unknown, field: string): CooldownPolicy {
+  const obj = object(value, field);
+  return {
+    failureThreshold: optional(
+      obj,
+      "failureThreshold",
+      field,
+      number(1, 1000),
+      DEFAULT_COOLDOWN.failureThreshold,
+    ),
+    cooldownMs: optional(obj, "cooldownMs", field, number(0, 3_600_000), DEFAULT_COOLDOWN.cooldownMs),
+    maxCooldownMs: optional(
+      obj,
+      "maxCooldownMs",
+      field,
+      number(0, 86_400_000),
+      DEFAULT_COOLDOWN.maxCooldownMs,
+    ),
+  };
+}
+
+function mockStep(value: unknown, field: string): MockScriptStep {
+  if (value === "ok") return {};
+  const obj = object(value, field);
+  const step: MockScriptStep = {};
+  if (obj.status !== undefined) step.status = number(400, 599)(obj.status, `${field}.status`);
+  if (obj.retryAfterSeconds !== undefined) {
+    step.retryAfterSeconds = number(0, 86_400)(obj.retryAfterSeconds, `${field}.retryAfterSeconds`);
+  }
+  if (obj.cutAfterTokens !== undefined)
+    step.cutAfterTokens = number(0)(obj.cutAfterTokens, `${field}.cutAfterTokens`);
+  if (obj.hang !== undefined) step.hang = boolean(obj.hang, `${field}.hang`);
+  return step;
+}
+
+function mock(value: unknown, field: string): MockOptions {
+  const obj = object(value, field);
+  const script = obj.script === undefined ? [] : obj.script;
+  if (!Array.isArray(script)) throw new ConfigError(`${field}.script`, "must be an array");
+  return {
+    reply: optional(obj, "reply", field, string, DEFAULT_MOCK.reply),
+    firstTokenDelayMs: optional(
+      obj,
+      "firstTokenDelayMs",
+      field,
+      number(0, 600_000),
+      DEFAULT_MOCK.firstTokenDelayMs,
+    ),
+    tokenDelayMs: optional(obj, "tokenDelayMs", field, number(0, 60_000), DEFAULT_MOCK.tokenDelayMs),
+    script: script.map((step, i) => mockStep(step, `${field}.script[${i}]`)),
+  };
+}
+
+function headers(value: unknown, field: string): Record<string, string> {
+  const obj = object(value, field);
+  const out: Record<string, string> = {};
+  for (const [name, v] of Object.entries(obj)) out[name.toLowerCase()] = string(v, `${field}.${name}`);
+  return out;
+}
+
+const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+function provider(
+  value: unknown,
+  field: string,
+  defaults: { timeouts: Timeouts; retry: RetryPolicy },
+): ProviderConfig {
+  const obj = object(value, field);
+  const id = string(obj.id, `${field}.id`);
+  if (!ID_PATTERN.test(id))
+    throw new ConfigError(`${field}.id`, "must be letters, digits, '.', '_' or '-' (max 64)");
+  const type = string(obj.type, `${field}.type`) as ProviderType;
+  if (!PROVIDER_TYPES.includes(type)) {
+    throw new ConfigError(
+      `${field}.type`,
+      `must be one of ${PROVIDER_TYPES.join(", ")}, got ${JSON.stringify(type)}`,
+    );
+  }
+  const apiKey = obj.apiKey === undefined ? undefined : keySource(obj.apiKey, `${field}.apiKey`);
+  if (apiKey === undefined && type !== "mock") {
+    throw new ConfigError(`${field}.apiKey`, `is required for a provider of type ${type}`);
+  }
+  const prefillDefault = type === "deepseek" ? `${DEFAULT_BASE_URLS.deepseek}/beta` : undefined;
+  return {
+    id,
+    type,
+    baseUrl:
+      type === "mock"
+        ? DEFAULT_BASE_URLS.mock
+        : optional(obj, "baseUrl", field, url, DEFAULT_BASE_URLS[type]),
+    apiKey,
+    weight: optional(obj, "weight", field, number(0, 1000), 1),
+    enabled: optional(obj, "enabled", field, boolean, true),
+    assistantPrefill: optional(obj, "assistantPrefill", field, boolean, false),
+    prefillBaseUrl:
+      obj.prefillBaseUrl === undefined ? prefillDefault : url(obj.prefillBaseUrl, `${field}.prefillBaseUrl`),
+    headers: optional(obj, "headers", field, headers, {}),
+    timeouts: optional(
+      obj,
+      "timeouts",
+      field,
+      (v, f) => timeouts(v, f, defaults.timeouts),
+      defaults.timeouts,
+    ),
+    retry: optional(obj, "retry", field, (v, f) => retry(v, f, defaults.retry), defaults.retry),
+    mock: type === "mock" ? optional(obj, "mock", field, mock, DEFAULT_MOCK) : undefined,
+  };
+}
+
+function routes(value: unknown, field: string, providerIds: Set<string>): ModelRoute[] {
+  const obj = object(value, field);
+  const names = Object.keys(obj);
+  if (names.length === 0) throw new ConfigError(field, "must name at least one model");
+  return names.map((name) => {
+    const routeField = `${field}.${name}`;
+    const route = object(obj[name], routeField);
+    const targets = route.targets;
+    if (!Array.isArray(targets) || targets.length === 0) {
+      throw new ConfigError(`${routeField}.targets`, "must be a non-empty array");
+    }
+    return {
+      name,
+      targets: targets.map((t, i) => {
+        const targetField = `${routeField}.targets[${i}]`;
+        const target = object(t, targetField);
+        const providerId = string(target.provider, `${targetField}.provider`);
+        if (!providerIds.has(providerId)) {
+          throw new ConfigError(
+            `${targetField}.provider`,
+            `names no provider: ${JSON.stringify(providerId)}`,
+          );
+        }
+        return { provider: providerId, model: string(target.model, `${targetField}.model`) };
+      }),
+    };
+  });
+}
+
+/** Validates a parsed configuration document and fills in defaults. Throws {@link ConfigError}. */
+export function validateConfig(document: unknown): GatewayConfig {
+  const root = object(document, "config");
+  const defaults = optional(root, "defaults", "config", object, {});
+  const baseTimeouts = optional(
+    defaults,
+    "timeouts",
+    "defaults",
+    (v, f) => timeouts(v, f, DEFAULT_TIMEOUTS),
+    DEFAULT_TIMEOUTS,
+  );
+  const baseRetry = optional(
+    defaults,
+    "retry",
+    "defaults",
+    (v, f) => retry(v, f, DEFAULT_RETRY),
+    DEFAULT_RETRY,
+  );
+
+  if (!Array.isArray(root.providers) || root.providers.length === 0) {
+    throw new ConfigError("providers", "must be a non-empty array");
+  }
+  const providers = root.providers.map((p, i) =>
+    provider(p, `providers[${i}]`, { timeouts: baseTimeouts, retry: baseRetry }),
+  );
+  const ids = new Set<string>();
+  providers.forEach((p, i) => {
+    if (ids.has(p.id)) throw new ConfigError(`providers[${i}].id`, `duplicates ${JSON.stringify(p.id)}`);
+    ids.add(p.id);
+  });
+
+  return {
+    requestTimeoutMs: optional(defaults, "requestTimeoutMs", "defaults", number(100, 900_000), 300_000),
+    maxBodyBytes: optional(
+      defaults,
+      "maxBodyBytes",
+      "defaults",
+      number(1024, 6 * 1024 * 1024),
+      4 * 1024 * 1024,
+    ),
+    resumeByRestart: optional(defaults, "resumeByRestart", "defaults", boolean, true),
+    cooldown: optional(defaults, "cooldown", "defaults", cooldown, DEFAULT_COOLDOWN),
+    providers,
+    models: routes(root.models, "models", ids),
+  };
+}
+
+/** Parses and validates configuration text; a JSON syntax error is reported as a ConfigError too. */
+export function parseConfig(text: string, source = "config"): GatewayConfig {
+  let document: unknown;
+  try {
+    document = JSON.parse(text);
+  } catch (error) {
+    throw new ConfigError(source, `is not valid JSON (${(error as Error).message})`);
+  }
+  return validateConfig(document);
+}

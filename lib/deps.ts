@@ -1,0 +1,56 @@
+import { randomUUID } from "node:crypto";
+
+/** Structured logger: one JSON object per line. Never pass prompts, completions or keys. */
+export interface Logger {
+  info(fields: Record<string, unknown>): void;
+  warn(fields: Record<string, unknown>): void;
+  error(fields: Record<string, unknown>): void;
+}
+
+/**
+ * Every effect the request path uses, built once at the edge and passed down, so tests can hand in
+ * a fake clock, a seeded random source and a recording logger.
+ */
+export interface Deps {
+  now(): number;
+  /** Resolves after `ms`, or rejects with the signal's reason once it aborts. */
+  sleep(ms: number, signal?: AbortSignal): Promise<void>;
+  /** Uniform in [0, 1). */
+  random(): number;
+  newId(): string;
+  logger: Logger;
+}
+
+export function jsonLogger(write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
+  const emit = (level: string, fields: Record<string, unknown>) =>
+    write(`${JSON.stringify({ level, time: new Date().toISOString(), ...fields })}\n`);
+  return {
+    info: (fields) => emit("info", fields),
+    warn: (fields) => emit("warn", fields),
+    error: (fields) => emit("error", fields),
+  };
+}
+
+export const silentLogger: Logger = { info() {}, warn() {}, error() {} };
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal?.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}
+
+export function systemDeps(logger: Logger = jsonLogger()): Deps {
+  return { now: Date.now, sleep, random: Math.random, newId: randomUUID, logger };
+}

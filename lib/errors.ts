@@ -1,0 +1,142 @@
+/**
+ * One error hierarchy for the whole gateway. Upstream outcomes become a {@link GatewayError} in
+ * exactly one place (`lib/retry/classify.ts`); the edge serialises it to the OpenAI error shape with
+ * {@link toOpenAIErrorBody}. A stack trace or a key never leaves the process.
+ */
+
+/** The OpenAI error body: https://platform.openai.com/docs/guides/error-codes */
+export interface OpenAIErrorBody {
+  error: { message: string; type: string; param: string | null; code: string | null };
+}
+
+/** What the failover engine should do after an outcome. */
+export type ErrorAction = "retry" | "failover" | "return";
+
+export interface GatewayErrorOptions {
+  status: number;
+  type?: string;
+  code?: string | null;
+  param?: string | null;
+  action?: ErrorAction;
+  retryAfterMs?: number;
+  providerId?: string;
+  headers?: Record<string, string>;
+  /** A body to hand back to the caller as is (an upstream 4xx we pass through). */
+  upstreamBody?: OpenAIErrorBody;
+  cause?: unknown;
+}
+
+export class GatewayError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly code: string | null;
+  readonly param: string | null;
+  readonly action: ErrorAction;
+  readonly retryAfterMs: number | undefined;
+  readonly providerId: string | undefined;
+  readonly headers: Record<string, string>;
+  readonly upstreamBody: OpenAIErrorBody | undefined;
+
+  constructor(message: string, options: GatewayErrorOptions) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = "GatewayError";
+    this.status = options.status;
+    this.type = options.type ?? defaultType(options.status);
+    this.code = options.code ?? null;
+    this.param = options.param ?? null;
+    this.action = options.action ?? "return";
+    this.retryAfterMs = options.retryAfterMs;
+    this.providerId = options.providerId;
+    this.headers = options.headers ?? {};
+    this.upstreamBody = options.upstreamBody;
+  }
+
+  /** Client errors (< 500) say what the caller did wrong; server errors say what failed, not how. */
+  get expose(): boolean {
+    return this.status < 500;
+  }
+}
+
+/** The caller's request is wrong (400 unless said otherwise). */
+export class InvalidRequestError extends GatewayError {
+  constructor(message: string, param: string | null = null, code: string | null = null, status = 400) {
+    super(message, { status, type: "invalid_request_error", param, code });
+    this.name = "InvalidRequestError";
+  }
+}
+
+/** A failure talking to an upstream provider: status error, reset, timeout, cut stream. */
+export class UpstreamError extends GatewayError {
+  constructor(message: string, options: GatewayErrorOptions & { providerId: string }) {
+    super(message, options);
+    this.name = "UpstreamError";
+  }
+}
+
+/** A per-phase timeout: connect, headers, first token, idle, response, deadline. */
+export type TimeoutPhase = "connect" | "headers" | "first_token" | "idle" | "response" | "deadline";
+
+export class UpstreamTimeoutError extends UpstreamError {
+  readonly phase: TimeoutPhase;
+  constructor(providerId: string, phase: TimeoutPhase, afterMs: number) {
+    super(`${providerId}: timed out waiting for ${phase.replace("_", " ")} after ${afterMs} ms`, {
+      status: 504,
+      type: "timeout_error",
+      code: `${phase}_timeout`,
+      action: "failover",
+      providerId,
+    });
+    this.name = "UpstreamTimeoutError";
+    this.phase = phase;
+  }
+}
+
+/** The caller went away; nothing is sent and no further attempts are made. */
+export class ClientAbortError extends Error {
+  constructor() {
+    super("client closed the request");
+    this.name = "ClientAbortError";
+  }
+}
+
+function defaultType(status: number): string {
+  if (status === 401) return "authentication_error";
+  if (status === 403) return "permission_error";
+  if (status === 404) return "not_found_error";
+  if (status === 429) return "rate_limit_error";
+  if (status < 500) return "invalid_request_error";
+  return "api_error";
+}
+
+const KEY_PATTERN = /\b(sk|pk|rk)-[A-Za-z0-9_*.-]{6,}/g;
+
+/**
+ * Removes anything shaped like an API key from text that may reach a caller or a log. Providers echo
+ * key fragments in their 401 messages ("Incorrect API key provided: sk-abc***xyz").
+ */
+export function redactSecrets(text: string): string {
+  return text.replace(KEY_PATTERN, "[redacted]");
+}
+
+/** Serialises any thrown value to the OpenAI error shape; unknown errors never show their message. */
+export function toOpenAIErrorBody(error: unknown): OpenAIErrorBody {
+  if (error instanceof GatewayError) {
+    if (error.upstreamBody) {
+      const e = error.upstreamBody.error;
+      return { error: { ...e, message: redactSecrets(e.message) } };
+    }
+    return {
+      error: {
+        message: redactSecrets(error.message),
+        type: error.type,
+        param: error.param,
+        code: error.code,
+      },
+    };
+  }
+  return { error: { message: "Internal server error", type: "api_error", param: null, code: null } };
+}
+
+export function statusOf(error: unknown): number {
+  return error instanceof GatewayError ? error.status : 500;
+}

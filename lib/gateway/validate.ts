@@ -1,0 +1,126 @@
+import { InvalidRequestError } from "../errors.ts";
+import type { ChatRequest } from "../providers/types.ts";
+
+const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
+
+/**
+ * Checks the fields the gateway relies on and the common ones whose type is unambiguous; everything
+ * else passes through for the provider to judge. Messages follow the OpenAI API reference
+ * (https://platform.openai.com/docs/api-reference/chat/create).
+ */
+export function parseChatRequest(body: string): ChatRequest {
+  if (body.trim() === "")
+    throw new InvalidRequestError("The request body is empty; expected a JSON object.", null, "invalid_json");
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new InvalidRequestError(
+      "We could not parse the JSON body of your request. The body must be a valid JSON object.",
+      null,
+      "invalid_json",
+    );
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new InvalidRequestError("The request body must be a JSON object.", null, "invalid_json");
+  }
+  const request = json as Record<string, unknown>;
+
+  if (request.model === undefined) throw missing("model");
+  if (typeof request.model !== "string" || request.model.trim() === "")
+    throw wrongType("model", "a non-empty string");
+
+  const messages = request.messages;
+  if (messages === undefined) throw missing("messages");
+  if (!Array.isArray(messages)) throw wrongType("messages", "an array");
+  if (messages.length === 0)
+    throw new InvalidRequestError(
+      "'messages' must contain at least one message.",
+      "messages",
+      "invalid_value",
+    );
+  for (const [i, message] of messages.entries()) checkMessage(message, i);
+
+  if (request.stream !== undefined && request.stream !== null && typeof request.stream !== "boolean") {
+    throw wrongType("stream", "a boolean");
+  }
+  if (request.stream_options !== undefined && request.stream_options !== null) {
+    if (typeof request.stream_options !== "object" || Array.isArray(request.stream_options)) {
+      throw wrongType("stream_options", "an object");
+    }
+    if (request.stream !== true) {
+      throw new InvalidRequestError(
+        "'stream_options' is only allowed when 'stream' is true.",
+        "stream_options",
+        "invalid_value",
+      );
+    }
+    const includeUsage = (request.stream_options as Record<string, unknown>).include_usage;
+    if (includeUsage !== undefined && typeof includeUsage !== "boolean") {
+      throw wrongType("stream_options.include_usage", "a boolean");
+    }
+  }
+  checkNumber(request, "temperature", 0, 2, false);
+  checkNumber(request, "top_p", 0, 1, false);
+  checkNumber(request, "n", 1, 128, true);
+  checkNumber(request, "max_tokens", 1, Number.MAX_SAFE_INTEGER, true);
+  checkNumber(request, "max_completion_tokens", 1, Number.MAX_SAFE_INTEGER, true);
+  checkNumber(request, "presence_penalty", -2, 2, false);
+  checkNumber(request, "frequency_penalty", -2, 2, false);
+  return request as ChatRequest;
+}
+
+function checkMessage(message: unknown, i: number): void {
+  const param = `messages[${i}]`;
+  if (typeof message !== "object" || message === null || Array.isArray(message))
+    throw wrongType(param, "an object");
+  const m = message as Record<string, unknown>;
+  if (typeof m.role !== "string") throw missing(`${param}.role`);
+  if (!ROLES.has(m.role)) {
+    throw new InvalidRequestError(
+      `Invalid value for '${param}.role': ${JSON.stringify(m.role)}. Supported values are: ${[...ROLES].map((r) => `'${r}'`).join(", ")}.`,
+      `${param}.role`,
+      "invalid_value",
+    );
+  }
+  const content = m.content;
+  const mayOmitContent = m.role === "assistant";
+  if (content === undefined || content === null) {
+    if (!mayOmitContent) throw missing(`${param}.content`);
+  } else if (typeof content !== "string" && !Array.isArray(content)) {
+    throw wrongType(`${param}.content`, "a string or an array of content parts");
+  }
+}
+
+function checkNumber(
+  request: Record<string, unknown>,
+  field: string,
+  min: number,
+  max: number,
+  integer: boolean,
+): void {
+  const value = request[field];
+  if (value === undefined || value === null) return;
+  if (typeof value !== "number" || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
+    throw wrongType(field, integer ? "an integer" : "a number");
+  }
+  if (value < min || value > max) {
+    throw new InvalidRequestError(
+      `'${field}' must be between ${min} and ${max}, got ${value}.`,
+      field,
+      "invalid_value",
+    );
+  }
+}
+
+function missing(param: string): InvalidRequestError {
+  return new InvalidRequestError(
+    `Missing required parameter: '${param}'.`,
+    param,
+    "missing_required_parameter",
+  );
+}
+
+function wrongType(param: string, expected: string): InvalidRequestError {
+  return new InvalidRequestError(`Invalid type for '${param}': expected ${expected}.`, param, "invalid_type");
+}

@@ -1,0 +1,163 @@
+import type { MockOptions, MockScriptStep, ProviderConfig } from "../config/types.ts";
+import type { Deps } from "../deps.ts";
+import { ClientAbortError, UpstreamError } from "../errors.ts";
+import { errorFromStatus } from "../retry/classify.ts";
+import { providerBase } from "./base.ts";
+import type {
+  CallOptions,
+  ChatMessage,
+  ChatRequest,
+  ChatResult,
+  ChatStream,
+  Provider,
+  StreamEvent,
+} from "./types.ts";
+
+/**
+ * A provider with no network: answers with a fixed reply, token by token, after configurable delays,
+ * and follows a script of failures (an error status, a cut stream, a hang) so failover can be shown
+ * and tested locally. With `assistantPrefill` it continues a partial assistant message, as DeepSeek's
+ * prefix completion does.
+ */
+export function createMockProvider(config: ProviderConfig, deps: Deps): Provider {
+  const options: MockOptions = config.mock ?? {
+    reply: "",
+    firstTokenDelayMs: 0,
+    tokenDelayMs: 0,
+    script: [],
+  };
+  let calls = 0;
+
+  const nextStep = (): MockScriptStep => {
+    const step = options.script.length === 0 ? {} : (options.script[calls % options.script.length] ?? {});
+    calls++;
+    return step;
+  };
+
+  const failIfScripted = async (step: MockScriptStep, signal: AbortSignal) => {
+    if (step.hang) {
+      await deps.sleep(2 ** 31 - 1, signal).catch(() => undefined);
+      throw new ClientAbortError();
+    }
+    if (step.status !== undefined) {
+      const headers =
+        step.retryAfterSeconds === undefined ? {} : { "retry-after": String(step.retryAfterSeconds) };
+      const body = JSON.stringify({
+        error: { message: `mock failure ${step.status}`, type: "api_error", param: null, code: null },
+      });
+      throw errorFromStatus(config.id, step.status, headers, body, deps.now());
+    }
+  };
+
+  const wait = async (ms: number, signal: AbortSignal) => {
+    if (ms <= 0) return;
+    try {
+      await deps.sleep(ms, signal);
+    } catch {
+      throw new ClientAbortError();
+    }
+  };
+
+  return {
+    ...providerBase(config, deps),
+
+    async chatCompletion(request: ChatRequest, call: CallOptions): Promise<ChatResult> {
+      const step = nextStep();
+      await failIfScripted(step, call.signal);
+      const answer = answerFor(options, request.messages, call.prefill === true);
+      await wait(options.firstTokenDelayMs + options.tokenDelayMs * answer.tokens.length, call.signal);
+      const json = {
+        id: `chatcmpl-mock-${deps.newId()}`,
+        object: "chat.completion",
+        created: Math.floor(deps.now() / 1000),
+        model: request.model,
+        choices: [{ index: 0, message: { role: "assistant", content: answer.text }, finish_reason: "stop" }],
+        usage: usage(request.messages, answer.tokens.length),
+      };
+      return { body: JSON.stringify(json), json };
+    },
+
+    async streamChat(request: ChatRequest, call: CallOptions): Promise<ChatStream> {
+      const step = nextStep();
+      await failIfScripted(step, call.signal);
+      const answer = answerFor(options, request.messages, call.prefill === true);
+      const id = `chatcmpl-mock-${deps.newId()}`;
+      const created = Math.floor(deps.now() / 1000);
+      const includeUsage = request.stream_options?.include_usage === true;
+      const chunk = (delta: object, finish: string | null, extra: object = {}): StreamEvent => {
+        const json = {
+          id,
+          object: "chat.completion.chunk",
+          created,
+          model: request.model,
+          choices: [{ index: 0, delta, finish_reason: finish }],
+          ...extra,
+        };
+        return { kind: "chunk", raw: JSON.stringify(json), chunk: json };
+      };
+      async function* events(): AsyncGenerator<StreamEvent> {
+        yield chunk({ role: "assistant", content: "" }, null);
+        await wait(options.firstTokenDelayMs, call.signal);
+        for (const [i, token] of answer.tokens.entries()) {
+          if (step.cutAfterTokens !== undefined && i >= step.cutAfterTokens) {
+            throw new UpstreamError(`${config.id}: stream cut after ${i} tokens (scripted)`, {
+              status: 502,
+              code: "upstream_stream_cut",
+              action: "failover",
+              providerId: config.id,
+            });
+          }
+          if (i > 0) await wait(options.tokenDelayMs, call.signal);
+          yield chunk({ content: token }, null);
+        }
+        yield chunk({}, "stop");
+        if (includeUsage) {
+          const json = {
+            id,
+            object: "chat.completion.chunk",
+            created,
+            model: request.model,
+            choices: [],
+            usage: usage(request.messages, answer.tokens.length),
+          };
+          yield { kind: "chunk", raw: JSON.stringify(json), chunk: json };
+        }
+        yield { kind: "done" };
+      }
+      return { events: events(), cancel() {} };
+    },
+
+    async healthCheck() {
+      return { ok: true, status: 200, latencyMs: 0, error: undefined };
+    },
+  };
+}
+
+function answerFor(
+  options: MockOptions,
+  messages: ChatMessage[],
+  prefill: boolean,
+): { text: string; tokens: string[] } {
+  const last = messages[messages.length - 1];
+  const lastUser = [...messages].reverse().find((m) => m.role === "user");
+  const input = typeof lastUser?.content === "string" ? lastUser.content.slice(0, 200) : "";
+  const reply = options.reply.replaceAll("{input}", input);
+  let text = reply;
+  if (prefill && last?.role === "assistant" && typeof last.content === "string") {
+    // Continue the caller's partial answer: the rest of our reply if it starts the same way.
+    text = reply.startsWith(last.content) ? reply.slice(last.content.length) : reply;
+  }
+  return { text, tokens: text.match(/\s*\S+/g) ?? [] };
+}
+
+function usage(messages: ChatMessage[], completionTokens: number) {
+  const promptTokens = messages.reduce(
+    (n, m) => n + (typeof m.content === "string" ? (m.content.match(/\S+/g)?.length ?? 0) : 0) + 3,
+    0,
+  );
+  return {
+    prompt_tokens: promptTokens,
+    completion_tokens: completionTokens,
+    total_tokens: promptTokens + completionTokens,
+  };
+}

@@ -1,0 +1,203 @@
+import type { ProviderConfig } from "../config/types.ts";
+import type { Deps } from "../deps.ts";
+import { UpstreamError, UpstreamTimeoutError } from "../errors.ts";
+import type { HttpClient, HttpResponse } from "../http/client.ts";
+import { parseSse } from "../http/sse.ts";
+import { errorFromStatus, errorFromStreamEvent, toUpstreamError } from "../retry/classify.ts";
+import { providerBase } from "./base.ts";
+import type { ApiKeys } from "./keys.ts";
+import type {
+  CallOptions,
+  ChatChunk,
+  ChatRequest,
+  ChatResult,
+  ChatStream,
+  Provider,
+  StreamEvent,
+} from "./types.ts";
+
+export interface ProviderContext {
+  http: HttpClient;
+  keys: ApiKeys;
+  deps: Deps;
+}
+
+/**
+ * The OpenAI chat completions wire format (https://platform.openai.com/docs/api-reference/chat),
+ * spoken by OpenAI, DeepSeek, and most self-hosted servers. The request body is the caller's, with
+ * `model` set to the target's upstream name; the answer is passed on as the provider sent it.
+ */
+export function createOpenAICompatibleProvider(config: ProviderConfig, context: ProviderContext): Provider {
+  const { http, keys, deps } = context;
+
+  async function post(request: ChatRequest, options: CallOptions, streaming: boolean): Promise<HttpResponse> {
+    const key = await keys.get(config);
+    if (key === undefined) {
+      throw new UpstreamError(`${config.id}: no API key configured`, {
+        status: 502,
+        code: "provider_not_configured",
+        action: "failover",
+        providerId: config.id,
+      });
+    }
+    const base = options.prefill && config.prefillBaseUrl ? config.prefillBaseUrl : config.baseUrl;
+    const t = options.timeouts;
+    let response: HttpResponse;
+    try {
+      response = await http.request({
+        url: `${base}/chat/completions`,
+        method: "POST",
+        headers: {
+          ...config.headers,
+          "content-type": "application/json",
+          accept: streaming ? "text/event-stream" : "application/json",
+          authorization: `Bearer ${key}`,
+        },
+        body: JSON.stringify(request),
+        signal: options.signal,
+        connectTimeoutMs: t.connectMs,
+        headersTimeoutMs: streaming ? t.headersMs : t.responseMs,
+        // Content-level limits (first token, idle) are the gateway's; this only catches a dead socket.
+        bodyIdleTimeoutMs: streaming ? Math.max(t.idleMs, t.firstTokenMs) : t.responseMs,
+      });
+    } catch (error) {
+      throw toUpstreamError(config.id, error);
+    }
+    if (response.status !== 200) {
+      const text = await response.text().catch(() => "");
+      if (response.status === 401) keys.invalidate(config);
+      throw errorFromStatus(config.id, response.status, response.headers, text, deps.now());
+    }
+    return response;
+  }
+
+  return {
+    ...providerBase(config, deps),
+
+    async chatCompletion(request, options): Promise<ChatResult> {
+      // Non-streaming answers arrive whole, so one timer bounds headers and body together.
+      const timer = new AbortController();
+      const timeout = setTimeout(() => timer.abort(), options.timeouts.responseMs);
+      const signal = AbortSignal.any([options.signal, timer.signal]);
+      try {
+        const response = await post({ ...request, stream: false }, { ...options, signal }, false);
+        const body = await response.text();
+        return parseCompletion(config.id, body);
+      } catch (error) {
+        if (timer.signal.aborted && !options.signal.aborted) {
+          throw new UpstreamTimeoutError(config.id, "response", options.timeouts.responseMs);
+        }
+        throw toUpstreamError(config.id, error);
+      } finally {
+        clearTimeout(timeout);
+      }
+    },
+
+    async streamChat(request, options): Promise<ChatStream> {
+      const response = await post({ ...request, stream: true }, options, true);
+      return {
+        events: streamEvents(config.id, response, deps),
+        cancel: () => response.destroy(),
+      };
+    },
+
+    async healthCheck({ signal, timeoutMs }) {
+      const started = deps.now();
+      try {
+        const key = await keys.get(config);
+        const response = await http.request({
+          url: `${config.baseUrl}/models`,
+          method: "GET",
+          headers: { ...config.headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
+          ...(signal ? { signal } : {}),
+          connectTimeoutMs: Math.min(timeoutMs, config.timeouts.connectMs),
+          headersTimeoutMs: timeoutMs,
+          bodyIdleTimeoutMs: timeoutMs,
+        });
+        await response.text();
+        const ok = response.status === 200;
+        return {
+          ok,
+          status: response.status,
+          latencyMs: deps.now() - started,
+          error: ok ? undefined : `HTTP ${response.status}`,
+        };
+      } catch (error) {
+        const e = toUpstreamError(config.id, error);
+        return { ok: false, status: undefined, latencyMs: deps.now() - started, error: e.message };
+      }
+    },
+  };
+}
+
+/** Checks a non-streaming body is one whole JSON completion; a 200 carrying an error is an error. */
+export function parseCompletion(providerId: string, body: string): ChatResult {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new UpstreamError(`${providerId} returned a body that is not JSON (truncated or malformed)`, {
+      status: 502,
+      code: "upstream_invalid_response",
+      action: "retry",
+      providerId,
+    });
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new UpstreamError(`${providerId} returned JSON that is not a completion`, {
+      status: 502,
+      code: "upstream_invalid_response",
+      action: "retry",
+      providerId,
+    });
+  }
+  const object = json as Record<string, unknown>;
+  if (object.error !== undefined && object.choices === undefined)
+    throw errorFromStreamEvent(providerId, object.error);
+  return { body, json: object };
+}
+
+/**
+ * Upstream SSE as parsed chunks. A malformed event is skipped and logged, never forwarded; an error
+ * event becomes a thrown error; keep-alives are dropped here (they are not content).
+ */
+async function* streamEvents(
+  providerId: string,
+  response: HttpResponse,
+  deps: Deps,
+): AsyncGenerator<StreamEvent> {
+  let malformed = 0;
+  let done = false;
+  try {
+    for await (const event of parseSse(response.body)) {
+      if (event.kind !== "data") continue;
+      if (event.data === "[DONE]") {
+        done = true;
+        yield { kind: "done" };
+        return;
+      }
+      let chunk: ChatChunk;
+      try {
+        chunk = JSON.parse(event.data) as ChatChunk;
+      } catch {
+        malformed++;
+        deps.logger.warn({ msg: "skipped malformed upstream SSE event", provider: providerId, malformed });
+        continue;
+      }
+      if (typeof chunk !== "object" || chunk === null) {
+        malformed++;
+        deps.logger.warn({ msg: "skipped malformed upstream SSE event", provider: providerId, malformed });
+        continue;
+      }
+      if (chunk.error !== undefined || event.event === "error")
+        throw errorFromStreamEvent(providerId, chunk.error);
+      yield { kind: "chunk", raw: event.data, chunk };
+    }
+    done = true; // the body ended cleanly: the socket can be reused
+  } catch (error) {
+    throw toUpstreamError(providerId, error);
+  } finally {
+    if (done) response.release();
+    else response.destroy();
+  }
+}

@@ -1,0 +1,139 @@
+import {
+  ClientAbortError,
+  type ErrorAction,
+  GatewayError,
+  type OpenAIErrorBody,
+  redactSecrets,
+  UpstreamError,
+  UpstreamTimeoutError,
+} from "../errors.ts";
+import { HttpNetworkError, HttpTimeoutError } from "../http/client.ts";
+import { parseRetryAfter } from "./backoff.ts";
+
+/**
+ * The one place where an upstream outcome becomes a typed error with a decision:
+ * - `retry` on the same target: resets/refusals before a response, 408, 409, 429, 500, 502, 503, 504;
+ * - `failover` to the next target: timeouts (a silent provider is not asked again), other 5xx, and
+ *   401/403/404, which concern the gateway's key or route, not the caller's request;
+ * - `return` to the caller as is: 400 and the remaining 4xx, so a context-length error is never resent
+ *   unchanged and a content-policy rejection keeps the provider's reason.
+ */
+const RETRY_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504]);
+const FAILOVER_4XX = new Set([401, 403, 404]);
+
+export function actionForStatus(status: number): ErrorAction {
+  if (RETRY_STATUSES.has(status)) return "retry";
+  if (status >= 500 || FAILOVER_4XX.has(status)) return "failover";
+  return "return";
+}
+
+/** Reads an OpenAI-shaped error out of an upstream body, if it has one. */
+export function parseErrorBody(text: string): OpenAIErrorBody | undefined {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  return normaliseErrorObject((json as { error?: unknown } | null)?.error);
+}
+
+function normaliseErrorObject(error: unknown): OpenAIErrorBody | undefined {
+  if (typeof error === "string")
+    return { error: { message: error, type: "api_error", param: null, code: null } };
+  if (typeof error !== "object" || error === null) return undefined;
+  const e = error as Record<string, unknown>;
+  const message = typeof e.message === "string" ? e.message : "upstream error";
+  return {
+    error: {
+      message,
+      type: typeof e.type === "string" ? e.type : "api_error",
+      param: typeof e.param === "string" ? e.param : null,
+      code: typeof e.code === "string" ? e.code : typeof e.code === "number" ? String(e.code) : null,
+    },
+  };
+}
+
+/** An upstream answered with a status other than 200. */
+export function errorFromStatus(
+  providerId: string,
+  status: number,
+  headers: Record<string, string | string[] | undefined>,
+  bodyText: string,
+  now: number,
+): UpstreamError {
+  const parsed = parseErrorBody(bodyText);
+  const action = actionForStatus(status);
+  const upstreamMessage = parsed ? redactSecrets(parsed.error.message) : `HTTP ${status}`;
+  const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(headers, now) : undefined;
+  const options = {
+    status,
+    action,
+    providerId,
+    ...(parsed?.error.type ? { type: parsed.error.type } : {}),
+    ...(parsed?.error.code ? { code: parsed.error.code } : {}),
+    ...(parsed?.error.param ? { param: parsed.error.param } : {}),
+    ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
+  };
+  if (action === "return") {
+    // The caller's request was refused: hand back the provider's own error (its reason included).
+    return new UpstreamError(upstreamMessage, {
+      ...options,
+      upstreamBody: parsed ?? {
+        error: {
+          message: `upstream returned HTTP ${status}`,
+          type: "invalid_request_error",
+          param: null,
+          code: null,
+        },
+      },
+    });
+  }
+  const what = status === 401 || status === 403 ? "rejected the gateway's credentials" : "answered";
+  return new UpstreamError(`${providerId} ${what} with HTTP ${status}: ${upstreamMessage}`, options);
+}
+
+/** An error event inside a 200 stream (`data: {"error": {...}}`). */
+export function errorFromStreamEvent(providerId: string, error: unknown): UpstreamError {
+  const parsed = normaliseErrorObject(error) ?? {
+    error: { message: "upstream error event", type: "api_error", param: null, code: null },
+  };
+  const { type, code, message } = parsed.error;
+  const isRequestError = type === "invalid_request_error" && !/rate|overload/i.test(`${code} ${message}`);
+  const rateLimited = /rate.?limit/i.test(`${type} ${code}`);
+  const status = isRequestError ? 400 : rateLimited ? 429 : 502;
+  return new UpstreamError(`${providerId} sent an error event: ${redactSecrets(message)}`, {
+    status,
+    type,
+    code,
+    action: isRequestError ? "return" : "retry",
+    providerId,
+    ...(isRequestError ? { upstreamBody: parsed } : {}),
+  });
+}
+
+/** Anything thrown while talking to a provider, as a {@link GatewayError} (or the caller's abort). */
+export function toUpstreamError(providerId: string, error: unknown): GatewayError | ClientAbortError {
+  if (error instanceof GatewayError || error instanceof ClientAbortError) return error;
+  if (error instanceof HttpTimeoutError) {
+    return new UpstreamTimeoutError(providerId, error.phase === "body" ? "idle" : error.phase, error.afterMs);
+  }
+  if (error instanceof HttpNetworkError) {
+    return new UpstreamError(`${providerId}: connection failed (${error.message})`, {
+      status: 502,
+      type: "api_error",
+      code: "upstream_connection_error",
+      // A request that never got a response was not processed: safe to send again.
+      action: error.beforeResponse ? "retry" : "failover",
+      providerId,
+      cause: error,
+    });
+  }
+  if ((error as Error | undefined)?.name === "AbortError") return new ClientAbortError();
+  return new UpstreamError(`${providerId}: ${redactSecrets(String((error as Error)?.message ?? error))}`, {
+    status: 502,
+    action: "failover",
+    providerId,
+    cause: error,
+  });
+}

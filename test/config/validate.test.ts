@@ -1,0 +1,102 @@
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import {
+  ConfigError,
+  DEFAULT_RETRY,
+  DEFAULT_TIMEOUTS,
+  parseConfig,
+  validateConfig,
+} from "../../lib/config/validate.ts";
+
+const minimal = {
+  providers: [{ id: "openai", type: "openai", apiKey: { env: "OPENAI_API_KEY" } }],
+  models: { "gpt-4o-mini": { targets: [{ provider: "openai", model: "gpt-4o-mini" }] } },
+};
+
+function errorOf(document: unknown): ConfigError {
+  try {
+    validateConfig(document);
+  } catch (error) {
+    if (error instanceof ConfigError) return error;
+    throw error;
+  }
+  throw new Error("expected a ConfigError");
+}
+
+describe("validateConfig", () => {
+  it("fills in every default", () => {
+    const config = validateConfig(minimal);
+    const provider = config.providers[0];
+    expect(provider).toMatchObject({
+      baseUrl: "https://api.openai.com/v1",
+      weight: 1,
+      enabled: true,
+      assistantPrefill: false,
+      timeouts: DEFAULT_TIMEOUTS,
+      retry: DEFAULT_RETRY,
+    });
+    expect(config.models).toEqual([
+      { name: "gpt-4o-mini", targets: [{ provider: "openai", model: "gpt-4o-mini" }] },
+    ]);
+    expect(config.resumeByRestart).toBe(true);
+  });
+
+  it("gives DeepSeek its base URL and its /beta prefix-completion URL", () => {
+    const config = validateConfig({
+      providers: [{ id: "ds", type: "deepseek", apiKey: { secretId: "gateway/deepseek" } }],
+      models: { chat: { targets: [{ provider: "ds", model: "deepseek-chat" }] } },
+    });
+    expect(config.providers[0]?.baseUrl).toBe("https://api.deepseek.com");
+    expect(config.providers[0]?.prefillBaseUrl).toBe("https://api.deepseek.com/beta");
+    expect(config.providers[0]?.apiKey).toEqual({ secretId: "gateway/deepseek" });
+  });
+
+  it("merges provider timeouts over the defaults section", () => {
+    const config = validateConfig({
+      ...minimal,
+      defaults: { timeouts: { firstTokenMs: 5000 } },
+      providers: [{ ...minimal.providers[0], timeouts: { idleMs: 7000 } }],
+    });
+    expect(config.providers[0]?.timeouts).toEqual({ ...DEFAULT_TIMEOUTS, firstTokenMs: 5000, idleMs: 7000 });
+  });
+
+  it.each([
+    [{ models: minimal.models }, "providers"],
+    [{ ...minimal, providers: [{ id: "x", type: "anthropic", apiKey: { env: "K" } }] }, "providers[0].type"],
+    [{ ...minimal, providers: [{ id: "openai", type: "openai" }] }, "providers[0].apiKey"],
+    [
+      { ...minimal, providers: [{ id: "openai", type: "openai", apiKey: { file: "k" } }] },
+      "providers[0].apiKey",
+    ],
+    [{ ...minimal, providers: [{ ...minimal.providers[0], baseUrl: "ftp://x" }] }, "providers[0].baseUrl"],
+    [{ ...minimal, providers: [{ ...minimal.providers[0], weight: -1 }] }, "providers[0].weight"],
+    [
+      { ...minimal, providers: [{ ...minimal.providers[0], timeouts: { idleMs: "5s" } }] },
+      "providers[0].timeouts.idleMs",
+    ],
+    [{ ...minimal, providers: [minimal.providers[0], minimal.providers[0]] }, "providers[1].id"],
+    [{ ...minimal, models: {} }, "models"],
+    [{ ...minimal, models: { m: { targets: [] } } }, "models.m.targets"],
+    [
+      { ...minimal, models: { m: { targets: [{ provider: "nobody", model: "x" }] } } },
+      "models.m.targets[0].provider",
+    ],
+    [{ ...minimal, defaults: { retry: { maxAttempts: 0 } } }, "defaults.retry.maxAttempts"],
+    [{ ...minimal, defaults: { retry: { baseDelayMs: 500, maxDelayMs: 100 } } }, "defaults.retry.maxDelayMs"],
+  ])("names the field in error %#", (document, field) => {
+    const error = errorOf(document);
+    expect(error.field).toBe(field);
+    expect(error.message.startsWith(`${field}: `)).toBe(true);
+  });
+
+  it("reports a JSON syntax error against the source", () => {
+    expect(() => parseConfig("{", "my.json")).toThrow(/^my\.json: is not valid JSON/);
+  });
+
+  it("accepts the shipped default and example configurations", () => {
+    for (const file of ["config/default.json", "config/openai-deepseek.example.json"]) {
+      const config = parseConfig(readFileSync(file, "utf8"), file);
+      expect(config.models.length).toBeGreaterThan(0);
+    }
+  });
+});

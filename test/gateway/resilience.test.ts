@@ -1,0 +1,434 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
+import {
+  chatBody,
+  fakeProvider,
+  jsonOf,
+  postChat,
+  startGateway,
+  type TestGateway,
+} from "../support/gateway.ts";
+
+const FAST = {
+  retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50, maxRetryAfterMs: 2000 },
+  timeouts: { connectMs: 500, headersMs: 300, firstTokenMs: 250, idleMs: 250, responseMs: 600 },
+};
+
+let a: FakeUpstream;
+let b: FakeUpstream;
+let gateway: TestGateway;
+
+async function setup(
+  options: { b?: (url: string) => Record<string, unknown>; defaults?: Record<string, unknown> } = {},
+) {
+  a = await startFakeUpstream();
+  b = await startFakeUpstream();
+  gateway = await startGateway({
+    defaults: { ...FAST, resumeByRestart: false, ...options.defaults },
+    providers: [fakeProvider("a", a.url), fakeProvider("b", b.url, options.b?.(b.url))],
+    models: {
+      m: {
+        targets: [
+          { provider: "a", model: "model-a" },
+          { provider: "b", model: "model-b" },
+        ],
+      },
+    },
+  });
+}
+
+afterEach(async () => {
+  await gateway?.close();
+  await a?.close();
+  await b?.close();
+});
+
+function streamed(events: string[]): string {
+  return events
+    .filter((e) => e.startsWith("{"))
+    .map((e) => JSON.parse(e))
+    .filter((c) => !c.error)
+    .map((c) => c.choices?.[0]?.delta?.content ?? "")
+    .join("");
+}
+
+const FULL = "Hello from the fake upstream.";
+
+describe("retry on the same target", () => {
+  it("retries a 500 once and answers from the same target", async () => {
+    await setup();
+    a.queue.push({ kind: "status", status: 500 });
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-gateway-provider")).toBe("a");
+    expect(res.headers.get("x-gateway-attempts")).toBe("2");
+    expect(a.requests).toHaveLength(2);
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it("retries a reset before headers", async () => {
+    await setup();
+    a.queue.push({ kind: "reset" });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+
+    expect(streamed(sseDataLines(await res.text()))).toBe(FULL);
+    expect(a.requests).toHaveLength(2);
+  });
+
+  it("waits the retry-after-ms the provider asked for on a 429", async () => {
+    await setup();
+    a.queue.push({ kind: "status", status: 429, headers: { "retry-after-ms": "150" } });
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(200);
+    const [first, second] = a.requests;
+    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(145);
+  });
+
+  it("waits a Retry-After given in seconds", async () => {
+    await setup();
+    a.queue.push({ kind: "status", status: 429, headers: { "retry-after": "1" } });
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(200);
+    const [first, second] = a.requests;
+    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(990);
+  });
+
+  it("backs off on a 429 without Retry-After, then fails over when attempts are spent", async () => {
+    await setup();
+    a.fallback = { kind: "status", status: 429 };
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-gateway-provider")).toBe("b");
+    expect(a.requests).toHaveLength(2);
+    expect(b.requests).toHaveLength(1);
+  });
+});
+
+describe("failover", () => {
+  it("fails over from a target that answers 503 every time", async () => {
+    await setup();
+    a.fallback = { kind: "status", status: 503 };
+
+    const res = await postChat(gateway.url, chatBody("m"));
+    const body = await jsonOf(res);
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-gateway-provider")).toBe("b");
+    expect(res.headers.get("x-gateway-model")).toBe("model-b");
+    expect(res.headers.get("x-gateway-attempts")).toBe("3");
+    expect(body.model).toBe("model-b");
+    expect(a.requests).toHaveLength(2);
+  });
+
+  it("fails over at once when Retry-After is longer than the cap, and benches the target", async () => {
+    await setup();
+    a.fallback = { kind: "status", status: 429, headers: { "retry-after": "30" } };
+
+    const first = await postChat(gateway.url, chatBody("m"));
+    const second = await postChat(gateway.url, chatBody("m"));
+
+    expect(first.status).toBe(200);
+    expect(first.headers.get("x-gateway-provider")).toBe("b");
+    expect(second.headers.get("x-gateway-provider")).toBe("b");
+    expect(second.headers.get("x-gateway-attempts")).toBe("1");
+    expect(a.requests).toHaveLength(1);
+  });
+
+  it("answers 429 with Retry-After when every target is rate limited", async () => {
+    await setup();
+    a.fallback = { kind: "status", status: 429, headers: { "retry-after": "30" } };
+    b.fallback = { kind: "status", status: 429, headers: { "retry-after": "20" } };
+
+    const first = await postChat(gateway.url, chatBody("m"));
+    const second = await postChat(gateway.url, chatBody("m"));
+
+    expect(first.status).toBe(429);
+    expect(Number(first.headers.get("retry-after"))).toBe(20);
+    expect((await jsonOf(first)).error.type).toBe("rate_limit_error");
+    expect(second.status).toBe(429);
+    expect(Number(second.headers.get("retry-after"))).toBeGreaterThanOrEqual(19);
+    expect((await jsonOf(second)).error.code).toBe("rate_limit_exceeded");
+    expect(a.requests).toHaveLength(1);
+    expect(b.requests).toHaveLength(1);
+  });
+
+  it("does not wait on a provider that accepts and never answers, nor ask it again", async () => {
+    await setup();
+    a.fallback = { kind: "hang" };
+    const started = Date.now();
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(streamed(events)).toBe(FULL);
+    expect(res.headers.get("x-gateway-provider")).toBe("b");
+    expect(a.requests).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(1500);
+  });
+
+  it("fails over on a slow first token, keep-alive comments notwithstanding", async () => {
+    await setup();
+    a.fallback = { kind: "answer", firstTokenDelayMs: 5000, keepAliveEveryMs: 20 };
+    const started = Date.now();
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(streamed(events)).toBe(FULL);
+    expect(events.at(-1)).toBe("[DONE]");
+    expect(res.headers.get("x-gateway-provider")).toBe("b");
+    expect(a.requests).toHaveLength(1);
+    await expect.poll(() => a.requests[0]?.closedEarly).toBe(true);
+  });
+
+  it("fails over invisibly when the first event is an error event", async () => {
+    await setup();
+    a.fallback = { kind: "answer", errorEvent: { message: "overloaded", type: "server_error" } };
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(streamed(events)).toBe(FULL);
+    expect(events.some((e) => e.includes("overloaded"))).toBe(false);
+    expect(res.headers.get("x-gateway-provider")).toBe("b");
+  });
+
+  it("returns a context-length error as is, without resending it anywhere", async () => {
+    await setup();
+    a.queue.push({
+      kind: "status",
+      status: 400,
+      error: {
+        message: "This model's maximum context length is 8192 tokens.",
+        type: "invalid_request_error",
+        code: "context_length_exceeded",
+      },
+    });
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(400);
+    expect((await jsonOf(res)).error.code).toBe("context_length_exceeded");
+    expect(a.requests).toHaveLength(1);
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it("returns a content-policy rejection with the provider's reason", async () => {
+    await setup();
+    a.queue.push({
+      kind: "status",
+      status: 400,
+      error: {
+        message: "Your request was rejected by the safety system: violence.",
+        type: "invalid_request_error",
+        code: "content_policy_violation",
+      },
+    });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const body = await jsonOf(res);
+
+    expect(res.status).toBe(400);
+    expect(body.error.code).toBe("content_policy_violation");
+    expect(body.error.message).toContain("safety system: violence");
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it("keeps the whole request inside its deadline", async () => {
+    await setup({
+      defaults: { requestTimeoutMs: 300, timeouts: { ...FAST.timeouts, headersMs: 5000, responseMs: 5000 } },
+    });
+    a.fallback = { kind: "hang" };
+    b.fallback = { kind: "hang" };
+    const started = Date.now();
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(504);
+    expect((await jsonOf(res)).error.code).toBe("deadline_exceeded");
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it("reports every failure when no target can answer, and still serves the next request", async () => {
+    await setup();
+    a.queue.push({ kind: "status", status: 503 }, { kind: "status", status: 503 });
+    b.queue.push({ kind: "status", status: 502 }, { kind: "status", status: 502 });
+
+    const failed = await postChat(gateway.url, chatBody("m"));
+    const body = await jsonOf(failed);
+    const next = await postChat(gateway.url, chatBody("m"));
+
+    expect(failed.status).toBe(502);
+    expect(body.error.code).toBe("upstream_unavailable");
+    expect(body.error.message).toContain("a answered with HTTP 503");
+    expect(body.error.message).toContain("b answered with HTTP 502");
+    expect(next.status).toBe(200);
+  });
+});
+
+describe("streams that never lie", () => {
+  it("ends a cut stream with an error event and no [DONE] when nobody can continue", async () => {
+    await setup();
+    a.queue.push({ kind: "answer", cutAfter: 3, tokenDelayMs: 20 });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(res.status).toBe(200);
+    expect(events).not.toContain("[DONE]");
+    expect(streamed(events)).toBe("Hello from the");
+    const error = JSON.parse(events.at(-1) ?? "{}").error;
+    expect(error.code).toBe("stream_interrupted");
+    expect(error.message).toContain("cut off");
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it("continues a cut answer on a target that takes an assistant prefill", async () => {
+    await setup({ b: (url) => ({ assistantPrefill: true, prefillBaseUrl: `${url}/beta` }) });
+    a.queue.push({ kind: "answer", cutAfter: 3, tokenDelayMs: 20 });
+
+    const res = await postChat(
+      gateway.url,
+      chatBody("m", { stream: true, stream_options: { include_usage: true } }),
+    );
+    const events = sseDataLines(await res.text());
+
+    expect(streamed(events)).toBe(FULL);
+    expect(events.at(-1)).toBe("[DONE]");
+    const continuation = b.requests[0];
+    expect(continuation?.path).toBe("/beta/chat/completions");
+    expect(continuation?.body.messages).toEqual([
+      { role: "user", content: "Say hello" },
+      { role: "assistant", content: "Hello from the", prefix: true },
+    ]);
+    const usage = JSON.parse(events.at(-2) ?? "{}").usage;
+    expect(usage).toEqual({ prompt_tokens: 10, completion_tokens: 3, total_tokens: 13 });
+  });
+
+  it("restarts on a target that cannot continue and streams only what extends the sent text", async () => {
+    await setup({ defaults: { resumeByRestart: true } });
+    a.queue.push({ kind: "answer", cutAfter: 2, tokenDelayMs: 20 });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(streamed(events)).toBe(FULL);
+    expect(events.at(-1)).toBe("[DONE]");
+    expect(b.requests[0]?.body.messages).toEqual([{ role: "user", content: "Say hello" }]);
+  });
+
+  it("names the cut, not the restart, when the restarted answer diverges", async () => {
+    await setup({ defaults: { resumeByRestart: true } });
+    a.queue.push({ kind: "answer", cutAfter: 2, tokenDelayMs: 20 });
+    b.fallback = { kind: "answer", tokens: ["Hi", " there", "!"] };
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(events).not.toContain("[DONE]");
+    expect(streamed(events)).toBe("Hello from");
+    const error = JSON.parse(events.at(-1) ?? "{}").error;
+    expect(error.code).toBe("stream_interrupted");
+    expect(error.message).toContain("a: connection failed");
+  });
+
+  it("never sends a prefill to a target not declared capable", async () => {
+    await setup({ defaults: { resumeByRestart: false } });
+    a.queue.push({ kind: "answer", cutAfter: 2, tokenDelayMs: 20 });
+
+    await (await postChat(gateway.url, chatBody("m", { stream: true }))).text();
+
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it("reports the cut, not the continuation's 400, when the prefill is rejected", async () => {
+    await setup({ b: () => ({ assistantPrefill: true }) });
+    a.queue.push({ kind: "answer", cutAfter: 3, tokenDelayMs: 20 });
+    b.queue.push({
+      kind: "status",
+      status: 400,
+      error: { message: "prefix not supported", type: "invalid_request_error" },
+    });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(events).not.toContain("[DONE]");
+    const error = JSON.parse(events.at(-1) ?? "{}").error;
+    expect(error.code).toBe("stream_interrupted");
+    expect(error.message).not.toContain("prefix not supported");
+    expect(b.requests).toHaveLength(1);
+  });
+
+  it("treats a stall mid-stream as a failure once the idle timeout passes", async () => {
+    await setup();
+    a.queue.push({ kind: "answer", stallAfter: 2, tokenDelayMs: 20 });
+    const started = Date.now();
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(events).not.toContain("[DONE]");
+    expect(JSON.parse(events.at(-1) ?? "{}").error.message).toContain("idle");
+  });
+
+  it("skips a malformed event, logs it, and keeps the stream", async () => {
+    await setup();
+    a.queue.push({ kind: "answer", malformedAfter: 2 });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(streamed(events)).toBe(FULL);
+    expect(events).not.toContain("{not json");
+    expect(events.at(-1)).toBe("[DONE]");
+    expect(gateway.logs.some((l) => l.msg === "skipped malformed upstream SSE event")).toBe(true);
+  });
+
+  it("finalises a stream that ends without [DONE] after its finish reason", async () => {
+    await setup();
+    a.queue.push({ kind: "answer", omitDone: true });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(streamed(events)).toBe(FULL);
+    expect(events.at(-1)).toBe("[DONE]");
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it("does not continue an answer with several choices", async () => {
+    await setup({ b: () => ({ assistantPrefill: true }) });
+    a.queue.push({ kind: "answer", cutAfter: 2, tokenDelayMs: 20 });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true, n: 2 }));
+    const events = sseDataLines(await res.text());
+
+    expect(events).not.toContain("[DONE]");
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it("gives a non-streaming caller a clear error status, never a truncated body", async () => {
+    await setup();
+    a.fallback = { kind: "reset" };
+    b.fallback = { kind: "reset" };
+
+    const res = await postChat(gateway.url, chatBody("m"));
+    const body = await jsonOf(res);
+
+    expect(res.status).toBe(502);
+    expect(body.error.code).toBe("upstream_unavailable");
+    expect(body.choices).toBeUndefined();
+  });
+});

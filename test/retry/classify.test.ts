@@ -1,0 +1,93 @@
+import { describe, expect, it } from "vitest";
+import { ClientAbortError, UpstreamTimeoutError } from "../../lib/errors.ts";
+import { HttpNetworkError, HttpTimeoutError } from "../../lib/http/client.ts";
+import {
+  actionForStatus,
+  errorFromStatus,
+  errorFromStreamEvent,
+  toUpstreamError,
+} from "../../lib/retry/classify.ts";
+
+describe("classification", () => {
+  it.each([
+    [408, "retry"],
+    [409, "retry"],
+    [429, "retry"],
+    [500, "retry"],
+    [502, "retry"],
+    [503, "retry"],
+    [504, "retry"],
+    [501, "failover"],
+    [401, "failover"],
+    [403, "failover"],
+    [404, "failover"],
+    [400, "return"],
+    [413, "return"],
+    [422, "return"],
+  ])("HTTP %i -> %s", (status, action) => {
+    expect(actionForStatus(status)).toBe(action);
+  });
+
+  it("keeps a provider's 4xx body for the caller, key fragments redacted", () => {
+    const error = errorFromStatus(
+      "p",
+      400,
+      {},
+      JSON.stringify({
+        error: { message: "bad key sk-abcdef123456", type: "invalid_request_error", code: "x" },
+      }),
+      0,
+    );
+    expect(error.action).toBe("return");
+    expect(error.upstreamBody?.error.code).toBe("x");
+    expect(error.message).not.toContain("sk-abcdef");
+  });
+
+  it("reads Retry-After only on 429 and 503", () => {
+    expect(errorFromStatus("p", 429, { "retry-after": "3" }, "", 0).retryAfterMs).toBe(3000);
+    expect(errorFromStatus("p", 500, { "retry-after": "3" }, "", 0).retryAfterMs).toBeUndefined();
+  });
+
+  it("does not blame the caller for the gateway's own bad key", () => {
+    const error = errorFromStatus(
+      "p",
+      401,
+      {},
+      JSON.stringify({ error: { message: "Incorrect API key" } }),
+      0,
+    );
+    expect(error.action).toBe("failover");
+    expect(error.status).toBe(401);
+    expect(error.message).toContain("rejected the gateway's credentials");
+  });
+
+  it("maps transport failures", () => {
+    const reset = toUpstreamError(
+      "p",
+      new HttpNetworkError(Object.assign(new Error("x"), { code: "ECONNRESET" }), true),
+    );
+    expect(reset).toMatchObject({ action: "retry", status: 502 });
+    const midBody = toUpstreamError(
+      "p",
+      new HttpNetworkError(Object.assign(new Error("x"), { code: "ECONNRESET" }), false),
+    );
+    expect(midBody).toMatchObject({ action: "failover" });
+    const timeout = toUpstreamError("p", new HttpTimeoutError("headers", 100));
+    expect(timeout).toBeInstanceOf(UpstreamTimeoutError);
+    expect(timeout).toMatchObject({ action: "failover", status: 504, code: "headers_timeout" });
+    expect(toUpstreamError("p", Object.assign(new Error("aborted"), { name: "AbortError" }))).toBeInstanceOf(
+      ClientAbortError,
+    );
+  });
+
+  it("classifies error events inside a stream", () => {
+    expect(
+      errorFromStreamEvent("p", { message: "Rate limit reached", type: "rate_limit_error" }),
+    ).toMatchObject({ status: 429, action: "retry" });
+    expect(errorFromStreamEvent("p", { message: "bad", type: "invalid_request_error" })).toMatchObject({
+      status: 400,
+      action: "return",
+    });
+    expect(errorFromStreamEvent("p", "boom")).toMatchObject({ status: 502, action: "retry" });
+  });
+});

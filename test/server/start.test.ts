@@ -1,0 +1,71 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import { afterAll, describe, expect, it } from "vitest";
+import { jsonOf } from "../support/gateway.ts";
+
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) child.kill("SIGTERM");
+});
+
+/** Runs what `npm start` runs, on port 0, and waits for the line that says where it listens. */
+async function start(
+  env: Record<string, string>,
+): Promise<{ url: string; child: ChildProcess } | { code: number | null; stderr: string }> {
+  const child = spawn(process.execPath, ["scripts/run-ts.mjs", "lib/server/main.ts"], {
+    env: { ...process.env, PORT: "0", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(child);
+  let stdout = "";
+  let stderr = "";
+  child.stderr?.on("data", (d) => {
+    stderr += d;
+  });
+  return new Promise((resolve) => {
+    child.stdout?.on("data", (d) => {
+      stdout += d;
+      const match = stdout.match(/listening on (http:\/\/\S+)/);
+      if (match?.[1]) resolve({ url: match[1], child });
+    });
+    child.on("exit", (code) => resolve({ code, stderr }));
+  });
+}
+
+describe("npm start", () => {
+  it("serves the default mock configuration and says how to try it", async () => {
+    const started = await start({});
+    if (!("url" in started)) throw new Error(`did not start: ${started.stderr}`);
+    const res = await fetch(`${started.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4o-mini", messages: [{ role: "user", content: "Hello" }] }),
+    });
+    const body = await jsonOf(res);
+    expect(res.status).toBe(200);
+    expect(body.choices[0].message.content).toBe("Hello from the mock provider! You said: Hello");
+
+    const stream = await fetch(`${started.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        model: "demo-failover",
+        stream: true,
+        messages: [{ role: "user", content: "Hi" }],
+      }),
+    });
+    const text = await stream.text();
+    expect(text.trim().endsWith("data: [DONE]")).toBe(true);
+    started.child.kill("SIGTERM");
+    const [code] = await once(started.child, "exit");
+    expect(code).toBe(0);
+  }, 20_000);
+
+  it("refuses a bad configuration with a message naming the field", async () => {
+    const result = await start({
+      GATEWAY_CONFIG_JSON: JSON.stringify({ providers: [{ id: "x", type: "openai" }], models: {} }),
+    });
+    expect("code" in result && result.code).toBe(1);
+    expect("stderr" in result && result.stderr).toContain("invalid configuration: providers[0].apiKey");
+  }, 20_000);
+});

@@ -1,0 +1,258 @@
+import { once } from "node:events";
+import http from "node:http";
+import type { AddressInfo, Socket } from "node:net";
+
+/** What the fake does with one request. */
+export type Behaviour =
+  /** A normal answer: JSON, or SSE when the request asked to stream. */
+  | {
+      kind: "answer";
+      tokens?: string[];
+      /** Delay before the first content token (SSE) or the whole body (JSON). */
+      firstTokenDelayMs?: number;
+      tokenDelayMs?: number;
+      /** SSE comment lines (`: keep-alive`) and blank lines sent while waiting for the first token. */
+      keepAliveEveryMs?: number;
+      /** Destroy the socket after this many content tokens. */
+      cutAfter?: number;
+      /** Stop sending (but keep the socket open) after this many content tokens. */
+      stallAfter?: number;
+      /** Send a malformed event after this many content tokens. */
+      malformedAfter?: number;
+      /** End the HTTP response without `data: [DONE]` (after the finish reason). */
+      omitDone?: boolean;
+      /** Non-streaming: blank lines sent while the answer is being made, as DeepSeek does under load. */
+      blankLinesFirst?: number;
+      /** Send the first event as an error event instead of content. */
+      errorEvent?: { message: string; type: string; code?: string };
+    }
+  | {
+      kind: "status";
+      status: number;
+      headers?: Record<string, string>;
+      error?: { message: string; type?: string; code?: string };
+    }
+  /** Destroy the connection before any response byte. */
+  | { kind: "reset" }
+  /** Accept the request and never answer. */
+  | { kind: "hang" };
+
+export interface RecordedRequest {
+  at: number;
+  path: string;
+  headers: http.IncomingHttpHeaders;
+  body: Record<string, unknown>;
+  /** Set when the gateway closed the connection before the fake finished. */
+  closedEarly: boolean;
+}
+
+export interface FakeUpstream {
+  url: string;
+  requests: RecordedRequest[];
+  /** Behaviours for the next requests, in order; afterwards `fallback`. */
+  queue: Behaviour[];
+  fallback: Behaviour;
+  /** TCP connections accepted so far (keep-alive reuse shows as fewer connections than requests). */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_TOKENS = ["Hello", " from", " the", " fake", " upstream", "."];
+
+/** A real OpenAI-compatible HTTP server on 127.0.0.1 (port 0) whose every answer is scripted. */
+export async function startFakeUpstream(): Promise<FakeUpstream> {
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const timers = new Set<NodeJS.Timeout>();
+  const sleep = (ms: number) =>
+    new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        timers.delete(t);
+        resolve();
+      }, ms);
+      timers.add(t);
+    });
+
+  const fake: FakeUpstream = {
+    url: "",
+    requests: [],
+    queue: [],
+    fallback: { kind: "answer" },
+    connections: () => connections,
+    close: async () => {},
+  };
+
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const text = Buffer.concat(chunks).toString("utf8");
+    const record: RecordedRequest = {
+      at: Date.now(),
+      path: req.url ?? "",
+      headers: req.headers,
+      body: text ? (JSON.parse(text) as Record<string, unknown>) : {},
+      closedEarly: false,
+    };
+    fake.requests.push(record);
+    res.on("close", () => {
+      if (!res.writableFinished) record.closedEarly = true;
+    });
+    const behaviour = fake.queue.shift() ?? fake.fallback;
+    try {
+      await respond(behaviour, record, req, res, sleep);
+    } catch {
+      res.destroy();
+    }
+  });
+  server.on("connection", (socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on("close", () => sockets.delete(socket));
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.close = async () => {
+    for (const t of timers) clearTimeout(t);
+    for (const s of sockets) s.destroy();
+    server.close();
+    await once(server, "close");
+  };
+  return fake;
+}
+
+async function respond(
+  behaviour: Behaviour,
+  record: RecordedRequest,
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  sleep: (ms: number) => Promise<void>,
+): Promise<void> {
+  if (behaviour.kind === "reset") {
+    req.socket.destroy();
+    return;
+  }
+  if (behaviour.kind === "hang") return;
+  if (behaviour.kind === "status") {
+    res.writeHead(behaviour.status, { "content-type": "application/json", ...behaviour.headers });
+    res.end(
+      JSON.stringify({
+        error: {
+          message: behaviour.error?.message ?? `fake error ${behaviour.status}`,
+          type: behaviour.error?.type ?? "api_error",
+          param: null,
+          code: behaviour.error?.code ?? null,
+        },
+      }),
+    );
+    return;
+  }
+  if (record.path === "/models" || record.path.endsWith("/models")) {
+    res.writeHead(200, { "content-type": "application/json" });
+    res.end(JSON.stringify({ object: "list", data: [] }));
+    return;
+  }
+
+  const body = record.body;
+  const model = String(body.model);
+  const tokens = behaviour.tokens ?? DEFAULT_TOKENS;
+  const messages = body.messages as Array<{ role: string; content: string; prefix?: boolean }>;
+  const last = messages[messages.length - 1];
+  // Prefix completion: continue the partial assistant answer, as DeepSeek's beta endpoint does.
+  const already = last?.role === "assistant" && last.prefix ? last.content : "";
+  const full = tokens.join("");
+  const answerTokens = already && full.startsWith(already) ? splitAfter(tokens, already.length) : tokens;
+  const usage = {
+    prompt_tokens: 10,
+    completion_tokens: answerTokens.length,
+    total_tokens: 10 + answerTokens.length,
+  };
+
+  if (body.stream !== true) {
+    if (behaviour.blankLinesFirst) {
+      res.writeHead(200, { "content-type": "application/json" });
+      for (let i = 0; i < behaviour.blankLinesFirst; i++) {
+        res.write("\n");
+        await sleep(5);
+      }
+    }
+    await sleep(behaviour.firstTokenDelayMs ?? 0);
+    if (!res.headersSent) res.writeHead(200, { "content-type": "application/json" });
+    res.end(
+      JSON.stringify({
+        id: "chatcmpl-fake",
+        object: "chat.completion",
+        created: 1,
+        model,
+        choices: [
+          { index: 0, message: { role: "assistant", content: answerTokens.join("") }, finish_reason: "stop" },
+        ],
+        usage,
+      }),
+    );
+    return;
+  }
+
+  res.writeHead(200, { "content-type": "text/event-stream" });
+  const chunk = (delta: object, finish: string | null, extra: object = {}) =>
+    `data: ${JSON.stringify({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
+  res.write(chunk({ role: "assistant", content: "" }, null));
+
+  const firstDelay = behaviour.firstTokenDelayMs ?? 0;
+  if (behaviour.keepAliveEveryMs) {
+    for (let waited = 0; waited < firstDelay; waited += behaviour.keepAliveEveryMs) {
+      res.write(waited % 2 === 0 ? ": keep-alive\n\n" : "\n");
+      await sleep(behaviour.keepAliveEveryMs);
+      if (res.destroyed) return;
+    }
+  } else {
+    await sleep(firstDelay);
+  }
+  if (res.destroyed) return;
+  if (behaviour.errorEvent) {
+    res.end(`data: ${JSON.stringify({ error: { param: null, code: null, ...behaviour.errorEvent } })}\n\n`);
+    return;
+  }
+  for (const [i, token] of answerTokens.entries()) {
+    if (behaviour.cutAfter === i) {
+      // Let the tokens already written reach the gateway before the reset does.
+      await sleep(behaviour.tokenDelayMs ?? 0);
+      res.socket?.destroy();
+      return;
+    }
+    if (behaviour.stallAfter === i) return;
+    if (behaviour.malformedAfter === i) res.write("data: {not json\n\n");
+    if (i > 0 && behaviour.tokenDelayMs) await sleep(behaviour.tokenDelayMs);
+    if (res.destroyed) return;
+    res.write(chunk({ content: token }, null));
+  }
+  res.write(chunk({}, "stop"));
+  if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) {
+    res.write(
+      `data: ${JSON.stringify({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, choices: [], usage })}\n\n`,
+    );
+  }
+  if (!behaviour.omitDone) res.write("data: [DONE]\n\n");
+  res.end();
+}
+
+/** The tokens after the first `chars` characters (splitting a token if the prefix ends inside it). */
+function splitAfter(tokens: string[], chars: number): string[] {
+  const out: string[] = [];
+  let seen = 0;
+  for (const token of tokens) {
+    if (seen >= chars) out.push(token);
+    else if (seen + token.length > chars) out.push(token.slice(chars - seen));
+    seen += token.length;
+  }
+  return out;
+}
+
+/** Reads an SSE response body into its `data` payloads (strings), in order. */
+export function sseDataLines(text: string): string[] {
+  return text
+    .split("\n\n")
+    .map((e) => e.trim())
+    .filter((e) => e.startsWith("data: "))
+    .map((e) => e.slice(6));
+}

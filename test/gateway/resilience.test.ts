@@ -161,6 +161,41 @@ describe("failover", () => {
     expect(b.requests).toHaveLength(1);
   });
 
+  it("fails over instead of waiting when Retry-After is longer than the time left", async () => {
+    await setup({ defaults: { requestTimeoutMs: 800 } });
+    a.queue.push({ kind: "status", status: 429, headers: { "retry-after-ms": "1500" } });
+    const started = Date.now();
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-gateway-provider")).toBe("b");
+    expect(a.requests).toHaveLength(1);
+    expect(Date.now() - started).toBeLessThan(700);
+  });
+
+  it("benches a target after repeated failures, per target, then answers 503 when all are benched", async () => {
+    await setup({ defaults: { cooldown: { failureThreshold: 2, cooldownMs: 60_000 } } });
+    a.fallback = { kind: "status", status: 503 };
+
+    const first = await postChat(gateway.url, chatBody("m"));
+    const second = await postChat(gateway.url, chatBody("m"));
+
+    expect(first.headers.get("x-gateway-provider")).toBe("b");
+    expect(second.headers.get("x-gateway-provider")).toBe("b");
+    expect(second.headers.get("x-gateway-attempts")).toBe("1");
+    expect(a.requests).toHaveLength(2);
+
+    b.fallback = { kind: "status", status: 500 };
+    const third = await postChat(gateway.url, chatBody("m"));
+    const fourth = await postChat(gateway.url, chatBody("m"));
+    expect(third.status).toBe(502);
+    expect(fourth.status).toBe(503);
+    expect((await jsonOf(fourth)).error.code).toBe("providers_cooling_down");
+    expect(Number(fourth.headers.get("retry-after"))).toBeGreaterThan(50);
+    expect(b.requests).toHaveLength(4);
+  });
+
   it("does not wait on a provider that accepts and never answers, nor ask it again", async () => {
     await setup();
     a.fallback = { kind: "hang" };

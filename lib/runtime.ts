@@ -1,13 +1,20 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { type HealthLookup, LoadBalancer } from "./balancer/load-balancer.ts";
 import type { GatewayConfig } from "./config/types.ts";
 import { parseConfig } from "./config/validate.ts";
 import { type Deps, systemDeps } from "./deps.ts";
-import { type CooldownStore, createMemoryCooldownStore } from "./gateway/cooldown.ts";
+import { type CooldownStore, createMemoryCooldownStore, targetKey } from "./gateway/cooldown.ts";
 import { createGateway, type Gateway } from "./gateway/gateway.ts";
+import { createHealthChecker, type HealthChecker } from "./health/checker.ts";
+import { createMemoryHealthStore } from "./health/memory-store.ts";
+import { createSharedCooldownStore } from "./health/shared-cooldowns.ts";
+import type { HealthStore } from "./health/types.ts";
+import { createHealthView, type HealthView } from "./health/view.ts";
 import { createHttpClient, type HttpClient } from "./http/client.ts";
 import { createProviderFactory, type ProviderFactory } from "./providers/factory.ts";
 import { type ApiKeys, envKeys } from "./providers/keys.ts";
+import type { Provider } from "./providers/types.ts";
 
 /** Everything one process needs to serve requests, built once and shared by every request. */
 export interface GatewayRuntime {
@@ -17,6 +24,11 @@ export interface GatewayRuntime {
   keys: ApiKeys;
   factory: ProviderFactory;
   cooldowns: CooldownStore;
+  healthStore: HealthStore;
+  healthView: HealthView;
+  healthChecker: HealthChecker;
+  /** One balancer per model route, by route name. */
+  balancers: ReadonlyMap<string, LoadBalancer>;
   gateway: Gateway;
 }
 
@@ -24,7 +36,8 @@ export interface RuntimeOptions {
   deps?: Deps;
   http?: HttpClient;
   keys?: ApiKeys;
-  cooldowns?: CooldownStore;
+  /** Where health lives (DynamoDB for a fleet); by default, this process's memory. */
+  healthStore?: HealthStore;
 }
 
 export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {}): GatewayRuntime {
@@ -32,9 +45,75 @@ export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {
   const http = options.http ?? createHttpClient();
   const keys = options.keys ?? envKeys();
   const factory = createProviderFactory(config, { http, keys, deps });
-  const cooldowns = options.cooldowns ?? createMemoryCooldownStore(config.cooldown);
-  const gateway = createGateway({ config, factory, cooldowns, deps });
-  return { config, deps, http, keys, factory, cooldowns, gateway };
+  const healthStore = options.healthStore ?? createMemoryHealthStore(config.health, config.cooldown);
+  const targets = [
+    ...new Set(config.models.flatMap((m) => m.targets.map((t) => targetKey(t.provider, t.model)))),
+  ];
+  const healthView = createHealthView({
+    store: healthStore,
+    providerIds: config.providers.map((p) => p.id),
+    targets,
+    ttlMs: config.health.cacheTtlMs,
+    firstReadTimeoutMs: 250,
+    now: deps.now,
+    logger: deps.logger,
+  });
+  const cooldowns = createSharedCooldownStore(
+    createMemoryCooldownStore(config.cooldown),
+    healthView,
+    healthStore,
+    deps.logger,
+  );
+  const balancers = createBalancers(config, healthView, deps.random);
+  const healthChecker = createHealthChecker({
+    config,
+    providers: () =>
+      config.providers
+        .filter((p) => factory.isProviderConfigured(p.id))
+        .map((p) => factory.getProvider(p.id) as Provider),
+    store: healthStore,
+    deps,
+  });
+  const gateway = createGateway({ config, factory, cooldowns, health: healthView, balancers, deps });
+  return {
+    config,
+    deps,
+    http,
+    keys,
+    factory,
+    cooldowns,
+    healthStore,
+    healthView,
+    healthChecker,
+    balancers,
+    gateway,
+  };
+}
+
+/** A balancer per route; a target's weight is the table's (operator) weight, else the route's, else the provider's. */
+export function createBalancers(
+  config: GatewayConfig,
+  view: HealthView,
+  random: () => number,
+): Map<string, LoadBalancer> {
+  const lookup: HealthLookup = {
+    status: (id) => view.provider(id)?.status ?? "unknown",
+    weight: (id) => view.provider(id)?.weight,
+    enabled: (id) => view.provider(id)?.enabled,
+  };
+  const providerWeight = new Map(config.providers.map((p) => [p.id, p.weight]));
+  return new Map(
+    config.models.map((route) => {
+      const balancer = new LoadBalancer(route.strategy, random, lookup);
+      for (const t of route.targets) {
+        balancer.registerProvider(targetKey(t.provider, t.model), {
+          providerId: t.provider,
+          weight: t.weight ?? providerWeight.get(t.provider) ?? 1,
+        });
+      }
+      return [route.name, balancer];
+    }),
+  );
 }
 
 /** The configuration shipped with the project: mock providers only, no keys needed. */
@@ -75,6 +154,16 @@ export function getSharedRuntime(
 /** The shared provider factory (one per process). */
 export function getProviderFactory(): ProviderFactory {
   return getSharedRuntime().factory;
+}
+
+/** The shared health checker (one per process). */
+export function getHealthChecker(): HealthChecker {
+  return getSharedRuntime().healthChecker;
+}
+
+/** The shared load balancer of a model route (one per route per process). */
+export function getLoadBalancer(model: string): LoadBalancer | undefined {
+  return getSharedRuntime().balancers.get(model);
 }
 
 /** Drops the shared runtime and its connections (tests, shutdown). */

@@ -58,6 +58,37 @@ export interface MockOptions {
   tokenDelayMs: number;
   /** Steps taken in turn, one per call, cycling; an empty script always answers. */
   script: MockScriptStep[];
+  /** What the mock's health probe reports. */
+  healthy: boolean;
+}
+
+export type StrategyName = "ROUND_ROBIN" | "WEIGHTED" | "HEALTH_FIRST";
+export const STRATEGIES: readonly StrategyName[] = ["ROUND_ROBIN", "WEIGHTED", "HEALTH_FIRST"];
+
+/** How a provider is probed by the health checker. */
+export type HealthProbe =
+  /** `GET {baseUrl}/models`: cheap, proves the API and the key answer. */
+  | { kind: "models" }
+  /** A one-token streamed chat completion: also measures time to first token. */
+  | { kind: "chat"; model: string };
+
+export interface HealthPolicy {
+  /** How often the checker runs (in-process locally; the schedule's loop on AWS). */
+  intervalMs: number;
+  /** Per-provider probe timeout. */
+  timeoutMs: number;
+  /** Consecutive failed checks that mark a provider unhealthy. */
+  failureThreshold: number;
+  /** Consecutive good checks that bring an unhealthy provider back. */
+  recoveryThreshold: number;
+  /** A good check slower than this marks the provider degraded. */
+  degradedLatencyMs: number;
+  /** A chat probe whose first token takes longer than this marks the provider degraded. */
+  degradedTtftMs: number;
+  /** How long check history is kept (DynamoDB TTL). */
+  historyTtlHours: number;
+  /** How long the request path trusts its copy of the health table. */
+  cacheTtlMs: number;
 }
 
 export interface ProviderConfig {
@@ -75,17 +106,21 @@ export interface ProviderConfig {
   headers: Record<string, string>;
   timeouts: Timeouts;
   retry: RetryPolicy;
+  healthProbe: HealthProbe;
   mock: MockOptions | undefined;
 }
 
 export interface RouteTarget {
   provider: string;
   model: string;
+  /** Overrides the provider's weight for this target. */
+  weight?: number;
 }
 
 export interface ModelRoute {
   name: string;
   targets: RouteTarget[];
+  strategy: StrategyName;
 }
 
 export interface GatewayConfig {
@@ -95,6 +130,7 @@ export interface GatewayConfig {
   /** After a cut stream, restart on a target that cannot continue and keep only what extends the sent text. */
   resumeByRestart: boolean;
   cooldown: CooldownPolicy;
+  health: HealthPolicy;
   providers: ProviderConfig[];
   models: ModelRoute[];
 }

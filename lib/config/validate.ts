@@ -1,6 +1,8 @@
 import {
   type CooldownPolicy,
   type GatewayConfig,
+  type HealthPolicy,
+  type HealthProbe,
   type KeySource,
   type MockOptions,
   type MockScriptStep,
@@ -9,6 +11,8 @@ import {
   type ProviderConfig,
   type ProviderType,
   type RetryPolicy,
+  STRATEGIES,
+  type StrategyName,
   type Timeouts,
 } from "./types.ts";
 
@@ -43,17 +47,29 @@ export const DEFAULT_COOLDOWN: CooldownPolicy = {
   maxCooldownMs: 300_000,
 };
 
+export const DEFAULT_HEALTH: HealthPolicy = {
+  intervalMs: 30_000,
+  timeoutMs: 5_000,
+  failureThreshold: 3,
+  recoveryThreshold: 2,
+  degradedLatencyMs: 3_000,
+  degradedTtftMs: 2_000,
+  historyTtlHours: 24,
+  cacheTtlMs: 5_000,
+};
+
 const DEFAULT_BASE_URLS: Record<ProviderType, string> = {
   openai: "https://api.openai.com/v1",
   deepseek: "https://api.deepseek.com",
   mock: "mock://local",
 };
 
-const DEFAULT_MOCK: MockOptions = {
+export const DEFAULT_MOCK: MockOptions = {
   reply: "This is the mock provider answering: {input}",
   firstTokenDelayMs: 50,
   tokenDelayMs: 20,
   script: [],
+  healthy: true,
 };
 
 type Obj = Record<string, unknown>;
@@ -199,7 +215,56 @@ function mock(value: unknown, field: string): MockOptions {
     ),
     tokenDelayMs: optional(obj, "tokenDelayMs", field, number(0, 60_000), DEFAULT_MOCK.tokenDelayMs),
     script: script.map((step, i) => mockStep(step, `${field}.script[${i}]`)),
+    healthy: optional(obj, "healthy", field, boolean, true),
   };
+}
+
+function health(value: unknown, field: string): HealthPolicy {
+  const obj = object(value, field);
+  const ms = number(1, 3_600_000);
+  return {
+    intervalMs: optional(obj, "intervalMs", field, number(1_000, 3_600_000), DEFAULT_HEALTH.intervalMs),
+    timeoutMs: optional(obj, "timeoutMs", field, ms, DEFAULT_HEALTH.timeoutMs),
+    failureThreshold: optional(
+      obj,
+      "failureThreshold",
+      field,
+      number(1, 100),
+      DEFAULT_HEALTH.failureThreshold,
+    ),
+    recoveryThreshold: optional(
+      obj,
+      "recoveryThreshold",
+      field,
+      number(1, 100),
+      DEFAULT_HEALTH.recoveryThreshold,
+    ),
+    degradedLatencyMs: optional(obj, "degradedLatencyMs", field, ms, DEFAULT_HEALTH.degradedLatencyMs),
+    degradedTtftMs: optional(obj, "degradedTtftMs", field, ms, DEFAULT_HEALTH.degradedTtftMs),
+    historyTtlHours: optional(
+      obj,
+      "historyTtlHours",
+      field,
+      number(1, 24 * 365),
+      DEFAULT_HEALTH.historyTtlHours,
+    ),
+    cacheTtlMs: optional(obj, "cacheTtlMs", field, number(0, 600_000), DEFAULT_HEALTH.cacheTtlMs),
+  };
+}
+
+function probe(value: unknown, field: string): HealthProbe {
+  const obj = object(value, field);
+  const kind = obj.kind;
+  if (kind === "models") return { kind };
+  if (kind === "chat") return { kind, model: string(obj.model, `${field}.model`) };
+  throw new ConfigError(`${field}.kind`, 'must be "models" or "chat"');
+}
+
+function strategy(value: unknown, field: string): StrategyName {
+  if (typeof value !== "string" || !STRATEGIES.includes(value as StrategyName)) {
+    throw new ConfigError(field, `must be one of ${STRATEGIES.join(", ")}`);
+  }
+  return value as StrategyName;
 }
 
 function headers(value: unknown, field: string): Record<string, string> {
@@ -254,11 +319,17 @@ function provider(
       defaults.timeouts,
     ),
     retry: optional(obj, "retry", field, (v, f) => retry(v, f, defaults.retry), defaults.retry),
+    healthProbe: optional(obj, "healthCheck", field, probe, { kind: "models" }),
     mock: type === "mock" ? optional(obj, "mock", field, mock, DEFAULT_MOCK) : undefined,
   };
 }
 
-function routes(value: unknown, field: string, providerIds: Set<string>): ModelRoute[] {
+function routes(
+  value: unknown,
+  field: string,
+  providerIds: Set<string>,
+  defaultStrategy: StrategyName,
+): ModelRoute[] {
   const obj = object(value, field);
   const names = Object.keys(obj);
   if (names.length === 0) throw new ConfigError(field, "must name at least one model");
@@ -271,6 +342,7 @@ function routes(value: unknown, field: string, providerIds: Set<string>): ModelR
     }
     return {
       name,
+      strategy: optional(route, "strategy", routeField, strategy, defaultStrategy),
       targets: targets.map((t, i) => {
         const targetField = `${routeField}.targets[${i}]`;
         const target = object(t, targetField);
@@ -281,7 +353,10 @@ function routes(value: unknown, field: string, providerIds: Set<string>): ModelR
             `names no provider: ${JSON.stringify(providerId)}`,
           );
         }
-        return { provider: providerId, model: string(target.model, `${targetField}.model`) };
+        const model = string(target.model, `${targetField}.model`);
+        return target.weight === undefined
+          ? { provider: providerId, model }
+          : { provider: providerId, model, weight: number(0, 1000)(target.weight, `${targetField}.weight`) };
       }),
     };
   });
@@ -329,8 +404,14 @@ export function validateConfig(document: unknown): GatewayConfig {
     ),
     resumeByRestart: optional(defaults, "resumeByRestart", "defaults", boolean, true),
     cooldown: optional(defaults, "cooldown", "defaults", cooldown, DEFAULT_COOLDOWN),
+    health: optional(root, "health", "config", health, DEFAULT_HEALTH),
     providers,
-    models: routes(root.models, "models", ids),
+    models: routes(
+      root.models,
+      "models",
+      ids,
+      optional(defaults, "strategy", "defaults", strategy, "HEALTH_FIRST"),
+    ),
   };
 }
 

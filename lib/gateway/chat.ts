@@ -1,4 +1,6 @@
-import type { GatewayConfig, ModelRoute, RouteTarget, Timeouts } from "../config/types.ts";
+import type { LoadBalancer } from "../balancer/load-balancer.ts";
+import { capTimeouts } from "../config/timeouts.ts";
+import type { GatewayConfig, ModelRoute, RouteTarget } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
 import {
   ClientAbortError,
@@ -7,7 +9,9 @@ import {
   UpstreamError,
   UpstreamTimeoutError,
 } from "../errors.ts";
+import type { HealthView } from "../health/view.ts";
 import { SSE_DONE, sseData } from "../http/sse.ts";
+import { hasContent } from "../providers/chunks.ts";
 import type { ProviderFactory } from "../providers/factory.ts";
 import type { ChatChunk, ChatRequest, ChatStream, Provider, StreamEvent } from "../providers/types.ts";
 import { toUpstreamError } from "../retry/classify.ts";
@@ -18,6 +22,10 @@ export interface ChatContext {
   config: GatewayConfig;
   factory: ProviderFactory;
   cooldowns: CooldownStore;
+  /** The cached health table: refreshed (when stale) before each request is planned. */
+  health: HealthView;
+  /** One balancer per model route, by route name. */
+  balancers: ReadonlyMap<string, LoadBalancer>;
   deps: Deps;
 }
 
@@ -88,7 +96,7 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
     Math.max(0, call.deadline - started),
   );
   const signal = AbortSignal.any([call.signal, deadlineAbort.signal]);
-  const candidates = plan(context, call.route);
+  const candidates = await plan(context, call.route);
   const streaming = call.request.stream === true;
   let keepTimer = false;
 
@@ -196,13 +204,21 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
   }
 }
 
-/** The route's targets that can be called now, in route order (the balancer's order, later). */
-function plan(context: ChatContext, route: ModelRoute): Candidate[] {
+/**
+ * The route's targets in the balancer's order (health and weights from the cached table), leaving
+ * out those whose provider is disabled in config or lacks a key. Cooling targets stay in the list
+ * and are skipped (and reported) by the caller.
+ */
+async function plan(context: ChatContext, route: ModelRoute): Promise<Candidate[]> {
+  await context.health.refresh();
+  const byKey = new Map(route.targets.map((t) => [targetKey(t.provider, t.model), t]));
+  const order = context.balancers.get(route.name)?.order() ?? [...byKey.keys()];
   const candidates: Candidate[] = [];
-  for (const target of route.targets) {
-    if (!context.factory.isProviderConfigured(target.provider)) continue;
+  for (const key of order) {
+    const target = byKey.get(key);
+    if (!target || !context.factory.isProviderConfigured(target.provider)) continue;
     const provider = context.factory.getProvider(target.provider);
-    if (provider) candidates.push({ target, provider, key: targetKey(target.provider, target.model) });
+    if (provider) candidates.push({ target, provider, key });
   }
   return candidates;
 }
@@ -233,7 +249,7 @@ async function withAttempts<T>(
     },
   );
   attempts.push({ ...name(candidate), outcome: "ok", ms: deps.now() - started });
-  context.cooldowns.recordSuccess(candidate.key);
+  context.cooldowns.recordSuccess(candidate.key, deps.now());
   return result;
 }
 
@@ -267,29 +283,6 @@ function answeredBy(
     "x-gateway-model": candidate.target.model,
     "x-gateway-attempts": String(attemptCount(attempts)),
   };
-}
-
-/** No timeout may outlast the request's deadline. */
-function capTimeouts(timeouts: Timeouts, remainingMs: number): Timeouts {
-  const cap = Math.max(1, remainingMs);
-  return {
-    connectMs: Math.min(timeouts.connectMs, cap),
-    headersMs: Math.min(timeouts.headersMs, cap),
-    firstTokenMs: Math.min(timeouts.firstTokenMs, cap),
-    idleMs: Math.min(timeouts.idleMs, cap),
-    responseMs: Math.min(timeouts.responseMs, cap),
-  };
-}
-
-/** Content is what a caller sees: text, reasoning, a refusal, a tool call, or a finish reason. */
-function hasContent(chunk: ChatChunk): boolean {
-  for (const choice of chunk.choices ?? []) {
-    const d = choice.delta;
-    if (choice.finish_reason) return true;
-    if (d && (d.content || d.reasoning_content || d.refusal || d.tool_calls?.length || d.function_call))
-      return true;
-  }
-  return false;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { CooldownPolicy } from "../config/types.ts";
 import type { GatewayError } from "../errors.ts";
+import { cooldownFor } from "../health/transition.ts";
 
 export type CooldownReason = "rate_limited" | "failing";
 
@@ -18,7 +19,7 @@ export interface CooldownStore {
   /** The cooldown in force for this target at `now`, if any. */
   get(target: string, now: number): Cooldown | undefined;
   recordFailure(target: string, error: GatewayError, now: number): void;
-  recordSuccess(target: string): void;
+  recordSuccess(target: string, now: number): void;
 }
 
 export function targetKey(providerId: string, model: string): string {
@@ -37,16 +38,15 @@ export function createMemoryCooldownStore(policy: CooldownPolicy): CooldownStore
       if (error.action === "return") return;
       const entry = entries.get(target) ?? { failures: 0, cooldown: undefined };
       entry.failures++;
-      if (error.status === 429 && error.retryAfterMs !== undefined) {
-        const until = now + Math.min(error.retryAfterMs, policy.maxCooldownMs);
-        if (until > (entry.cooldown?.until ?? 0)) entry.cooldown = { until, reason: "rate_limited" };
-      } else if (entry.failures >= policy.failureThreshold) {
-        // Still failing after a cooldown ended (half-open): bench it again at once.
-        entry.cooldown = {
-          until: now + policy.cooldownMs,
-          reason: error.status === 429 ? "rate_limited" : "failing",
-        };
-      }
+      // Still failing after a cooldown ended (half-open): the count is past the threshold, so it
+      // is benched again at once.
+      const cooldown = cooldownFor(
+        { status: error.status, retryAfterMs: error.retryAfterMs },
+        entry.failures,
+        policy,
+        now,
+      );
+      if (cooldown && cooldown.until > (entry.cooldown?.until ?? 0)) entry.cooldown = cooldown;
       entries.set(target, entry);
     },
     recordSuccess(target) {

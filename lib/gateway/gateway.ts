@@ -1,9 +1,6 @@
-import type { GatewayConfig, ModelRoute } from "../config/types.ts";
-import type { Deps } from "../deps.ts";
+import type { ModelRoute } from "../config/types.ts";
 import { ClientAbortError, GatewayError, InvalidRequestError } from "../errors.ts";
-import type { ProviderFactory } from "../providers/factory.ts";
-import { completeChat } from "./chat.ts";
-import type { CooldownStore } from "./cooldown.ts";
+import { type ChatContext, completeChat } from "./chat.ts";
 import { errorResponse, type GatewayResponse, jsonResponse, PayloadTooLargeError } from "./response.ts";
 import { parseChatRequest } from "./validate.ts";
 
@@ -28,12 +25,7 @@ export interface Gateway {
   tooLarge(requestId?: string): GatewayResponse;
 }
 
-export interface GatewayContext {
-  config: GatewayConfig;
-  factory: ProviderFactory;
-  cooldowns: CooldownStore;
-  deps: Deps;
-}
+export type GatewayContext = ChatContext;
 
 const ROUTES: Record<string, readonly string[]> = {
   "/v1/chat/completions": ["POST"],

@@ -1,4 +1,5 @@
 import type { MockOptions, MockScriptStep, ProviderConfig } from "../config/types.ts";
+import { DEFAULT_MOCK } from "../config/validate.ts";
 import type { Deps } from "../deps.ts";
 import { ClientAbortError, UpstreamError } from "../errors.ts";
 import { errorFromStatus } from "../retry/classify.ts";
@@ -20,12 +21,7 @@ import type {
  * prefix completion does.
  */
 export function createMockProvider(config: ProviderConfig, deps: Deps): Provider {
-  const options: MockOptions = config.mock ?? {
-    reply: "",
-    firstTokenDelayMs: 0,
-    tokenDelayMs: 0,
-    script: [],
-  };
+  const options: MockOptions = config.mock ?? DEFAULT_MOCK;
   let calls = 0;
 
   const nextStep = (): MockScriptStep => {
@@ -128,7 +124,15 @@ export function createMockProvider(config: ProviderConfig, deps: Deps): Provider
     },
 
     async healthCheck() {
-      return { ok: true, status: 200, latencyMs: 0, error: undefined };
+      return options.healthy
+        ? {
+            ok: true,
+            status: 200,
+            latencyMs: options.firstTokenDelayMs,
+            ttftMs: options.firstTokenDelayMs,
+            error: undefined,
+          }
+        : { ok: false, status: 503, latencyMs: 0, ttftMs: undefined, error: "mock configured unhealthy" };
     },
   };
 }

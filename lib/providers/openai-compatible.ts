@@ -1,10 +1,12 @@
+import { capTimeouts } from "../config/timeouts.ts";
 import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
-import { UpstreamError, UpstreamTimeoutError } from "../errors.ts";
+import { GatewayError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
 import type { HttpClient, HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
 import { errorFromStatus, errorFromStreamEvent, toUpstreamError } from "../retry/classify.ts";
 import { providerBase } from "./base.ts";
+import { hasContent } from "./chunks.ts";
 import type { ApiKeys } from "./keys.ts";
 import type {
   CallOptions,
@@ -103,13 +105,30 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
 
     async healthCheck({ signal, timeoutMs }) {
       const started = deps.now();
+      const timer = new AbortController();
+      const timeout = setTimeout(() => timer.abort(), timeoutMs);
+      const probeSignal = signal ? AbortSignal.any([signal, timer.signal]) : timer.signal;
+      const probe = config.healthProbe;
       try {
+        if (probe.kind === "chat") {
+          // One token, streamed: proves the model answers and measures its time to first token.
+          const stream = await this.streamChat(
+            { model: probe.model, messages: [{ role: "user", content: "ping" }], max_tokens: 1 },
+            { signal: probeSignal, timeouts: capTimeouts(config.timeouts, timeoutMs) },
+          );
+          let ttftMs: number | undefined;
+          for await (const event of stream.events) {
+            if (ttftMs === undefined && event.kind === "chunk" && hasContent(event.chunk))
+              ttftMs = deps.now() - started;
+          }
+          return { ok: true, status: 200, latencyMs: deps.now() - started, ttftMs, error: undefined };
+        }
         const key = await keys.get(config);
         const response = await http.request({
           url: `${config.baseUrl}/models`,
           method: "GET",
           headers: { ...config.headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
-          ...(signal ? { signal } : {}),
+          signal: probeSignal,
           connectTimeoutMs: Math.min(timeoutMs, config.timeouts.connectMs),
           headersTimeoutMs: timeoutMs,
           bodyIdleTimeoutMs: timeoutMs,
@@ -120,11 +139,20 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
           ok,
           status: response.status,
           latencyMs: deps.now() - started,
+          ttftMs: undefined,
           error: ok ? undefined : `HTTP ${response.status}`,
         };
       } catch (error) {
         const e = toUpstreamError(config.id, error);
-        return { ok: false, status: undefined, latencyMs: deps.now() - started, error: e.message };
+        return {
+          ok: false,
+          status: e instanceof GatewayError ? e.status : undefined,
+          latencyMs: deps.now() - started,
+          ttftMs: undefined,
+          error: timer.signal.aborted ? `${config.id}: no answer within ${timeoutMs} ms` : e.message,
+        };
+      } finally {
+        clearTimeout(timeout);
       }
     },
   };

@@ -71,6 +71,9 @@ export interface HealthResult {
   /** HTTP status of the probe, when one came back. */
   status: number | undefined;
   latencyMs: number;
+  /** Time to the first content token (chat probes only). */
+  ttftMs: number | undefined;
+  /** What went wrong, without secrets. */
   error: string | undefined;
 }
 
@@ -84,7 +87,7 @@ export interface Provider {
   chatCompletion(request: ChatRequest, options: CallOptions): Promise<ChatResult>;
   /** Resolves once the upstream status is known (a non-200 rejects); events follow. */
   streamChat(request: ChatRequest, options: CallOptions): Promise<ChatStream>;
-  /** A cheap request that proves the provider answers, with its latency. Never throws. */
+  /** Probes the provider as its config says (`GET /models` or a one-token chat). Never throws. */
   healthCheck(options: { signal?: AbortSignal; timeoutMs: number }): Promise<HealthResult>;
   withRetry<T>(call: (attempt: number) => Promise<T>, options: RetryCallOptions): Promise<T>;
 }

@@ -36,7 +36,11 @@ describe("validateConfig", () => {
       retry: DEFAULT_RETRY,
     });
     expect(config.models).toEqual([
-      { name: "gpt-4o-mini", targets: [{ provider: "openai", model: "gpt-4o-mini" }] },
+      {
+        name: "gpt-4o-mini",
+        strategy: "HEALTH_FIRST",
+        targets: [{ provider: "openai", model: "gpt-4o-mini" }],
+      },
     ]);
     expect(config.resumeByRestart).toBe(true);
   });

@@ -29,7 +29,7 @@ describe("memory cooldown store", () => {
     const store = createMemoryCooldownStore(policy);
     store.recordFailure("t", new GatewayError("bad", { status: 400, action: "return" }), 0);
     store.recordFailure("t", failure(500), 0);
-    store.recordSuccess("t");
+    store.recordSuccess("t", 0);
     store.recordFailure("t", failure(500), 0);
     expect(store.get("t", 0)).toBeUndefined();
   });

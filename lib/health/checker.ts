@@ -1,0 +1,109 @@
+import type { GatewayConfig } from "../config/types.ts";
+import type { Deps } from "../deps.ts";
+import { targetKey } from "../gateway/cooldown.ts";
+import type { Provider } from "../providers/types.ts";
+import type { HealthStore, ProviderState } from "./types.ts";
+
+export interface HealthCheckOutcome {
+  providerId: string;
+  state: ProviderState | undefined;
+  ok: boolean;
+  error: string | undefined;
+}
+
+export interface HealthChecker {
+  /** Checks every provider once, in parallel; each result is written as soon as it is known. */
+  runOnce(): Promise<HealthCheckOutcome[]>;
+  /** Runs `runOnce` every `intervalMs` until `stop()`. */
+  start(): void;
+  stop(): void;
+}
+
+export interface HealthCheckerOptions {
+  config: GatewayConfig;
+  providers: () => Provider[];
+  store: HealthStore;
+  deps: Deps;
+}
+
+/**
+ * The health job: probes each provider with its configured probe under the policy's timeout, folds
+ * the result into the provider's state with a conditional write, appends a history record with a
+ * TTL, and, on a good check, clears the live-traffic cooldowns of that provider's targets (a
+ * rate-limit cooldown runs its course: the provider asked for that time).
+ */
+export function createHealthChecker(options: HealthCheckerOptions): HealthChecker {
+  const { config, store, deps } = options;
+  const policy = config.health;
+  const targetsOf = new Map<string, string[]>();
+  for (const route of config.models) {
+    for (const t of route.targets) {
+      const list = targetsOf.get(t.provider) ?? [];
+      const key = targetKey(t.provider, t.model);
+      if (!list.includes(key)) list.push(key);
+      targetsOf.set(t.provider, list);
+    }
+  }
+  let timer: NodeJS.Timeout | undefined;
+  let busy = false;
+
+  async function checkOne(provider: Provider): Promise<HealthCheckOutcome> {
+    const result = await provider.healthCheck({ timeoutMs: policy.timeoutMs });
+    const now = deps.now();
+    try {
+      const state = await store.applyCheck(provider.id, result, now);
+      await store.appendHistory({
+        ...result,
+        providerId: provider.id,
+        at: now,
+        ttl: Math.floor(now / 1000) + policy.historyTtlHours * 3600,
+      });
+      if (result.ok) {
+        await Promise.all((targetsOf.get(provider.id) ?? []).map((t) => store.clearTarget(t, now, true)));
+      }
+      return { providerId: provider.id, state, ok: result.ok, error: result.error };
+    } catch (error) {
+      deps.logger.warn({
+        msg: "health result not written",
+        provider: provider.id,
+        error: (error as Error)?.message,
+      });
+      return { providerId: provider.id, state: undefined, ok: result.ok, error: result.error };
+    }
+  }
+
+  const checker: HealthChecker = {
+    async runOnce() {
+      const outcomes = await Promise.all(options.providers().map(checkOne));
+      deps.logger.info({
+        msg: "health check",
+        providers: outcomes.map((o) => ({
+          id: o.providerId,
+          ok: o.ok,
+          status: o.state?.status,
+          error: o.error,
+        })),
+      });
+      return outcomes;
+    },
+    start() {
+      if (timer) return;
+      const tick = () => {
+        // Never overlap two runs: a slow run delays the next, it does not pile up.
+        if (busy) return;
+        busy = true;
+        void checker.runOnce().finally(() => {
+          busy = false;
+        });
+      };
+      tick();
+      timer = setInterval(tick, policy.intervalMs);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+      timer = undefined;
+    },
+  };
+  return checker;
+}

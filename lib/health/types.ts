@@ -1,0 +1,93 @@
+import type { CooldownReason } from "../gateway/cooldown.ts";
+
+/** `unknown` until the first check; the balancer treats it like healthy (no news is good news). */
+export type HealthStatus = "healthy" | "degraded" | "unhealthy" | "unknown";
+
+/** One provider's record in the health table. */
+export interface ProviderState {
+  providerId: string;
+  status: HealthStatus;
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  lastCheckAt: number | undefined;
+  latencyMs: number | undefined;
+  ttftMs: number | undefined;
+  /** A short summary, never a key or a prompt. */
+  lastError: string | undefined;
+  /** Set by an operator; overrides the configured weight. */
+  weight: number | undefined;
+  /** Set by an operator; `false` takes the provider out of every route. */
+  enabled: boolean | undefined;
+  /** Bumped by every write; conditional writes compare it. */
+  version: number;
+}
+
+/** Passive health of one target (provider + upstream model), written by live traffic. */
+export interface TargetState {
+  target: string;
+  /** Consecutive failures seen by any instance since the last success. */
+  failures: number;
+  cooldownUntil: number | undefined;
+  reason: CooldownReason | undefined;
+}
+
+/** The outcome of one probe, as the checker measured it. */
+export interface CheckResult {
+  ok: boolean;
+  status: number | undefined;
+  latencyMs: number;
+  ttftMs: number | undefined;
+  error: string | undefined;
+}
+
+export interface CheckRecord extends CheckResult {
+  providerId: string;
+  at: number;
+  /** Epoch seconds after which the record is to be ignored (and DynamoDB may delete it). */
+  ttl: number;
+}
+
+export interface HealthSnapshot {
+  providers: Map<string, ProviderState>;
+  targets: Map<string, TargetState>;
+}
+
+export interface FailureInput {
+  status: number;
+  retryAfterMs: number | undefined;
+}
+
+/**
+ * Where health lives: DynamoDB in AWS and locally (dynalite), or memory for a single process. Every
+ * write is safe against concurrent writers (conditional updates or atomic counters).
+ */
+export interface HealthStore {
+  read(providerIds: readonly string[], targets: readonly string[]): Promise<HealthSnapshot>;
+  /** Folds one check into the provider's state, retrying on a concurrent write. Returns the new state. */
+  applyCheck(providerId: string, result: CheckResult, now: number): Promise<ProviderState>;
+  appendHistory(record: CheckRecord): Promise<void>;
+  /** Newest first; records whose TTL has passed are left out (DynamoDB deletes them late). */
+  history(providerId: string, limit: number, now: number): Promise<CheckRecord[]>;
+  /** Counts a live-traffic failure of a target fleet-wide and benches it when warranted. */
+  recordTargetFailure(target: string, failure: FailureInput, now: number): Promise<void>;
+  /** Clears a target's failures; with `keepRateLimit`, a rate-limit cooldown still in force stays. */
+  clearTarget(target: string, now: number, keepRateLimit: boolean): Promise<void>;
+  setWeight(providerId: string, weight: number): Promise<void>;
+  setEnabled(providerId: string, enabled: boolean): Promise<void>;
+}
+
+export function initialState(providerId: string): ProviderState {
+  return {
+    providerId,
+    status: "unknown",
+    consecutiveFailures: 0,
+    consecutiveSuccesses: 0,
+    lastCheckAt: undefined,
+    latencyMs: undefined,
+    ttftMs: undefined,
+    lastError: undefined,
+    weight: undefined,
+    enabled: undefined,
+    version: 0,
+  };
+}

@@ -1,0 +1,91 @@
+import type { Logger } from "../deps.ts";
+import type { Cooldown } from "../gateway/cooldown.ts";
+import type { HealthSnapshot, HealthStore, ProviderState } from "./types.ts";
+
+/**
+ * The request path's copy of the health table. Reads go through a short cache so a request costs
+ * no DynamoDB read while the copy is fresh; a stale copy is served while one refresh runs in the
+ * background. If the table cannot be read, the last known state (or, before any, the configured
+ * defaults) is served and the failure logged: DynamoDB trouble must not take the gateway down.
+ */
+export interface HealthView {
+  /** Resolves at once while the copy is fresh; waits (bounded) only when there is no copy yet. */
+  refresh(): Promise<void>;
+  provider(id: string): ProviderState | undefined;
+  cooldown(target: string, now: number): Cooldown | undefined;
+  /** Whether live traffic has recorded failures for this target that a success should clear. */
+  hasFailures(target: string): boolean;
+  /** Table reads made so far (for the benchmark and tests). */
+  readonly reads: number;
+}
+
+export interface HealthViewOptions {
+  store: HealthStore;
+  providerIds: readonly string[];
+  targets: readonly string[];
+  ttlMs: number;
+  /** Longest wait for the very first read before serving defaults. */
+  firstReadTimeoutMs: number;
+  now: () => number;
+  logger: Logger;
+}
+
+export function createHealthView(options: HealthViewOptions): HealthView {
+  let snapshot: HealthSnapshot | undefined;
+  let fetchedAt = Number.NEGATIVE_INFINITY;
+  let inflight: Promise<void> | undefined;
+  let reads = 0;
+  let failing = false;
+
+  const load = (): Promise<void> => {
+    inflight ??= (async () => {
+      try {
+        reads++;
+        snapshot = await options.store.read(options.providerIds, options.targets);
+        if (failing) options.logger.info({ msg: "health table readable again" });
+        failing = false;
+      } catch (error) {
+        if (!failing) {
+          options.logger.warn({
+            msg: "health table unreadable; serving last known state",
+            error: (error as Error)?.message,
+            hasLastKnown: snapshot !== undefined,
+          });
+        }
+        failing = true;
+      } finally {
+        // A failed read is also "fresh" for a TTL: retrying on every request would hammer a sick table.
+        fetchedAt = options.now();
+        inflight = undefined;
+      }
+    })();
+    return inflight;
+  };
+
+  return {
+    async refresh() {
+      if (options.now() - fetchedAt < options.ttlMs) return;
+      const pending = load();
+      if (snapshot === undefined) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([
+          pending,
+          new Promise<void>((r) => {
+            timer = setTimeout(r, options.firstReadTimeoutMs);
+          }),
+        ]);
+        clearTimeout(timer);
+      }
+    },
+    provider: (id) => snapshot?.providers.get(id),
+    cooldown(target, now) {
+      const state = snapshot?.targets.get(target);
+      if (state?.cooldownUntil === undefined || state.cooldownUntil <= now) return undefined;
+      return { until: state.cooldownUntil, reason: state.reason ?? "failing" };
+    },
+    hasFailures: (target) => (snapshot?.targets.get(target)?.failures ?? 0) > 0,
+    get reads() {
+      return reads;
+    },
+  };
+}

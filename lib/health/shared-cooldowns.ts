@@ -7,7 +7,7 @@ import type { HealthView } from "./view.ts";
  * Cooldowns shared by the fleet: this process's own (effective at once) plus what the health table
  * says other instances saw (effective at the next cache refresh). Failures are written to the table
  * in the background, with atomic counters, so the request never waits on DynamoDB; a success is
- * written only when the table shows failures to clear, so healthy traffic costs no writes.
+ * written only when there are failures to clear, so healthy traffic costs no writes.
  */
 export function createSharedCooldownStore(
   local: CooldownStore,
@@ -15,23 +15,37 @@ export function createSharedCooldownStore(
   store: HealthStore,
   logger: Logger,
 ): CooldownStore {
-  const background = (what: string, work: Promise<void>) =>
-    work.catch((error: unknown) =>
-      logger.warn({ msg: `health table write failed: ${what}`, error: (error as Error)?.message }),
-    );
+  // Targets this process wrote failures for: its next success there clears them, even if the cached
+  // view was read before the failure reached the table.
+  const dirty = new Set<string>();
+  // Writes for one target go out in order, so a recovery never lands before the failure it clears.
+  const queues = new Map<string, Promise<void>>();
+  const enqueue = (target: string, what: string, write: () => Promise<void>) => {
+    const next = (queues.get(target) ?? Promise.resolve())
+      .then(write)
+      .catch((error: unknown) =>
+        logger.warn({ msg: `health table write failed: ${what}`, target, error: (error as Error)?.message }),
+      );
+    queues.set(target, next);
+    void next.finally(() => {
+      if (queues.get(target) === next) queues.delete(target);
+    });
+  };
   return {
     get: (target, now) => local.get(target, now) ?? view.cooldown(target, now),
     recordFailure(target, error, now) {
       local.recordFailure(target, error, now);
       if (error.action === "return") return;
-      void background(
-        "target failure",
+      dirty.add(target);
+      enqueue(target, "target failure", () =>
         store.recordTargetFailure(target, { status: error.status, retryAfterMs: error.retryAfterMs }, now),
       );
     },
     recordSuccess(target, now) {
       local.recordSuccess(target, now);
-      if (view.hasFailures(target)) void background("target recovery", store.clearTarget(target, now, false));
+      if (dirty.delete(target) || view.hasFailures(target)) {
+        enqueue(target, "target recovery", () => store.clearTarget(target, now, false));
+      }
     },
   };
 }

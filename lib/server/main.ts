@@ -1,9 +1,20 @@
 import { ConfigError } from "../config/validate.ts";
 import { jsonLogger, systemDeps } from "../deps.ts";
+import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../health/dynamo-store.ts";
 import { createRuntime, loadConfigFromEnv } from "../runtime.ts";
+import { startLocalDynamo } from "./local-dynamo.ts";
 import { createNodeServer, listen } from "./node-server.ts";
 
-/** `npm start`: the local gateway on 127.0.0.1:$PORT (8787), configured by $GATEWAY_CONFIG. */
+// The SDK warns that its 2027 releases will need Node 22; the lock file pins one that runs on 20,
+// and Lambda runs 22/24, so locally the warning is noise.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+/**
+ * `npm start`: the local gateway on 127.0.0.1:$PORT (8787), configured by $GATEWAY_CONFIG, with
+ * an embedded DynamoDB (dynalite, in memory) holding the health table and the health checker
+ * running on its interval, so the same code writes and reads health as on AWS.
+ * Set DYNAMODB_ENDPOINT to use another DynamoDB instead.
+ */
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfigFromEnv>;
   try {
@@ -14,7 +25,22 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const logger = jsonLogger();
-  const runtime = createRuntime(config, { deps: systemDeps(logger) });
+  const local = process.env.DYNAMODB_ENDPOINT
+    ? undefined
+    : await startLocalDynamo(Number(process.env.DYNAMODB_PORT ?? 8788));
+  const endpoint = process.env.DYNAMODB_ENDPOINT ?? (local?.endpoint as string);
+  const tableName = process.env.HEALTH_TABLE ?? "llm-gateway-health";
+  const client = createDynamoClient({ endpoint });
+  await ensureTable(client, tableName);
+  const healthStore = createDynamoHealthStore({
+    client,
+    tableName,
+    health: config.health,
+    cooldown: config.cooldown,
+  });
+
+  const runtime = createRuntime(config, { deps: systemDeps(logger), healthStore });
+  runtime.healthChecker.start();
   const server = createNodeServer(runtime.gateway, { maxBodyBytes: config.maxBodyBytes, logger });
   const port = Number(process.env.PORT ?? 8787);
   const host = process.env.HOST ?? "127.0.0.1";
@@ -23,13 +49,17 @@ async function main(): Promise<void> {
   process.stdout.write(
     `LLM gateway listening on ${url} (OpenAI base URL: ${url}/v1)\n` +
       `models: ${config.models.map((m) => m.name).join(", ")}\n` +
+      `health table: ${tableName} at ${endpoint} (inspect: npm run health)\n` +
       `try: curl -s ${url}/v1/chat/completions -H 'content-type: application/json' ` +
       `-d '{"model":"${model}","messages":[{"role":"user","content":"Hello"}]}'\n`,
   );
   const stop = () => {
+    runtime.healthChecker.stop();
     server.close();
     server.closeAllConnections();
     runtime.http.close();
+    client.destroy();
+    void local?.close();
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);

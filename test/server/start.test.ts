@@ -13,7 +13,7 @@ async function start(
   env: Record<string, string>,
 ): Promise<{ url: string; child: ChildProcess } | { code: number | null; stderr: string }> {
   const child = spawn(process.execPath, ["scripts/run-ts.mjs", "lib/server/main.ts"], {
-    env: { ...process.env, PORT: "0", ...env },
+    env: { ...process.env, PORT: "0", DYNAMODB_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
   });
   children.push(child);

@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import { validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, type Logger, sleep } from "../../lib/deps.ts";
+import type { HealthStore } from "../../lib/health/types.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import { createRuntime, type GatewayRuntime } from "../../lib/runtime.ts";
 import { createNodeServer, listen } from "../../lib/server/node-server.ts";
@@ -28,7 +29,7 @@ export function recordingLogger(logs: LogLine[]): Logger {
 /** The gateway on 127.0.0.1 (port 0), configured by `document`, with keys from `env`. */
 export async function startGateway(
   document: unknown,
-  options: { env?: NodeJS.ProcessEnv; random?: () => number } = {},
+  options: { env?: NodeJS.ProcessEnv; random?: () => number; healthStore?: HealthStore } = {},
 ): Promise<TestGateway> {
   const logs: LogLine[] = [];
   const deps: Deps = {
@@ -45,6 +46,7 @@ export async function startGateway(
   const runtime = createRuntime(config, {
     deps,
     keys: envKeys(options.env ?? { TEST_KEY: "sk-test-secret-key-123456" }),
+    ...(options.healthStore ? { healthStore: options.healthStore } : {}),
   });
   const server: Server = createNodeServer(runtime.gateway, {
     maxBodyBytes: config.maxBodyBytes,

@@ -1,0 +1,147 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../../lib/config/validate.ts";
+import { createDynamoClient, createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
+import { startTestTable, type TestTable } from "../support/dynamo.ts";
+import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
+import { chatBody, fakeProvider, postChat, startGateway, type TestGateway } from "../support/gateway.ts";
+
+let table: TestTable;
+let a: FakeUpstream;
+let b: FakeUpstream;
+const gateways: TestGateway[] = [];
+
+afterEach(async () => {
+  for (const g of gateways.splice(0)) await g.close();
+  await a?.close();
+  await b?.close();
+  await table?.close();
+});
+
+async function setup() {
+  table = await startTestTable();
+  a = await startFakeUpstream();
+  b = await startFakeUpstream();
+}
+
+function document(extra: { strategy?: string; cacheTtlMs?: number } = {}) {
+  return {
+    defaults: {
+      retry: { maxAttempts: 1 },
+      cooldown: { failureThreshold: 2, cooldownMs: 60_000 },
+      ...(extra.strategy ? { strategy: extra.strategy } : {}),
+    },
+    health: { cacheTtlMs: extra.cacheTtlMs ?? 50 },
+    providers: [fakeProvider("a", a.url), fakeProvider("b", b.url)],
+    models: {
+      m: {
+        targets: [
+          { provider: "a", model: "model-a" },
+          { provider: "b", model: "model-b" },
+        ],
+      },
+    },
+  };
+}
+
+async function gateway(extra: { strategy?: string; cacheTtlMs?: number } = {}) {
+  const g = await startGateway(document(extra), {
+    healthStore: table.store({ cooldown: { failureThreshold: 2, cooldownMs: 60_000 } }),
+  });
+  gateways.push(g);
+  return g;
+}
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("health shared across instances through DynamoDB", () => {
+  it("one instance's discovery that a target is down benches it for every instance", async () => {
+    await setup();
+    const first = await gateway();
+    a.fallback = { kind: "status", status: 503 };
+    await postChat(first.url, chatBody("m"));
+    await postChat(first.url, chatBody("m"));
+    await expect
+      .poll(async () => (await table.store().read([], ["a/model-a"])).targets.get("a/model-a")?.cooldownUntil)
+      .toBeGreaterThan(Date.now());
+
+    const second = await gateway();
+    const res = await postChat(second.url, chatBody("m"));
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-gateway-provider")).toBe("b");
+    expect(res.headers.get("x-gateway-attempts")).toBe("1");
+    expect(a.requests).toHaveLength(2);
+  });
+
+  it("orders by the table's health: an unhealthy provider is tried last", async () => {
+    await setup();
+    const store = table.store();
+    for (let i = 0; i < DEFAULT_HEALTH.failureThreshold; i++) {
+      await store.applyCheck(
+        "a",
+        { ok: false, status: 500, latencyMs: 1, ttftMs: undefined, error: "HTTP 500" },
+        Date.now(),
+      );
+    }
+    const g = await gateway();
+
+    const res = await postChat(g.url, chatBody("m"));
+
+    expect(res.headers.get("x-gateway-provider")).toBe("b");
+    expect(a.requests).toHaveLength(0);
+  });
+
+  it("an operator disables a provider or moves its weight with no redeploy", async () => {
+    await setup();
+    const g = await gateway({ strategy: "WEIGHTED" });
+    const store = table.store();
+    await store.setWeight("a", 0);
+    await pause(60);
+    for (let i = 0; i < 5; i++)
+      expect((await postChat(g.url, chatBody("m"))).headers.get("x-gateway-provider")).toBe("b");
+
+    await store.setEnabled("b", false);
+    await pause(60);
+    await postChat(g.url, chatBody("m")); // the first request after the TTL refreshes in the background
+    await pause(20);
+    const res = await postChat(g.url, chatBody("m"));
+    expect(res.headers.get("x-gateway-provider")).toBe("a");
+  });
+
+  it("costs no table read per request while the cache is fresh", async () => {
+    await setup();
+    const g = await gateway({ cacheTtlMs: 60_000 });
+    for (let i = 0; i < 20; i++) await postChat(g.url, chatBody("m"));
+    expect(g.runtime.healthView.reads).toBe(1);
+  });
+
+  it("keeps serving when the table cannot be reached", async () => {
+    await setup();
+    const dead = await startTestTable();
+    const endpoint = dead.dynamo.endpoint;
+    await dead.close();
+    const client = createDynamoClient({ endpoint });
+    const store = createDynamoHealthStore({
+      client,
+      tableName: "gone",
+      health: DEFAULT_HEALTH,
+      cooldown: DEFAULT_COOLDOWN,
+    });
+    const g = await startGateway(document(), { healthStore: store });
+    gateways.push(g);
+    a.queue.push({ kind: "status", status: 503 });
+
+    const res = await postChat(g.url, chatBody("m"));
+    const again = await postChat(g.url, chatBody("m"));
+
+    expect(res.status).toBe(200);
+    expect(again.status).toBe(200);
+    await expect
+      .poll(() => g.logs.some((l) => l.msg === "health table unreadable; serving last known state"))
+      .toBe(true);
+    await expect
+      .poll(() => g.logs.some((l) => String(l.msg).startsWith("health table write failed")))
+      .toBe(true);
+    client.destroy();
+  });
+});

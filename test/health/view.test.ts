@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../../lib/config/validate.ts";
+import { createMemoryHealthStore } from "../../lib/health/memory-store.ts";
+import type { HealthStore } from "../../lib/health/types.ts";
+import { createHealthView } from "../../lib/health/view.ts";
+import { type LogLine, recordingLogger } from "../support/gateway.ts";
+
+function setup(store: HealthStore) {
+  let now = 0;
+  const logs: LogLine[] = [];
+  const view = createHealthView({
+    store,
+    providerIds: ["p"],
+    targets: ["p/m"],
+    ttlMs: 5000,
+    firstReadTimeoutMs: 50,
+    now: () => now,
+    logger: recordingLogger(logs),
+  });
+  return {
+    view,
+    logs,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
+}
+
+const good = { ok: true, status: 200, latencyMs: 1, ttftMs: undefined, error: undefined };
+
+describe("health view (the request path's cached copy)", () => {
+  it("reads the table once per TTL, not once per request", async () => {
+    const store = createMemoryHealthStore(DEFAULT_HEALTH, DEFAULT_COOLDOWN);
+    await store.applyCheck("p", good, 0);
+    const { view, advance } = setup(store);
+
+    for (let i = 0; i < 100; i++) {
+      await view.refresh();
+      advance(10);
+    }
+    expect(view.reads).toBe(1);
+    expect(view.provider("p")?.status).toBe("healthy");
+
+    advance(5000);
+    await view.refresh();
+    expect(view.reads).toBe(2);
+  });
+
+  it("serves a stale copy while it refreshes in the background", async () => {
+    const store = createMemoryHealthStore(DEFAULT_HEALTH, DEFAULT_COOLDOWN);
+    await store.applyCheck("p", good, 0);
+    const { view, advance } = setup(store);
+    await view.refresh();
+    await store.setEnabled("p", false);
+
+    advance(6000);
+    await view.refresh(); // starts the refresh, answers from the copy it has
+    await new Promise((r) => setTimeout(r, 0));
+    expect(view.provider("p")?.enabled).toBe(false);
+  });
+
+  it("keeps serving the last known state when the table becomes unreadable, and says so once", async () => {
+    const store = createMemoryHealthStore(DEFAULT_HEALTH, DEFAULT_COOLDOWN);
+    await store.applyCheck("p", good, 0);
+    let broken = false;
+    const flaky: HealthStore = {
+      ...store,
+      read: (ids, targets) => (broken ? Promise.reject(new Error("unreachable")) : store.read(ids, targets)),
+    };
+    const { view, logs, advance } = setup(flaky);
+    await view.refresh();
+
+    broken = true;
+    for (let i = 0; i < 3; i++) {
+      advance(6000);
+      await view.refresh();
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    expect(view.provider("p")?.status).toBe("healthy");
+    expect(logs.filter((l) => l.msg === "health table unreadable; serving last known state")).toHaveLength(1);
+  });
+
+  it("does not hold a request longer than the first-read timeout when the table hangs", async () => {
+    const hanging: HealthStore = {
+      ...createMemoryHealthStore(DEFAULT_HEALTH, DEFAULT_COOLDOWN),
+      read: () => new Promise(() => {}),
+    };
+    const { view } = setup(hanging);
+    const started = Date.now();
+    await view.refresh();
+    expect(Date.now() - started).toBeLessThan(500);
+    expect(view.provider("p")).toBeUndefined();
+  });
+
+  it("reports a target's cooldown only while it is in force", async () => {
+    const store = createMemoryHealthStore(DEFAULT_HEALTH, DEFAULT_COOLDOWN);
+    await store.recordTargetFailure("p/m", { status: 429, retryAfterMs: 1000 }, 0);
+    const { view } = setup(store);
+    await view.refresh();
+    expect(view.cooldown("p/m", 500)).toEqual({ until: 1000, reason: "rate_limited" });
+    expect(view.cooldown("p/m", 1000)).toBeUndefined();
+    expect(view.hasFailures("p/m")).toBe(true);
+  });
+});

@@ -1,4 +1,4 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { afterAll, describe, expect, it } from "vitest";
 import { jsonOf } from "../support/gateway.ts";
@@ -11,7 +11,9 @@ afterAll(() => {
 /** Runs what `npm start` runs, on port 0, and waits for the line that says where it listens. */
 async function start(
   env: Record<string, string>,
-): Promise<{ url: string; child: ChildProcess } | { code: number | null; stderr: string }> {
+): Promise<
+  { url: string; child: ChildProcess; stdout: () => string } | { code: number | null; stderr: string }
+> {
   const child = spawn(process.execPath, ["scripts/run-ts.mjs", "lib/server/main.ts"], {
     env: { ...process.env, PORT: "0", DYNAMODB_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"],
@@ -26,7 +28,7 @@ async function start(
     child.stdout?.on("data", (d) => {
       stdout += d;
       const match = stdout.match(/listening on (http:\/\/\S+)/);
-      if (match?.[1]) resolve({ url: match[1], child });
+      if (match?.[1] && stdout.includes("try: curl")) resolve({ url: match[1], child, stdout: () => stdout });
     });
     child.on("exit", (code) => resolve({ code, stderr }));
   });
@@ -56,6 +58,18 @@ describe("npm start", () => {
     });
     const text = await stream.text();
     expect(text.trim().endsWith("data: [DONE]")).toBe(true);
+
+    // The health checker writes to the embedded table, and `npm run health` reads it.
+    const endpoint = started.stdout().match(/health table: \S+ at (http:\/\/\S+)/)?.[1] ?? "";
+    const health = spawnSync(
+      process.execPath,
+      ["scripts/run-ts.mjs", "lib/health/cli-main.ts", "--endpoint", endpoint],
+      {
+        encoding: "utf8",
+      },
+    );
+    expect(health.status).toBe(0);
+    expect(health.stdout).toMatch(/mock-primary\s+healthy\s+yes/);
     started.child.kill("SIGTERM");
     const [code] = await once(started.child, "exit");
     expect(code).toBe(0);

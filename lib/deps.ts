@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import type { MetricsSink } from "./metrics/emf.ts";
 
 /** Structured logger: one JSON object per line. Never pass prompts, completions or keys. */
 export interface Logger {
@@ -19,6 +20,8 @@ export interface Deps {
   random(): number;
   newId(): string;
   logger: Logger;
+  /** Per-request metrics (CloudWatch EMF on Lambda); none locally. */
+  metrics?: MetricsSink;
 }
 
 export function jsonLogger(write: (line: string) => void = (line) => process.stdout.write(line)): Logger {

@@ -4,6 +4,7 @@ import { type HealthLookup, LoadBalancer } from "./balancer/load-balancer.ts";
 import type { GatewayConfig } from "./config/types.ts";
 import { parseConfig } from "./config/validate.ts";
 import { type Deps, systemDeps } from "./deps.ts";
+import type { ClientAuth } from "./gateway/auth.ts";
 import { type CooldownStore, createMemoryCooldownStore, targetKey } from "./gateway/cooldown.ts";
 import { createGateway, type Gateway } from "./gateway/gateway.ts";
 import { createHealthChecker, type HealthChecker } from "./health/checker.ts";
@@ -38,6 +39,8 @@ export interface RuntimeOptions {
   keys?: ApiKeys;
   /** Where health lives (DynamoDB for a fleet); by default, this process's memory. */
   healthStore?: HealthStore;
+  /** Client authentication; none means open. */
+  auth?: ClientAuth;
 }
 
 export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {}): GatewayRuntime {
@@ -74,7 +77,15 @@ export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {
     store: healthStore,
     deps,
   });
-  const gateway = createGateway({ config, factory, cooldowns, health: healthView, balancers, deps });
+  const gateway = createGateway({
+    config,
+    factory,
+    cooldowns,
+    health: healthView,
+    balancers,
+    auth: options.auth,
+    deps,
+  });
   return {
     config,
     deps,

@@ -15,6 +15,7 @@ import { hasContent } from "../providers/chunks.ts";
 import type { ProviderFactory } from "../providers/factory.ts";
 import type { ChatChunk, ChatRequest, ChatStream, Provider, StreamEvent } from "../providers/types.ts";
 import { toUpstreamError } from "../retry/classify.ts";
+import type { ClientAuth } from "./auth.ts";
 import { type CooldownStore, targetKey } from "./cooldown.ts";
 import { errorResponse, type GatewayResponse, jsonHeaders } from "./response.ts";
 
@@ -26,6 +27,8 @@ export interface ChatContext {
   health: HealthView;
   /** One balancer per model route, by route name. */
   balancers: ReadonlyMap<string, LoadBalancer>;
+  /** Client authentication; none means open (local development). */
+  auth?: ClientAuth | undefined;
   deps: Deps;
 }
 
@@ -100,7 +103,12 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
   const streaming = call.request.stream === true;
   let keepTimer = false;
 
-  const finish = (status: number, extra: Record<string, unknown> = {}) =>
+  /** One structured log line per request (never prompts, completions or keys), and its metrics. */
+  const finish = (
+    status: number,
+    extra: { provider?: string; ttftMs?: number | undefined; usage?: unknown } = {},
+  ) => {
+    const latencyMs = deps.now() - started;
     deps.logger.info({
       msg: "chat completion",
       requestId: call.requestId,
@@ -108,9 +116,17 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
       stream: streaming,
       status,
       attempts,
-      latencyMs: deps.now() - started,
+      latencyMs,
       ...extra,
     });
+    deps.metrics?.({
+      provider: extra.provider,
+      status,
+      latencyMs,
+      ttftMs: extra.ttftMs,
+      fellBack: attempts.some((a) => a.outcome !== "ok"),
+    });
+  };
 
   try {
     const failures: GatewayError[] = [];

@@ -6,8 +6,8 @@ export interface ApiKeys {
   get(provider: ProviderConfig): Promise<string | undefined>;
   /** Whether the provider can have a key without asking anyone (env set), or may have one (a secret). */
   has(provider: ProviderConfig): boolean;
-  /** The upstream refused the key (401): the next `get` must not serve it from a cache. */
-  invalidate(provider: ProviderConfig): void;
+  /** The upstream refused `rejected` (401): the next `get` must not serve that key from a cache. */
+  invalidate(provider: ProviderConfig, rejected: string): void;
 }
 
 /** Keys from environment variables (`apiKey: { "env": "OPENAI_API_KEY" }`). Secrets are not reachable. */

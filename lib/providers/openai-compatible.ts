@@ -67,7 +67,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     }
     if (response.status !== 200) {
       const text = await response.text().catch(() => "");
-      if (response.status === 401) keys.invalidate(config);
+      if (response.status === 401) keys.invalidate(config, key);
       throw errorFromStatus(config.id, response.status, response.headers, text, deps.now());
     }
     return response;

@@ -1,5 +1,6 @@
 import { ConfigError } from "../config/validate.ts";
 import { jsonLogger, systemDeps } from "../deps.ts";
+import { createClientAuth, hashClientKey } from "../gateway/auth.ts";
 import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../health/dynamo-store.ts";
 import { createRuntime, loadConfigFromEnv } from "../runtime.ts";
 import { startLocalDynamo } from "./local-dynamo.ts";
@@ -39,7 +40,14 @@ async function main(): Promise<void> {
     cooldown: config.cooldown,
   });
 
-  const runtime = createRuntime(config, { deps: systemDeps(logger), healthStore });
+  // Optional locally: GATEWAY_CLIENT_KEYS=key1,key2 makes the local gateway demand one of them.
+  const localKeys = (process.env.GATEWAY_CLIENT_KEYS ?? "")
+    .split(",")
+    .map((k) => k.trim())
+    .filter(Boolean);
+  const hashes = localKeys.map(hashClientKey);
+  const auth = hashes.length > 0 ? createClientAuth(async () => hashes) : undefined;
+  const runtime = createRuntime(config, { deps: systemDeps(logger), healthStore, ...(auth ? { auth } : {}) });
   runtime.healthChecker.start();
   const server = createNodeServer(runtime.gateway, { maxBodyBytes: config.maxBodyBytes, logger });
   const port = Number(process.env.PORT ?? 8787);

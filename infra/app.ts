@@ -1,0 +1,26 @@
+import { readFileSync } from "node:fs";
+import { App, Validations } from "aws-cdk-lib";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { GatewayStack } from "./stack.ts";
+
+/**
+ * `npx cdk deploy [-c config=path] [-c auth=NONE|AWS_IAM] [-c healthMinutes=1] [-c stackName=...]
+ * [-c retainTable=false]`. The configuration defaults to the shipped mock one.
+ */
+const app = new App();
+const context = (key: string): string | undefined => app.node.tryGetContext(key);
+const configPath = context("config") ?? "config/default.json";
+const auth = context("auth") ?? "NONE";
+if (auth !== "NONE" && auth !== "AWS_IAM") throw new Error(`-c auth must be NONE or AWS_IAM, got ${auth}`);
+
+new GatewayStack(app, context("stackName") ?? "LlmGateway", {
+  configText: readFileSync(configPath, "utf8"),
+  authType: auth,
+  healthScheduleMinutes: Number(context("healthMinutes") ?? 1),
+  retainTable: context("retainTable") !== "false",
+  ...(process.env.CDK_DEFAULT_ACCOUNT && process.env.CDK_DEFAULT_REGION
+    ? { env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION } }
+    : {}),
+});
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+app.synth();

@@ -1,0 +1,244 @@
+import { fileURLToPath } from "node:url";
+import {
+  CfnOutput,
+  Duration,
+  RemovalPolicy,
+  SecretValue,
+  Stack,
+  type StackProps,
+  Validations,
+} from "aws-cdk-lib";
+import { Alarm, ComparisonOperator, Metric, TreatMissingData } from "aws-cdk-lib/aws-cloudwatch";
+import { AttributeType, BillingMode, Table, TableEncryption } from "aws-cdk-lib/aws-dynamodb";
+import { Rule, Schedule } from "aws-cdk-lib/aws-events";
+import { LambdaFunction } from "aws-cdk-lib/aws-events-targets";
+import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
+import { Architecture, FunctionUrlAuthType, InvokeMode, Runtime } from "aws-cdk-lib/aws-lambda";
+import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
+import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
+import { Secret } from "aws-cdk-lib/aws-secretsmanager";
+import type { Construct } from "constructs";
+import type { GatewayConfig } from "../lib/config/types.ts";
+import { parseConfig } from "../lib/config/validate.ts";
+import { METRICS_NAMESPACE } from "../lib/metrics/emf.ts";
+
+export interface GatewayStackProps extends StackProps {
+  /** The gateway configuration document (JSON text); validated at synth, baked into the bundle. */
+  configText: string;
+  /** `NONE` (public URL, the gateway checks bearer keys) or `AWS_IAM` (SigV4-signed callers only). */
+  authType?: "NONE" | "AWS_IAM";
+  /** Minutes between health-function invocations; checks loop inside when `health.intervalMs` is shorter. */
+  healthScheduleMinutes?: number;
+  chatMemoryMb?: number;
+  chatTimeoutSeconds?: number;
+  /** Keep the table when the stack is deleted (default), or destroy it. */
+  retainTable?: boolean;
+}
+
+const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
+
+/**
+ * What `npx cdk deploy` creates: the secrets, the health table, the chat function behind a
+ * streaming Function URL, the scheduled health function, and their alarms.
+ */
+export class GatewayStack extends Stack {
+  constructor(scope: Construct, id: string, props: GatewayStackProps) {
+    super(scope, id, props);
+    const config: GatewayConfig = parseConfig(props.configText, "the gateway configuration");
+    const authType = props.authType ?? "NONE";
+    const scheduleMinutes = props.healthScheduleMinutes ?? 1;
+
+    const table = new Table(this, "HealthTable", {
+      partitionKey: { name: "pk", type: AttributeType.STRING },
+      sortKey: { name: "sk", type: AttributeType.STRING },
+      billingMode: BillingMode.PAY_PER_REQUEST,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      timeToLiveAttribute: "ttl",
+      encryption: TableEncryption.AWS_MANAGED,
+      // Health state is cheap to rebuild, but operator weights and switches are not: keep by default.
+      removalPolicy: props.retainTable === false ? RemovalPolicy.DESTROY : RemovalPolicy.RETAIN,
+    });
+
+    // Secrets hold placeholders only; keys are put in after deploy (see the outputs), never in the template.
+    const clientKeys = new Secret(this, "ClientKeys", {
+      secretName: `${this.stackName}/client-keys`,
+      description: 'SHA-256 hashes of the keys callers present: { "sha256": ["<hex>", ...] }',
+      secretStringValue: SecretValue.unsafePlainText('{"sha256":[]}'),
+    });
+    const providerSecretIds = [
+      ...new Set(
+        config.providers.flatMap((p) =>
+          p.apiKey && "secretId" in p.apiKey && p.enabled ? [p.apiKey.secretId] : [],
+        ),
+      ),
+    ];
+    const providerSecrets = providerSecretIds.map(
+      (name, i) =>
+        new Secret(this, `ProviderKeys${i}`, {
+          secretName: name,
+          description: "Provider API keys for the LLM gateway (a JSON object, or the key itself)",
+          secretStringValue: SecretValue.unsafePlainText("{}"),
+        }),
+    );
+
+    const bundling = {
+      format: OutputFormat.ESM,
+      target: "node22",
+      minify: true,
+      sourceMap: false,
+      // The Node.js 22+ runtimes ship the AWS SDK v3; bundling it again only slows cold starts.
+      externalModules: ["@aws-sdk/*"],
+      // Some dependencies are CommonJS and call require(); ESM output needs it defined.
+      banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+      define: { __GATEWAY_CONFIG__: JSON.stringify(props.configText) },
+      forceDockerBundling: false,
+    };
+    const environment = {
+      HEALTH_TABLE: table.tableName,
+      CLIENT_KEYS_SECRET: clientKeys.secretArn,
+      AUTH_MODE: authType,
+      HEALTH_SCHEDULE_MS: String(scheduleMinutes * 60_000),
+      NODE_OPTIONS: "--enable-source-maps=false",
+    };
+
+    const chat = new NodejsFunction(this, "ChatFunction", {
+      entry: root("functions/chat.ts"),
+      handler: "handler",
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: props.chatMemoryMb ?? 1024,
+      timeout: Duration.seconds(props.chatTimeoutSeconds ?? 300),
+      bundling,
+      environment,
+      depsLockFilePath: root("package-lock.json"),
+      projectRoot: root(""),
+      logGroup: new LogGroup(this, "ChatLogs", {
+        retention: RetentionDays.ONE_MONTH,
+        removalPolicy: RemovalPolicy.DESTROY,
+      }),
+      description: "OpenAI-compatible LLM gateway (streaming Function URL)",
+    });
+    const url = chat.addFunctionUrl({
+      authType: authType === "AWS_IAM" ? FunctionUrlAuthType.AWS_IAM : FunctionUrlAuthType.NONE,
+      invokeMode: InvokeMode.RESPONSE_STREAM,
+    });
+
+    const health = new NodejsFunction(this, "HealthFunction", {
+      entry: root("functions/health.ts"),
+      handler: "handler",
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      memorySize: 256,
+      timeout: Duration.seconds(Math.min(900, scheduleMinutes * 60 + 30)),
+      bundling,
+      environment,
+      depsLockFilePath: root("package-lock.json"),
+      projectRoot: root(""),
+      logGroup: new LogGroup(this, "HealthLogs", {
+        retention: RetentionDays.ONE_MONTH,
+        removalPolicy: RemovalPolicy.DESTROY,
+      }),
+      description: "LLM gateway health checks: writes provider health to the table",
+    });
+    new Rule(this, "HealthSchedule", {
+      schedule: Schedule.rate(Duration.minutes(scheduleMinutes)),
+      targets: [new LambdaFunction(health, { retryAttempts: 0 })],
+    });
+
+    // Least privilege: exactly the calls each function makes, on this table only.
+    chat.addToRolePolicy(
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
+        resources: [table.tableArn],
+      }),
+    );
+    health.addToRolePolicy(
+      new PolicyStatement({
+        effect: Effect.ALLOW,
+        actions: [
+          "dynamodb:BatchGetItem",
+          "dynamodb:GetItem",
+          "dynamodb:UpdateItem",
+          "dynamodb:PutItem",
+          "dynamodb:Query",
+        ],
+        resources: [table.tableArn],
+      }),
+    );
+    for (const secret of providerSecrets) {
+      secret.grantRead(chat);
+      secret.grantRead(health);
+    }
+    clientKeys.grantRead(chat);
+
+    new Alarm(this, "ChatErrorsAlarm", {
+      alarmDescription: "The chat function itself failed (invocation errors)",
+      metric: chat.metricErrors({ period: Duration.minutes(5) }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    new Alarm(this, "GatewayErrorsAlarm", {
+      alarmDescription: "Callers received 5xx or 429 answers (every target failed)",
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: "Errors",
+        statistic: "Sum",
+        period: Duration.minutes(5),
+      }),
+      threshold: 5,
+      evaluationPeriods: 1,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    new Alarm(this, "NoProviderAvailableAlarm", {
+      alarmDescription: "Every provider failed its health checks",
+      metric: new Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: "AvailableProviders",
+        statistic: "Maximum",
+        period: Duration.minutes(Math.max(1, scheduleMinutes)),
+      }),
+      threshold: 1,
+      evaluationPeriods: 2,
+      comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+      treatMissingData: TreatMissingData.BREACHING,
+    });
+
+    new CfnOutput(this, "FunctionUrl", { value: url.url, description: "OpenAI base URL: append v1" });
+    new CfnOutput(this, "HealthTableName", { value: table.tableName });
+    new CfnOutput(this, "ClientKeysSecretName", { value: clientKeys.secretName });
+    new CfnOutput(this, "PutClientKeyCommand", {
+      value: `npm run client-key -- new --secret ${clientKeys.secretName} --region ${this.region}`,
+      description: "Creates a caller key and prints the aws command that stores its hash",
+    });
+    providerSecretIds.forEach((name, i) => {
+      const fields = config.providers.flatMap((p) =>
+        p.apiKey && "secretId" in p.apiKey && p.apiKey.secretId === name && p.apiKey.jsonKey
+          ? [p.apiKey.jsonKey]
+          : [],
+      );
+      const example = fields.length > 0 ? `'{${fields.map((f) => `"${f}":"<key>"`).join(",")}}'` : "'<key>'";
+      new CfnOutput(this, `PutProviderKeyCommand${i}`, {
+        value: `aws secretsmanager put-secret-value --secret-id ${name} --secret-string ${example} --region ${this.region}`,
+      });
+    });
+
+    // cdk-nag findings we accept, each for a stated reason.
+    for (const fn of [chat, health]) {
+      Validations.of(fn).acknowledge({
+        id: "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]",
+        reason: "AWSLambdaBasicExecutionRole only lets the function write its own logs.",
+      });
+    }
+    for (const secret of [clientKeys, ...providerSecrets]) {
+      Validations.of(secret).acknowledge({
+        id: "AwsSolutions-SMG4",
+        reason:
+          "Provider API keys and caller keys are issued outside AWS; they are rotated by putting a new value.",
+      });
+    }
+  }
+}

@@ -1,0 +1,111 @@
+import {
+  GetSecretValueCommand,
+  ResourceNotFoundException,
+  type SecretsManagerClient,
+} from "@aws-sdk/client-secrets-manager";
+import type { ProviderConfig } from "../config/types.ts";
+import type { ApiKeys } from "../providers/keys.ts";
+
+/** Reads a secret's string value; undefined when the secret has none. */
+export type SecretReader = (secretId: string) => Promise<string | undefined>;
+
+export function secretsManagerReader(client: SecretsManagerClient): SecretReader {
+  return async (secretId) => {
+    try {
+      const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+      return out.SecretString;
+    } catch (error) {
+      if (error instanceof ResourceNotFoundException) return undefined;
+      throw error;
+    }
+  };
+}
+
+export interface SecretCache {
+  get(secretId: string): Promise<string | undefined>;
+  /**
+   * The value `rejected` was refused: fetch again on the next `get`, unless the cache already holds
+   * another value (a refetch happened meanwhile). So a burst of 401s after a rotation costs one fetch.
+   */
+  invalidate(secretId: string, rejected: string): void;
+  /** Fetches made so far (tests). */
+  readonly fetches: number;
+}
+
+/**
+ * Secrets fetched once per execution environment and kept for `ttlMs`; concurrent requests for a
+ * secret being fetched share that one fetch.
+ */
+export function createSecretCache(
+  read: SecretReader,
+  options: { ttlMs: number; now: () => number },
+): SecretCache {
+  const entries = new Map<string, { value: string | undefined; expiresAt: number }>();
+  const inflight = new Map<string, Promise<string | undefined>>();
+  let fetches = 0;
+  return {
+    async get(secretId) {
+      const entry = entries.get(secretId);
+      if (entry && entry.expiresAt > options.now()) return entry.value;
+      let pending = inflight.get(secretId);
+      if (!pending) {
+        fetches++;
+        pending = read(secretId)
+          .then((value) => {
+            entries.set(secretId, { value, expiresAt: options.now() + options.ttlMs });
+            return value;
+          })
+          .finally(() => inflight.delete(secretId));
+        inflight.set(secretId, pending);
+      }
+      return pending;
+    },
+    invalidate(secretId, rejected) {
+      const entry = entries.get(secretId);
+      if (entry && entry.value === rejected) entry.expiresAt = 0;
+    },
+    get fetches() {
+      return fetches;
+    },
+  };
+}
+
+/** The key inside a secret: the whole string, or one field of a JSON secret. */
+function pick(text: string | undefined, jsonKey: string | undefined): string | undefined {
+  if (text === undefined) return undefined;
+  if (jsonKey === undefined) return text.trim() || undefined;
+  try {
+    const value = (JSON.parse(text) as Record<string, unknown>)[jsonKey];
+    return typeof value === "string" && value.trim() ? value.trim() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Provider keys from Secrets Manager (`{ "secretId", "jsonKey"? }`), or the environment (`{ "env" }`). */
+export function secretKeys(cache: SecretCache, env: NodeJS.ProcessEnv = process.env): ApiKeys {
+  return {
+    async get(provider) {
+      const source = provider.apiKey;
+      if (source === undefined) return undefined;
+      if ("env" in source) return env[source.env]?.trim() || undefined;
+      return pick(await cache.get(source.secretId), source.jsonKey);
+    },
+    has(provider: ProviderConfig) {
+      const source = provider.apiKey;
+      if (provider.type === "mock") return true;
+      if (source === undefined) return false;
+      return "env" in source ? Boolean(env[source.env]?.trim()) : true;
+    },
+    invalidate(provider, rejected) {
+      const source = provider.apiKey;
+      if (source && "secretId" in source) {
+        // The cache holds the whole secret text; compare by the key drawn from it.
+        void cache.get(source.secretId).then((text) => {
+          if (pick(text, source.jsonKey) === rejected && text !== undefined)
+            cache.invalidate(source.secretId, text);
+        });
+      }
+    },
+  };
+}

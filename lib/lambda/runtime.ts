@@ -1,0 +1,60 @@
+import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { createSecretCache, type SecretCache, secretKeys, secretsManagerReader } from "../aws/secrets.ts";
+import type { GatewayConfig } from "../config/types.ts";
+import { parseConfig } from "../config/validate.ts";
+import { jsonLogger, systemDeps } from "../deps.ts";
+import { createClientAuth, parseClientKeySecret } from "../gateway/auth.ts";
+import { createDynamoClient, createDynamoHealthStore } from "../health/dynamo-store.ts";
+import { emfSink } from "../metrics/emf.ts";
+import { createRuntime, type GatewayRuntime } from "../runtime.ts";
+
+/**
+ * The configuration baked into the bundle at deploy time (esbuild `define`), so it needs no I/O and
+ * no environment-variable space (Lambda allows 4 KB of those). GATEWAY_CONFIG_JSON overrides it.
+ */
+declare const __GATEWAY_CONFIG__: string | undefined;
+
+export function lambdaConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  if (env.GATEWAY_CONFIG_JSON) return parseConfig(env.GATEWAY_CONFIG_JSON, "GATEWAY_CONFIG_JSON");
+  if (typeof __GATEWAY_CONFIG__ === "string") return parseConfig(__GATEWAY_CONFIG__, "bundled configuration");
+  throw new Error("no gateway configuration: the bundle has none and GATEWAY_CONFIG_JSON is not set");
+}
+
+export interface LambdaRuntime extends GatewayRuntime {
+  secrets: SecretCache;
+}
+
+/**
+ * Everything a function needs, built on first use and kept for the life of the execution
+ * environment: the config, the DynamoDB and Secrets Manager clients, the HTTP pool. Endpoints and
+ * credentials come from the SDK's usual environment (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, ...).
+ */
+export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): LambdaRuntime {
+  const config = lambdaConfig(env);
+  const tableName = env.HEALTH_TABLE;
+  if (!tableName) throw new Error("HEALTH_TABLE is not set");
+  const deps = systemDeps(jsonLogger());
+  deps.metrics = emfSink((line) => process.stdout.write(line), Date.now);
+  const secrets = createSecretCache(secretsManagerReader(new SecretsManagerClient({})), {
+    ttlMs: Number(env.SECRETS_TTL_MS ?? 300_000),
+    now: deps.now,
+  });
+  const clientKeysSecret = env.CLIENT_KEYS_SECRET;
+  const auth =
+    env.AUTH_MODE === "AWS_IAM" || !clientKeysSecret
+      ? undefined
+      : createClientAuth(async () => parseClientKeySecret(await secrets.get(clientKeysSecret)));
+  const healthStore = createDynamoHealthStore({
+    client: createDynamoClient(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+    tableName,
+    health: config.health,
+    cooldown: config.cooldown,
+  });
+  const runtime = createRuntime(config, {
+    deps,
+    keys: secretKeys(secrets, env),
+    healthStore,
+    ...(auth ? { auth } : {}),
+  });
+  return { ...runtime, secrets };
+}

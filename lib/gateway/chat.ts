@@ -165,13 +165,9 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
             state,
             signal,
             attempts,
-            () => {
+            (status, provider) => {
               clearTimeout(deadlineTimer);
-              finish(200, {
-                provider: opened.candidate.target.provider,
-                ttftMs: state.ttftMs,
-                usage: state.usage,
-              });
+              finish(status, { provider, ttftMs: state.ttftMs, usage: state.usage });
             },
           );
           return {
@@ -369,17 +365,20 @@ async function* relay(
   state: RelayState,
   signal: AbortSignal,
   attempts: AttemptRecord[],
-  onEnd: () => void,
+  /** Called once the relay is over: 200 (whole answer), 502 (cut answer), 499 (caller gone). */
+  onEnd: (status: number, provider: string) => void,
 ): AsyncGenerator<string> {
   let current = first;
   let skipPrefix: string | undefined;
   let originalError: GatewayError | undefined;
   let queue = remaining;
+  let outcome = 499;
   try {
     for (;;) {
       try {
         const completed = yield* forward(current, state, skipPrefix);
         if (completed) {
+          outcome = 200;
           yield SSE_DONE;
           return;
         }
@@ -400,6 +399,7 @@ async function* relay(
         if (!(error instanceof GatewayError)) throw thrown;
         if (finished(state)) {
           // Every choice had finished: the answer is whole, only the tail (usage, [DONE]) went missing.
+          outcome = 200;
           yield SSE_DONE;
           return;
         }
@@ -425,6 +425,7 @@ async function* relay(
             ? await resume(context, call, queue, state, signal, attempts)
             : undefined;
         if (next === undefined) {
+          outcome = 502;
           yield sseData(JSON.stringify(toOpenAIErrorBody(interrupted(originalError, state))));
           return;
         }
@@ -436,7 +437,7 @@ async function* relay(
   } finally {
     clearTimeout(current.idleTimer);
     current.stream.cancel();
-    onEnd();
+    onEnd(outcome, current.candidate.target.provider);
   }
 }
 

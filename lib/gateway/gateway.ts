@@ -72,6 +72,8 @@ export function createGateway(context: GatewayContext): Gateway {
       const query = request.path.indexOf("?");
       const path = query === -1 ? request.path : request.path.slice(0, query);
       try {
+        // Before anything else, and above all before any upstream call. /health stays open for probes.
+        if (context.auth && path !== "/health") await context.auth.verify(request.headers);
         if (path === "/v1/chat/completions" && request.method === "POST")
           return await chat(request, requestId);
         if (path === "/v1/models" && request.method === "GET") {

@@ -66,7 +66,8 @@ export function createHealthView(options: HealthViewOptions): HealthView {
     async refresh() {
       if (options.now() - fetchedAt < options.ttlMs) return;
       const pending = load();
-      if (snapshot === undefined) {
+      // Serve the copy we have while it refreshes, unless there is none or caching is off (TTL 0).
+      if (snapshot === undefined || options.ttlMs === 0) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           pending,

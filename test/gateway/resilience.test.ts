@@ -326,6 +326,7 @@ describe("streams that never lie", () => {
     expect(error.code).toBe("stream_interrupted");
     expect(error.message).toContain("cut off");
     expect(b.requests).toHaveLength(0);
+    await expect.poll(() => gateway.logs.find((l) => l.msg === "chat completion")?.status).toBe(502);
   });
 
   it("continues a cut answer on a target that takes an assistant prefill", async () => {

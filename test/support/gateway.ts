@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import { validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, type Logger, sleep } from "../../lib/deps.ts";
+import type { ClientAuth } from "../../lib/gateway/auth.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import { createRuntime, type GatewayRuntime } from "../../lib/runtime.ts";
@@ -29,7 +30,12 @@ export function recordingLogger(logs: LogLine[]): Logger {
 /** The gateway on 127.0.0.1 (port 0), configured by `document`, with keys from `env`. */
 export async function startGateway(
   document: unknown,
-  options: { env?: NodeJS.ProcessEnv; random?: () => number; healthStore?: HealthStore } = {},
+  options: {
+    env?: NodeJS.ProcessEnv;
+    random?: () => number;
+    healthStore?: HealthStore;
+    auth?: ClientAuth;
+  } = {},
 ): Promise<TestGateway> {
   const logs: LogLine[] = [];
   const deps: Deps = {
@@ -47,6 +53,7 @@ export async function startGateway(
     deps,
     keys: envKeys(options.env ?? { TEST_KEY: "sk-test-secret-key-123456" }),
     ...(options.healthStore ? { healthStore: options.healthStore } : {}),
+    ...(options.auth ? { auth: options.auth } : {}),
   });
   const server: Server = createNodeServer(runtime.gateway, {
     maxBodyBytes: config.maxBodyBytes,

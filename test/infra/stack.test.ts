@@ -1,0 +1,155 @@
+import { readFileSync } from "node:fs";
+import { App, Validations } from "aws-cdk-lib";
+import { Match, Template } from "aws-cdk-lib/assertions";
+import { AwsSolutionsChecks } from "cdk-nag";
+import { describe, expect, it } from "vitest";
+import { GatewayStack, type GatewayStackProps } from "../../infra/stack.ts";
+
+const awsConfig = readFileSync("config/aws.example.json", "utf8");
+
+/** Synthesizes without bundling (one test elsewhere bundles for real), with cdk-nag on. */
+function synth(props: Partial<GatewayStackProps> = {}): Template {
+  const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+  const stack = new GatewayStack(app, "Test", { configText: awsConfig, ...props });
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  app.synth(); // throws on any unacknowledged cdk-nag finding
+  return Template.fromStack(stack);
+}
+
+const template = synth();
+
+describe("GatewayStack", () => {
+  it("has an on-demand health table with PITR, TTL and a deliberate removal policy", () => {
+    template.hasResource("AWS::DynamoDB::Table", {
+      DeletionPolicy: "Retain",
+      Properties: {
+        BillingMode: "PAY_PER_REQUEST",
+        KeySchema: [
+          { AttributeName: "pk", KeyType: "HASH" },
+          { AttributeName: "sk", KeyType: "RANGE" },
+        ],
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        TimeToLiveSpecification: { AttributeName: "ttl", Enabled: true },
+      },
+    });
+    synth({ retainTable: false }).hasResource("AWS::DynamoDB::Table", { DeletionPolicy: "Delete" });
+  });
+
+  it("runs both functions on Node.js 24, arm64, with sized memory and timeout", () => {
+    template.resourceCountIs("AWS::Lambda::Function", 2);
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Description: Match.stringLikeRegexp("streaming Function URL"),
+      Runtime: "nodejs24.x",
+      Architectures: ["arm64"],
+      MemorySize: 1024,
+      Timeout: 300,
+      Environment: { Variables: Match.objectLike({ AUTH_MODE: "NONE", HEALTH_TABLE: Match.anyValue() }) },
+    });
+    template.hasResourceProperties("AWS::Lambda::Function", {
+      Description: Match.stringLikeRegexp("health checks"),
+      Runtime: "nodejs24.x",
+      Architectures: ["arm64"],
+    });
+  });
+
+  it("serves chat through a Function URL in RESPONSE_STREAM mode, public by default", () => {
+    template.hasResourceProperties("AWS::Lambda::Url", { AuthType: "NONE", InvokeMode: "RESPONSE_STREAM" });
+    template.hasResourceProperties("AWS::Lambda::Permission", {
+      Action: "lambda:InvokeFunctionUrl",
+      Principal: "*",
+    });
+  });
+
+  it("can require SigV4 callers instead", () => {
+    const iam = synth({ authType: "AWS_IAM" });
+    iam.hasResourceProperties("AWS::Lambda::Url", { AuthType: "AWS_IAM", InvokeMode: "RESPONSE_STREAM" });
+    iam.resourcePropertiesCountIs("AWS::Lambda::Permission", { Principal: "*" }, 0);
+  });
+
+  it("invokes the health function on a configurable schedule", () => {
+    template.hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(1 minute)",
+      State: "ENABLED",
+    });
+    synth({ healthScheduleMinutes: 5 }).hasResourceProperties("AWS::Events::Rule", {
+      ScheduleExpression: "rate(5 minutes)",
+    });
+  });
+
+  it("creates secrets holding placeholders only, never a key", () => {
+    template.resourceCountIs("AWS::SecretsManager::Secret", 2);
+    template.hasResourceProperties("AWS::SecretsManager::Secret", {
+      Name: "llm-gateway/provider-keys",
+      SecretString: "{}",
+    });
+    template.hasResourceProperties("AWS::SecretsManager::Secret", {
+      Name: "Test/client-keys",
+      SecretString: '{"sha256":[]}',
+    });
+    expect(JSON.stringify(template.toJSON())).not.toMatch(/sk-[A-Za-z0-9]{6,}/);
+  });
+
+  it("grants each function exactly the table calls it makes, and secret reads", () => {
+    const policies = template.findResources("AWS::IAM::Policy");
+    const statements = Object.values(policies).flatMap(
+      (p) =>
+        (p as { Properties: { PolicyDocument: { Statement: Array<{ Action: unknown }> } } }).Properties
+          .PolicyDocument.Statement,
+    );
+    const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])) as string[];
+    expect(actions).toEqual(
+      expect.arrayContaining([
+        "dynamodb:BatchGetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:Query",
+        "dynamodb:PutItem",
+      ]),
+    );
+    expect(actions).toEqual(expect.arrayContaining(["secretsmanager:GetSecretValue"]));
+    expect(
+      actions.some(
+        (a) => a === "dynamodb:*" || a === "*" || a === "dynamodb:Scan" || a === "dynamodb:DeleteItem",
+      ),
+    ).toBe(false);
+  });
+
+  it("keeps logs a month and alarms on errors and on no provider available", () => {
+    template.resourcePropertiesCountIs("AWS::Logs::LogGroup", { RetentionInDays: 30 }, 2);
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "Errors",
+      Namespace: "AWS/Lambda",
+    });
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "Errors",
+      Namespace: "LlmGateway",
+    });
+    template.hasResourceProperties("AWS::CloudWatch::Alarm", {
+      MetricName: "AvailableProviders",
+      Namespace: "LlmGateway",
+      ComparisonOperator: "LessThanThreshold",
+      Threshold: 1,
+    });
+  });
+
+  it("outputs the URL, the table, the secrets and the commands to put keys in them", () => {
+    const outputs = template.findOutputs("*");
+    expect(Object.keys(outputs)).toEqual(
+      expect.arrayContaining([
+        "FunctionUrl",
+        "HealthTableName",
+        "ClientKeysSecretName",
+        "PutClientKeyCommand",
+        "PutProviderKeyCommand0",
+      ]),
+    );
+    const put = JSON.stringify(outputs.PutProviderKeyCommand0?.Value);
+    expect(put).toContain("aws secretsmanager put-secret-value --secret-id llm-gateway/provider-keys");
+    expect(put).toContain('\\"openai\\":\\"<key>\\"');
+  });
+
+  it("refuses an invalid configuration at synth, naming the field", () => {
+    expect(() => new GatewayStack(new App(), "Bad", { configText: '{"providers":[],"models":{}}' })).toThrow(
+      /providers: must be a non-empty array/,
+    );
+  });
+});

@@ -1,0 +1,209 @@
+import { rmSync } from "node:fs";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
+import { App } from "aws-cdk-lib";
+import { Template } from "aws-cdk-lib/assertions";
+import OpenAI from "openai";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GatewayStack } from "../../infra/stack.ts";
+import { hashClientKey } from "../../lib/gateway/auth.ts";
+import { startTestTable, type TestTable } from "../support/dynamo.ts";
+import { type FakeSecrets, startFakeSecrets } from "../support/fake-secrets.ts";
+import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
+import {
+  installLambdaShim,
+  isStreamingHandler,
+  lambdaContext,
+  startFunctionUrl,
+} from "../support/lambda-runtime.ts";
+
+/**
+ * The handlers exactly as they would be deployed: the stack is synthesized with bundling (local
+ * esbuild), and the chat and health assets it produced are imported and run through a shim of the
+ * Lambda streaming runtime, against dynalite and a Secrets Manager fake on loopback.
+ */
+const CLIENT_KEY = "sk-gw-e2e-client-key-123456";
+const outdir = resolve(`cdk.out/test-bundle-${process.pid}`);
+
+let upstream: FakeUpstream;
+let table: TestTable;
+let secrets: FakeSecrets;
+let functionUrl: { url: string; close(): Promise<void> };
+let healthHandler: (
+  event: unknown,
+  context: unknown,
+) => Promise<{ runs: number; providers: Array<{ id: string; status?: string }> }>;
+let assets: { chat: string; health: string };
+
+beforeAll(async () => {
+  upstream = await startFakeUpstream();
+  table = await startTestTable();
+  secrets = await startFakeSecrets({
+    "e2e/provider-keys": JSON.stringify({ primary: "sk-upstream-key-123456" }),
+    "e2e/client-keys": JSON.stringify({ sha256: [hashClientKey(CLIENT_KEY)] }),
+  });
+  const configText = JSON.stringify({
+    defaults: { timeouts: { firstTokenMs: 1000, idleMs: 1000 } },
+    health: { intervalMs: 60_000, failureThreshold: 1, cacheTtlMs: 0 },
+    providers: [
+      {
+        id: "primary",
+        type: "openai",
+        baseUrl: upstream.url,
+        apiKey: { secretId: "e2e/provider-keys", jsonKey: "primary" },
+      },
+      { id: "backup", type: "mock", mock: { reply: "backup answer", firstTokenDelayMs: 0, tokenDelayMs: 0 } },
+    ],
+    models: {
+      m: {
+        targets: [
+          { provider: "primary", model: "up-model" },
+          { provider: "backup", model: "mock-model" },
+        ],
+      },
+    },
+  });
+
+  const app = new App({ outdir });
+  const stack = new GatewayStack(app, "E2E", { configText });
+  app.synth();
+  const template = Template.fromStack(stack);
+  const functions = template.findResources("AWS::Lambda::Function");
+  const assetOf = (pattern: RegExp) => {
+    const fn = Object.values(functions).find((f) =>
+      pattern.test(String((f as { Properties: { Description?: string } }).Properties.Description)),
+    );
+    const key = (fn as { Properties: { Code: { S3Key: string } } }).Properties.Code.S3Key;
+    return resolve(outdir, `asset.${key.replace(/\.zip$/, "")}`, "index.mjs");
+  };
+  assets = { chat: assetOf(/streaming Function URL/), health: assetOf(/health checks/) };
+
+  Object.assign(process.env, {
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_ENDPOINT_URL_DYNAMODB: table.dynamo.endpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+    HEALTH_TABLE: table.tableName,
+    CLIENT_KEYS_SECRET: "e2e/client-keys",
+    AUTH_MODE: "NONE",
+  });
+  installLambdaShim();
+  const chat = (await import(pathToFileURL(assets.chat).href)) as { handler: unknown };
+  healthHandler = ((await import(pathToFileURL(assets.health).href)) as { handler: typeof healthHandler })
+    .handler;
+  expect(isStreamingHandler(chat.handler)).toBe(true);
+  functionUrl = await startFunctionUrl(chat.handler);
+}, 60_000);
+
+afterAll(async () => {
+  await functionUrl?.close();
+  await upstream?.close();
+  await secrets?.close();
+  await table?.close();
+  rmSync(outdir, { recursive: true, force: true });
+});
+
+const post = (body: object, headers: Record<string, string> = { authorization: `Bearer ${CLIENT_KEY}` }) =>
+  fetch(`${functionUrl.url}/v1/chat/completions`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...headers },
+    body: JSON.stringify(body),
+  });
+const messages = [{ role: "user", content: "Say hello" }];
+
+describe("the bundled chat handler behind a (shimmed) Function URL", () => {
+  it("is small and carries its configuration", async () => {
+    const { statSync, readFileSync } = await import("node:fs");
+    expect(statSync(assets.chat).size).toBeLessThan(150 * 1024);
+    expect(readFileSync(assets.chat, "utf8")).toContain("e2e/provider-keys");
+  });
+
+  it("streams status, headers, then SSE chunks as they arrive upstream", async () => {
+    upstream.queue.push({ kind: "answer", tokenDelayMs: 150 });
+    const started = Date.now();
+    const res = await post({ model: "m", messages, stream: true });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    expect(res.headers.get("x-gateway-provider")).toBe("primary");
+
+    const arrivals: Array<{ at: number; text: string }> = [];
+    const decoder = new TextDecoder();
+    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+      arrivals.push({ at: Date.now() - started, text: decoder.decode(chunk) });
+    }
+    const events = sseDataLines(arrivals.map((a) => a.text).join(""));
+    expect(events.at(-1)).toBe("[DONE]");
+    const text = events
+      .slice(0, -1)
+      .map((e) => JSON.parse(e).choices[0]?.delta?.content ?? "")
+      .join("");
+    expect(text).toBe("Hello from the fake upstream.");
+    // Six tokens 150 ms apart arrive as they are made, not in one piece at the end.
+    expect(arrivals.length).toBeGreaterThanOrEqual(4);
+    expect((arrivals.at(-1)?.at ?? 0) - (arrivals[0]?.at ?? 0)).toBeGreaterThanOrEqual(600);
+    expect(upstream.requests.at(-1)?.headers.authorization).toBe("Bearer sk-upstream-key-123456");
+  });
+
+  it("answers the official openai client, streaming and not", async () => {
+    const client = new OpenAI({ baseURL: `${functionUrl.url}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+    const whole = await client.chat.completions.create({
+      model: "m",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    expect(whole.choices[0]?.message.content).toBe("Hello from the fake upstream.");
+    let text = "";
+    for await (const chunk of await client.chat.completions.create({
+      model: "m",
+      messages: [{ role: "user", content: "hi" }],
+      stream: true,
+    })) {
+      text += chunk.choices[0]?.delta?.content ?? "";
+    }
+    expect(text).toBe("Hello from the fake upstream.");
+  });
+
+  it("rejects a caller without a known key before any upstream call", async () => {
+    const before = upstream.requests.length;
+    const res = await post({ model: "m", messages }, {});
+    expect(res.status).toBe(401);
+    expect((await res.json()) as object).toMatchObject({ error: { code: "invalid_api_key" } });
+    expect(upstream.requests.length).toBe(before);
+  });
+
+  it("stops the upstream request when the caller goes away", async () => {
+    upstream.queue.push({ kind: "answer", tokenDelayMs: 100, tokens: Array(40).fill(" tok") });
+    const res = await post({ model: "m", messages, stream: true });
+    const reader = res.body?.getReader();
+    await reader?.read();
+    await reader?.cancel();
+    await expect.poll(() => upstream.requests.at(-1)?.closedEarly, { timeout: 3000 }).toBe(true);
+  });
+
+  it("ends a cut stream with an error event and no [DONE]", async () => {
+    upstream.queue.push({ kind: "answer", cutAfter: 3, tokenDelayMs: 20 });
+    const res = await post({ model: "m", messages, stream: true });
+    const events = sseDataLines(await res.text());
+    expect(events).not.toContain("[DONE]");
+    expect(JSON.parse(events.at(-1) ?? "{}").error.code).toBe("stream_interrupted");
+  });
+});
+
+describe("the bundled health handler", () => {
+  it("writes the records the chat function's balancer then reads", async () => {
+    upstream.queue.push({ kind: "status", status: 503 }); // GET /models fails once: unhealthy at threshold 1
+    const result = await healthHandler({}, lambdaContext(60_000));
+    expect(result.providers).toEqual(
+      expect.arrayContaining([
+        { id: "primary", ok: false, status: "unhealthy" },
+        { id: "backup", ok: true, status: "healthy" },
+      ]),
+    );
+    const state = (await table.store().read(["primary"], [])).providers.get("primary");
+    expect(state?.status).toBe("unhealthy");
+
+    const res = await post({ model: "m", messages });
+    expect(res.headers.get("x-gateway-provider")).toBe("backup");
+  });
+});

@@ -55,14 +55,30 @@ export function toGatewayRequest(
 
 /**
  * The gateway's response for middy. A streamed body becomes a Readable: middy pipes it into the
- * Lambda response stream with `pipeline`, so back-pressure holds, and if the caller goes away the
- * pipeline destroys it, which calls `onClose` (abort the upstream work) and ends the relay.
+ * Lambda response stream with `pipeline`, so back-pressure holds. If the caller goes away the
+ * pipeline destroys the Readable, and Node's `Readable.from` then *throws* the stream error into
+ * the iterator before any 'close' event; handed to the relay, that error would look like an
+ * upstream failure (a provider blamed, a continuation started for nobody). So the iterator given
+ * to `Readable.from` turns `throw` into: abort the upstream work (`onClose`), then end the relay.
  */
 export function toHandlerResponse(response: GatewayResponse, onClose: () => void): StreamingHandlerResponse {
   if (typeof response.body === "string") {
     return { statusCode: response.status, headers: response.headers, body: response.body };
   }
-  const body = Readable.from(response.body, { objectMode: false });
+  const inner = response.body[Symbol.asyncIterator]();
+  const finish = async (): Promise<IteratorResult<string>> => {
+    onClose();
+    return (await inner.return?.()) ?? { done: true, value: undefined };
+  };
+  const guarded: AsyncIterableIterator<string> = {
+    next: () => inner.next(),
+    return: finish,
+    throw: finish,
+    [Symbol.asyncIterator]() {
+      return this;
+    },
+  };
+  const body = Readable.from(guarded, { objectMode: false });
   body.once("close", onClose);
   return { statusCode: response.status, headers: response.headers, body };
 }

@@ -179,6 +179,11 @@ describe("the bundled chat handler behind a (shimmed) Function URL", () => {
     await reader?.read();
     await reader?.cancel();
     await expect.poll(() => upstream.requests.at(-1)?.closedEarly, { timeout: 3000 }).toBe(true);
+
+    // A caller leaving is not the provider's fault: no failure is recorded against it.
+    await new Promise((r) => setTimeout(r, 200));
+    const target = (await table.store().read([], ["primary/up-model"])).targets.get("primary/up-model");
+    expect(target?.failures ?? 0).toBe(0);
   });
 
   it("ends a cut stream with an error event and no [DONE]", async () => {

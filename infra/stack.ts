@@ -38,6 +38,23 @@ export interface GatewayStackProps extends StackProps {
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
 
 /**
+ * How the functions are bundled: one definition for the stack and the benchmark, so the bundle
+ * measured is the bundle deployed.
+ */
+export function bundleOptions(configText: string) {
+  return {
+    format: "esm" as const,
+    target: "node22",
+    minify: true,
+    // The Node.js 22+ runtimes ship the AWS SDK v3; bundling it again only slows cold starts.
+    external: ["@aws-sdk/*"],
+    // Some dependencies are CommonJS and call require(); ESM output needs it defined.
+    banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
+    define: { __GATEWAY_CONFIG__: JSON.stringify(configText) },
+  };
+}
+
+/**
  * What `npx cdk deploy` creates: the secrets, the health table, the chat function behind a
  * streaming Function URL, the scheduled health function, and their alarms.
  */
@@ -81,16 +98,15 @@ export class GatewayStack extends Stack {
         }),
     );
 
+    const options = bundleOptions(props.configText);
     const bundling = {
       format: OutputFormat.ESM,
-      target: "node22",
-      minify: true,
+      target: options.target,
+      minify: options.minify,
       sourceMap: false,
-      // The Node.js 22+ runtimes ship the AWS SDK v3; bundling it again only slows cold starts.
-      externalModules: ["@aws-sdk/*"],
-      // Some dependencies are CommonJS and call require(); ESM output needs it defined.
-      banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
-      define: { __GATEWAY_CONFIG__: JSON.stringify(props.configText) },
+      externalModules: options.external,
+      banner: options.banner,
+      define: options.define,
       forceDockerBundling: false,
     };
     const environment = {

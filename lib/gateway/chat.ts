@@ -1,3 +1,4 @@
+import { type ChildAbort, childAbort } from "../abort.ts";
 import type { LoadBalancer } from "../balancer/load-balancer.ts";
 import { capTimeouts } from "../config/timeouts.ts";
 import type { GatewayConfig, ModelRoute, RouteTarget } from "../config/types.ts";
@@ -64,8 +65,8 @@ interface OpenedStream {
   stream: ChatStream;
   iterator: AsyncIterator<StreamEvent>;
   buffered: StreamEvent[];
-  /** Aborts this attempt; its reason is the timeout that fired. */
-  attempt: AbortController;
+  /** Aborts this attempt (with the request); its reason is the timeout that fired. */
+  attempt: ChildAbort;
   /** Reset on every data event; fires the idle timeout. */
   idleTimer: NodeJS.Timeout;
 }
@@ -93,14 +94,22 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
   const { deps } = context;
   const started = deps.now();
   const attempts: AttemptRecord[] = [];
-  const deadlineAbort = new AbortController();
-  const deadlineTimer = setTimeout(
-    () => deadlineAbort.abort(new UpstreamTimeoutError("gateway", "deadline", call.deadline - started)),
-    Math.max(0, call.deadline - started),
-  );
-  const signal = AbortSignal.any([call.signal, deadlineAbort.signal]);
-  const candidates = await plan(context, call.route);
   const streaming = call.request.stream === true;
+  const deadlineError = () => new UpstreamTimeoutError("gateway", "deadline", call.deadline - started);
+  // A stream can outlive every per-attempt timeout, so it gets a deadline timer that aborts it (the
+  // reason tells deadline from caller). A non-streaming call needs none: each attempt's timeouts are
+  // capped at the time left, and no attempt or wait starts past the deadline. Saved per request: a
+  // controller, a listener and a timer (see BENCHMARKS.md).
+  const request = streaming ? childAbort(call.signal) : undefined;
+  const deadlineTimer = request
+    ? setTimeout(() => request.controller.abort(deadlineError()), Math.max(0, call.deadline - started))
+    : undefined;
+  const signal = request?.signal ?? call.signal;
+  const release = () => {
+    clearTimeout(deadlineTimer);
+    request?.dispose();
+  };
+  const candidates = await plan(context, call.route);
   let keepTimer = false;
 
   /** One structured log line per request (never prompts, completions or keys), and its metrics. */
@@ -132,6 +141,10 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
     const failures: GatewayError[] = [];
     const cooling: Array<{ until: number; reason: string }> = [];
     for (const [index, candidate] of candidates.entries()) {
+      if (deps.now() >= call.deadline) {
+        failures.push(deadlineError());
+        break;
+      }
       const cooldown = context.cooldowns.get(candidate.key, deps.now());
       if (cooldown !== undefined) {
         cooling.push(cooldown);
@@ -166,7 +179,7 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
             signal,
             attempts,
             (status, provider) => {
-              clearTimeout(deadlineTimer);
+              release();
               finish(status, { provider, ttftMs: state.ttftMs, usage: state.usage });
             },
           );
@@ -194,8 +207,8 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
         };
       } catch (error) {
         if (call.signal.aborted) throw new ClientAbortError();
-        if (deadlineAbort.signal.aborted) {
-          failures.push(deadlineAbort.signal.reason as GatewayError);
+        if (signal.aborted || deps.now() >= call.deadline) {
+          failures.push(signal.aborted ? (signal.reason as GatewayError) : deadlineError());
           break;
         }
         if (!(error instanceof GatewayError)) throw error;
@@ -212,7 +225,7 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
     finish(error.status);
     return errorResponse(error, call.requestId, { "x-gateway-attempts": String(attemptCount(attempts)) });
   } finally {
-    if (!keepTimer) clearTimeout(deadlineTimer);
+    if (!keepTimer) release();
   }
 }
 
@@ -310,18 +323,17 @@ async function openStream(
   prefill: boolean,
 ): Promise<OpenedStream> {
   const timeouts = capTimeouts(candidate.provider.config.timeouts, deadline - context.deps.now());
-  const attempt = new AbortController();
-  const attemptSignal = AbortSignal.any([signal, attempt.signal]);
+  const attempt = childAbort(signal);
   const id = candidate.provider.id;
   const firstTokenTimer = setTimeout(
-    () => attempt.abort(new UpstreamTimeoutError(id, "first_token", timeouts.firstTokenMs)),
+    () => attempt.controller.abort(new UpstreamTimeoutError(id, "first_token", timeouts.firstTokenMs)),
     timeouts.firstTokenMs,
   );
   let stream: ChatStream | undefined;
   try {
     stream = await candidate.provider.streamChat(
       { ...request, model: candidate.target.model },
-      { signal: attemptSignal, timeouts, prefill },
+      { signal: attempt.signal, timeouts, prefill },
     );
     const iterator = stream.events[Symbol.asyncIterator]();
     const buffered: StreamEvent[] = [];
@@ -339,12 +351,13 @@ async function openStream(
       if (hasContent(next.value.chunk)) break;
     }
     const idleTimer = setTimeout(
-      () => attempt.abort(new UpstreamTimeoutError(id, "idle", timeouts.idleMs)),
+      () => attempt.controller.abort(new UpstreamTimeoutError(id, "idle", timeouts.idleMs)),
       timeouts.idleMs,
     );
     return { candidate, stream, iterator, buffered, attempt, idleTimer };
   } catch (error) {
     stream?.cancel();
+    attempt.dispose();
     if (attempt.signal.aborted && !signal.aborted) throw attempt.signal.reason;
     throw toUpstreamError(id, error);
   } finally {
@@ -391,6 +404,7 @@ async function* relay(
       } catch (thrown) {
         current.stream.cancel();
         clearTimeout(current.idleTimer);
+        current.attempt.dispose();
         if (call.signal.aborted) return;
         const error =
           current.attempt.signal.aborted || signal.aborted
@@ -436,6 +450,7 @@ async function* relay(
     }
   } finally {
     clearTimeout(current.idleTimer);
+    current.attempt.dispose();
     current.stream.cancel();
     onEnd(outcome, current.candidate.target.provider);
   }

@@ -4,9 +4,9 @@ import type { Socket } from "node:net";
 
 /** Which limit expired: the provider id is added by the caller, which knows it. */
 export class HttpTimeoutError extends Error {
-  readonly phase: "connect" | "headers" | "body";
+  readonly phase: "connect" | "headers" | "body" | "response";
   readonly afterMs: number;
-  constructor(phase: "connect" | "headers" | "body", afterMs: number) {
+  constructor(phase: "connect" | "headers" | "body" | "response", afterMs: number) {
     super(`${phase} timeout after ${afterMs} ms`);
     this.name = "HttpTimeoutError";
     this.phase = phase;
@@ -39,6 +39,8 @@ export interface HttpRequest {
   headersTimeoutMs: number;
   /** Longest silence on the socket while the body arrives (bytes, not content). */
   bodyIdleTimeoutMs: number;
+  /** The whole exchange, headers and body (non-streaming answers). */
+  totalTimeoutMs?: number;
 }
 
 export interface HttpResponse {
@@ -90,19 +92,61 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpClient {
   };
 }
 
+/** Parsed once per distinct URL: the request path must not pay for `new URL` every time. */
+const targets = new Map<string, { https: boolean; options: http.RequestOptions }>();
+
+function targetOf(url: string): { https: boolean; options: http.RequestOptions } {
+  let target = targets.get(url);
+  if (target === undefined) {
+    const parsed = new URL(url);
+    target = {
+      https: parsed.protocol === "https:",
+      options: {
+        protocol: parsed.protocol,
+        hostname: parsed.hostname.replace(/^\[|\]$/g, ""),
+        port: parsed.port,
+        path: `${parsed.pathname}${parsed.search}`,
+      },
+    };
+    if (targets.size > 1000) targets.clear();
+    targets.set(url, target);
+  }
+  return target;
+}
+
 function send(request: HttpRequest, agent: http.Agent): Promise<HttpResponse> {
   return new Promise<HttpResponse>((resolve, reject) => {
-    const target = new URL(request.url);
-    const transport = target.protocol === "https:" ? https : http;
+    const target = targetOf(request.url);
     const headers: Record<string, string | number> = { ...request.headers };
     if (request.body !== undefined) headers["content-length"] = Buffer.byteLength(request.body);
+    const signal = request.signal;
+    if (signal?.aborted) {
+      reject(abortError());
+      return;
+    }
 
     let settled = false;
-    const req = transport.request(target, {
+    const req = (target.https ? https : http).request({
+      ...target.options,
       method: request.method,
       headers,
       agent,
-      ...(request.signal ? { signal: request.signal } : {}),
+    });
+
+    // One listener on the caller's signal, removed when the exchange is over (cheaper than the
+    // \`signal\` option, which also hooks end-of-stream tracking onto the request).
+    const onAbort = () => req.destroy(abortError());
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const totalTimer =
+      request.totalTimeoutMs === undefined
+        ? undefined
+        : setTimeout(
+            () => req.destroy(new HttpTimeoutError("response", request.totalTimeoutMs as number)),
+            request.totalTimeoutMs,
+          );
+    req.once("close", () => {
+      signal?.removeEventListener("abort", onAbort);
+      clearTimeout(totalTimer);
     });
 
     const fail = (error: Error) => {
@@ -149,9 +193,13 @@ function send(request: HttpRequest, agent: http.Agent): Promise<HttpResponse> {
   });
 }
 
+function abortError(): Error {
+  return Object.assign(new Error("The operation was aborted"), { name: "AbortError", code: "ABORT_ERR" });
+}
+
 function wrapResponse(req: http.ClientRequest, res: IncomingMessage): HttpResponse {
   // Errors raised on the request after the response started (timeouts, resets, aborts) surface
-  // through the body iterator: destroy the response with the same error.
+  // through the body: destroy the response with the same error.
   req.on("error", (error) => res.destroy(error));
   const body: AsyncIterable<Buffer> = {
     async *[Symbol.asyncIterator]() {
@@ -162,20 +210,33 @@ function wrapResponse(req: http.ClientRequest, res: IncomingMessage): HttpRespon
         throw normaliseBodyError(error);
       }
       // A response that ended early without an error (server closed the socket) is reported by
-      // Node as `aborted`; surface it as a reset rather than a clean end.
-      if (!res.complete)
-        throw new HttpNetworkError(Object.assign(new Error("ECONNRESET"), { code: "ECONNRESET" }), false);
+      // Node as \`aborted\`; surface it as a reset rather than a clean end.
+      if (!res.complete) throw prematureEnd();
     },
   };
   return {
     status: res.statusCode ?? 0,
     headers: res.headers,
     body,
-    async text() {
-      const parts: Buffer[] = [];
-      for await (const chunk of body) parts.push(chunk);
-      return Buffer.concat(parts).toString("utf8");
-    },
+    // Whole bodies are read with plain events: an async iterator per response costs more than the read.
+    text: () =>
+      new Promise<string>((resolve, reject) => {
+        const parts: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => parts.push(chunk));
+        res.once("error", (error) => reject(normaliseBodyError(error)));
+        res.once("end", () => {
+          if (!res.complete) reject(prematureEnd());
+          else
+            resolve(
+              parts.length === 1
+                ? (parts[0] as Buffer).toString("utf8")
+                : Buffer.concat(parts).toString("utf8"),
+            );
+        });
+        res.once("close", () => {
+          if (!res.complete) reject(prematureEnd());
+        });
+      }),
     destroy() {
       res.destroy();
       req.destroy();
@@ -184,6 +245,10 @@ function wrapResponse(req: http.ClientRequest, res: IncomingMessage): HttpRespon
       if (!res.complete) res.resume();
     },
   };
+}
+
+function prematureEnd(): HttpNetworkError {
+  return new HttpNetworkError(Object.assign(new Error("ECONNRESET"), { code: "ECONNRESET" }), false);
 }
 
 function normaliseBodyError(error: unknown): Error {

@@ -1,7 +1,7 @@
 import { capTimeouts } from "../config/timeouts.ts";
 import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
-import { GatewayError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
+import { GatewayError, UpstreamError } from "../errors.ts";
 import type { HttpClient, HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
 import { errorFromStatus, errorFromStreamEvent, toUpstreamError } from "../retry/classify.ts";
@@ -61,6 +61,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
         headersTimeoutMs: streaming ? t.headersMs : t.responseMs,
         // Content-level limits (first token, idle) are the gateway's; this only catches a dead socket.
         bodyIdleTimeoutMs: streaming ? Math.max(t.idleMs, t.firstTokenMs) : t.responseMs,
+        ...(streaming ? {} : { totalTimeoutMs: t.responseMs }),
       });
     } catch (error) {
       throw toUpstreamError(config.id, error);
@@ -77,21 +78,12 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     ...providerBase(config, deps),
 
     async chatCompletion(request, options): Promise<ChatResult> {
-      // Non-streaming answers arrive whole, so one timer bounds headers and body together.
-      const timer = new AbortController();
-      const timeout = setTimeout(() => timer.abort(), options.timeouts.responseMs);
-      const signal = AbortSignal.any([options.signal, timer.signal]);
+      // Non-streaming answers arrive whole, so one timer in the HTTP client bounds headers and body.
       try {
-        const response = await post({ ...request, stream: false }, { ...options, signal }, false);
-        const body = await response.text();
-        return parseCompletion(config.id, body);
+        const response = await post({ ...request, stream: false }, options, false);
+        return parseCompletion(config.id, await response.text());
       } catch (error) {
-        if (timer.signal.aborted && !options.signal.aborted) {
-          throw new UpstreamTimeoutError(config.id, "response", options.timeouts.responseMs);
-        }
         throw toUpstreamError(config.id, error);
-      } finally {
-        clearTimeout(timeout);
       }
     },
 

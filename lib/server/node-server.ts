@@ -39,24 +39,45 @@ async function serve(
 
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > options.maxBodyBytes) return sendTooLarge(gateway, req, res);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > options.maxBodyBytes) return sendTooLarge(gateway, req, res);
-    chunks.push(chunk as Buffer);
-  }
+  const body = await readBody(req, options.maxBodyBytes);
+  if (body === undefined) return sendTooLarge(gateway, req, res);
 
   const request: GatewayRequest = {
     method: req.method ?? "GET",
     path: req.url ?? "/",
     headers: req.headers as Record<string, string | undefined>,
-    body:
-      chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8"),
+    body,
     signal: abort.signal,
   };
   const response = await gateway.handle(request);
   await write(res, response);
+}
+
+/** The body as text, or undefined once it passes `limit` (plain events: cheaper than an async iterator). */
+function readBody(req: IncomingMessage, limit: number): Promise<string | undefined> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off("data", onData);
+        resolve(undefined);
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on("data", onData);
+    req.once("end", () =>
+      resolve(
+        chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8"),
+      ),
+    );
+    req.once("error", reject);
+    req.once("close", () => {
+      if (!req.complete) reject(new Error("client closed the request before sending its body"));
+    });
+  });
 }
 
 async function sendTooLarge(gateway: Gateway, req: IncomingMessage, res: ServerResponse): Promise<void> {

@@ -1,0 +1,65 @@
+import { validateConfig } from "../lib/config/validate.ts";
+import { silentLogger, systemDeps } from "../lib/deps.ts";
+import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../lib/health/dynamo-store.ts";
+import type { HealthStore } from "../lib/health/types.ts";
+import { envKeys } from "../lib/providers/keys.ts";
+import { createRuntime } from "../lib/runtime.ts";
+import { startLocalDynamo } from "../lib/server/local-dynamo.ts";
+import { createNodeServer, listen } from "../lib/server/node-server.ts";
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
+
+/**
+ * The gateway as `npm start` runs it (node:http adapter, DynamoDB health store on an embedded
+ * dynalite), in its own process, pointed at the benchmark upstream. Logs are silenced, as a
+ * production deployment's log shipping is not what is measured. Answers "stats" messages with its
+ * memory, CPU time, and the table reads it made.
+ */
+const upstreamUrl = process.env.BENCH_UPSTREAM_URL ?? "";
+const config = validateConfig({
+  defaults: {
+    requestTimeoutMs: 120_000,
+    timeouts: { firstTokenMs: 30_000, idleMs: 30_000, headersMs: 30_000 },
+  },
+  health: { cacheTtlMs: 5_000 },
+  providers: [{ id: "upstream", type: "openai", baseUrl: upstreamUrl, apiKey: { env: "BENCH_KEY" } }],
+  models: { "bench-model": { targets: [{ provider: "upstream", model: "bench-model" }] } },
+});
+const dynamo = await startLocalDynamo(0);
+const client = createDynamoClient({ endpoint: dynamo.endpoint });
+await ensureTable(client, "bench-health");
+const store = createDynamoHealthStore({
+  client,
+  tableName: "bench-health",
+  health: config.health,
+  cooldown: config.cooldown,
+});
+let tableReads = 0;
+const counted: HealthStore = {
+  ...store,
+  read: (ids, targets) => {
+    tableReads++;
+    return store.read(ids, targets);
+  },
+};
+const runtime = createRuntime(config, {
+  deps: systemDeps(silentLogger),
+  keys: envKeys({ BENCH_KEY: "sk-bench-123456" }),
+  healthStore: counted,
+});
+const server = createNodeServer(runtime.gateway, { maxBodyBytes: config.maxBodyBytes, logger: silentLogger });
+server.keepAliveTimeout = 60_000;
+server.maxConnections = 100_000;
+const url = await listen(server, 0, "127.0.0.1");
+process.on("message", (message) => {
+  if (message === "stats") {
+    global.gc?.();
+    const cpu = process.cpuUsage();
+    const memory = process.memoryUsage();
+    process.send?.({
+      stats: { rss: memory.rss, heapUsed: memory.heapUsed, tableReads, cpuMicros: cpu.user + cpu.system },
+    });
+  }
+});
+process.send?.({ url });
+process.on("disconnect", () => process.exit(0));

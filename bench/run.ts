@@ -18,7 +18,7 @@ const QUICK = process.argv.includes("--quick");
 const SEQUENTIAL = QUICK ? 300 : 3000;
 const LEVELS = [1, 16, 64, 256];
 const LEVEL_MS = QUICK ? 800 : 3000;
-const STREAMS = QUICK ? 20 : 100;
+const STREAMS = QUICK ? 10 : 40;
 const OPEN_STREAMS = QUICK ? 200 : 1000;
 const COLD_RUNS = QUICK ? 3 : 7;
 const TOKEN_GAP_MS = 20;
@@ -248,8 +248,9 @@ async function coldStart() {
     banner: { js: options.banner },
     define: options.define,
   };
-  await build({ ...common, outfile: `${outdir}/chat.mjs` });
-  await build({ ...common, external: [], outfile: `${outdir}/chat-with-sdk.mjs` });
+  // As deployed (everything bundled, see infra/stack.ts), and our code alone with the SDK left out.
+  await build({ ...common, external: ["@aws-sdk/*"], outfile: `${outdir}/chat.mjs` });
+  await build({ ...common, outfile: `${outdir}/chat-with-sdk.mjs` });
   writeFileSync(`${outdir}/empty.mjs`, "export const handler = () => {};\n");
   return {
     bundleBytes: statSync(`${outdir}/chat.mjs`).size,
@@ -260,15 +261,37 @@ async function coldStart() {
   };
 }
 
+type Target = "direct" | "proxy" | "gateway";
+const TARGETS: Target[] = ["direct", "proxy", "gateway"];
+
+interface Row {
+  name: string;
+  values: Record<Target, number>;
+  unit: "ms" | "req/s";
+}
+
+function latencySummary(latencies: number[]) {
+  return {
+    p50: round(percentile(latencies, 50)),
+    p99: round(percentile(latencies, 99)),
+    max: round(Math.max(...latencies)),
+  };
+}
+
 async function main() {
   const upstream = await start("bench/upstream.ts", {
     BENCH_TOKEN_GAP_MS: String(TOKEN_GAP_MS),
     BENCH_TOKENS: "20",
   });
   const slowUpstream = await start("bench/upstream.ts", { BENCH_TOKEN_GAP_MS: "1000", BENCH_TOKENS: "30" });
+  const proxy = await start("bench/proxy.ts", { BENCH_UPSTREAM_URL: upstream.url });
   const gateway = await start("bench/gateway.ts", { BENCH_UPSTREAM_URL: upstream.url });
-  const direct = `${upstream.url}/chat/completions`;
-  const through = `${gateway.url}/v1/chat/completions`;
+  const urls: Record<Target, string> = {
+    direct: `${upstream.url}/chat/completions`,
+    proxy: `${proxy.url}/v1/chat/completions`,
+    gateway: `${gateway.url}/v1/chat/completions`,
+  };
+  const processes: Record<Target, Child> = { direct: upstream, proxy, gateway };
   const results: Record<string, unknown> = {
     machine: {
       cpus: cpus().length,
@@ -277,98 +300,113 @@ async function main() {
       node: process.version,
     },
     loadGenerator: "own keep-alive node:http client (bench/run.ts), hrtime per request",
+    baselines: {
+      direct: "the fake upstream called directly",
+      proxy: "a minimal node:http pass-through proxy (bench/proxy.ts): the cost of any extra Node.js hop",
+    },
     quick: QUICK,
   };
-  const rows: Array<[string, number, number, string]> = [];
-  const row = (name: string, d: number, g: number, unit = "ms") => {
-    rows.push([name, d, g, unit]);
-  };
+  const rows: Row[] = [];
 
   process.stderr.write("sequential non-streaming...\n");
-  const upstreamCpu0 = (await upstream.stats()).cpuMicros;
-  const seqDirect = await sequential(direct, SEQUENTIAL);
-  const upstreamCpu1 = (await upstream.stats()).cpuMicros;
-  const gatewayCpu0 = (await gateway.stats()).cpuMicros;
-  const seqGateway = await sequential(through, SEQUENTIAL);
-  const gatewayCpu1 = (await gateway.stats()).cpuMicros;
-  const warmed = SEQUENTIAL + Math.min(200, SEQUENTIAL);
-  const cpuPerRequest = {
-    upstreamMicros: round((upstreamCpu1 - upstreamCpu0) / warmed, 1),
-    gatewayMicros: round((gatewayCpu1 - gatewayCpu0) / warmed, 1),
-  };
-  results.cpuPerRequest = {
-    ...cpuPerRequest,
-    note: "process CPU (user+system) per non-streaming request, sequential run incl. warm-up",
-  };
-  row("CPU per request (process)", cpuPerRequest.upstreamMicros / 1000, cpuPerRequest.gatewayMicros / 1000);
+  const sequentialResults = {} as Record<Target, ReturnType<typeof latencySummary>>;
+  const cpu = {} as Record<Target, number>;
+  const seq = {} as Record<Target, number[]>;
+  for (const target of TARGETS) {
+    const before = (await processes[target].stats()).cpuMicros;
+    seq[target] = await sequential(urls[target], SEQUENTIAL);
+    cpu[target] =
+      ((await processes[target].stats()).cpuMicros - before) / (SEQUENTIAL + Math.min(200, SEQUENTIAL));
+    sequentialResults[target] = latencySummary(seq[target]);
+  }
   results.sequential = {
     requests: SEQUENTIAL,
-    direct: { p50: round(percentile(seqDirect, 50)), p99: round(percentile(seqDirect, 99)) },
-    gateway: { p50: round(percentile(seqGateway, 50)), p99: round(percentile(seqGateway, 99)) },
-    addedP50: round(percentile(seqGateway, 50) - percentile(seqDirect, 50)),
-    addedP99: round(percentile(seqGateway, 99) - percentile(seqDirect, 99)),
+    ...sequentialResults,
+    addedP50: round(sequentialResults.gateway.p50 - sequentialResults.direct.p50),
+    addedP99: round(sequentialResults.gateway.p99 - sequentialResults.direct.p99),
   };
-  row("sequential p50", percentile(seqDirect, 50), percentile(seqGateway, 50));
-  row("sequential p99", percentile(seqDirect, 99), percentile(seqGateway, 99));
+  results.cpuPerRequestMicros = {
+    upstream: round(cpu.direct, 1),
+    proxyProcess: round(cpu.proxy, 1),
+    gatewayProcess: round(cpu.gateway, 1),
+    note: "CPU (user+system) of the process in front of the client, per non-streaming request, sequential run",
+  };
+  rows.push({
+    name: "CPU per request (process)",
+    values: { direct: cpu.direct / 1000, proxy: cpu.proxy / 1000, gateway: cpu.gateway / 1000 },
+    unit: "ms",
+  });
+  for (const p of [50, 99]) {
+    rows.push({
+      name: `sequential p${p}`,
+      values: {
+        direct: percentile(seq.direct, p),
+        proxy: percentile(seq.proxy, p),
+        gateway: percentile(seq.gateway, p),
+      },
+      unit: "ms",
+    });
+  }
 
   const levels: Record<string, unknown> = {};
   for (const inFlight of LEVELS) {
     process.stderr.write(`${inFlight} in flight...\n`);
-    const d = await concurrent(direct, inFlight, LEVEL_MS);
-    const g = await concurrent(through, inFlight, LEVEL_MS);
+    const runs = {} as Record<Target, { latencies: number[]; rps: number }>;
+    for (const target of TARGETS) runs[target] = await concurrent(urls[target], inFlight, LEVEL_MS);
     levels[inFlight] = {
-      direct: {
-        p50: round(percentile(d.latencies, 50)),
-        p99: round(percentile(d.latencies, 99)),
-        max: round(Math.max(...d.latencies)),
-        rps: Math.round(d.rps),
-      },
-      gateway: {
-        p50: round(percentile(g.latencies, 50)),
-        p99: round(percentile(g.latencies, 99)),
-        max: round(Math.max(...g.latencies)),
-        rps: Math.round(g.rps),
-      },
-      throughputRatio: round(g.rps / d.rps),
+      ...Object.fromEntries(
+        TARGETS.map((t) => [t, { ...latencySummary(runs[t].latencies), rps: Math.round(runs[t].rps) }]),
+      ),
+      throughputVsDirect: round(runs.gateway.rps / runs.direct.rps),
+      throughputVsProxy: round(runs.gateway.rps / runs.proxy.rps),
     };
-    row(`${inFlight} in flight p50`, percentile(d.latencies, 50), percentile(g.latencies, 50));
-    row(`${inFlight} in flight p99`, percentile(d.latencies, 99), percentile(g.latencies, 99));
-    row(`${inFlight} in flight max`, Math.max(...d.latencies), Math.max(...g.latencies));
-    row(`${inFlight} in flight throughput`, d.rps, g.rps, "req/s");
+    const value = (f: (latencies: number[]) => number) =>
+      Object.fromEntries(TARGETS.map((t) => [t, f(runs[t].latencies)])) as Record<Target, number>;
+    rows.push({ name: `${inFlight} in flight p50`, values: value((l) => percentile(l, 50)), unit: "ms" });
+    rows.push({ name: `${inFlight} in flight p99`, values: value((l) => percentile(l, 99)), unit: "ms" });
+    rows.push({ name: `${inFlight} in flight max`, values: value((l) => Math.max(...l)), unit: "ms" });
+    rows.push({
+      name: `${inFlight} in flight throughput`,
+      values: Object.fromEntries(TARGETS.map((t) => [t, runs[t].rps])) as Record<Target, number>,
+      unit: "req/s",
+    });
   }
   results.concurrency = levels;
 
   const { tableReads } = await gateway.stats();
-  const served = SEQUENTIAL + Object.values(levels).length; // lower bound; the exact count is below
   results.dynamoReadsPerRequest = {
     tableReads,
-    note: "reads of the health table by the gateway during the whole non-streaming run",
+    note: "reads of the health table by the gateway over the whole non-streaming run (thousands of requests)",
   };
-  void served;
 
   process.stderr.write("streaming...\n");
-  const sd = await streaming(`${upstream.url}/chat/completions`, STREAMS);
-  const sg = await streaming(through, STREAMS);
+  const streams = {} as Record<Target, Awaited<ReturnType<typeof streaming>>>;
+  for (const target of TARGETS) streams[target] = await streaming(urls[target], STREAMS);
   results.streaming = {
     streams: STREAMS,
     upstreamTokenGapMs: TOKEN_GAP_MS,
-    direct: {
-      ttfbP50: round(percentile(sd.ttfb, 50)),
-      ttftP50: round(percentile(sd.ttft, 50)),
-      gapMean: round(mean(sd.gaps)),
-      gapP99: round(percentile(sd.gaps, 99)),
-    },
-    gateway: {
-      ttfbP50: round(percentile(sg.ttfb, 50)),
-      ttftP50: round(percentile(sg.ttft, 50)),
-      gapMean: round(mean(sg.gaps)),
-      gapP99: round(percentile(sg.gaps, 99)),
-    },
+    ...Object.fromEntries(
+      TARGETS.map((t) => [
+        t,
+        {
+          ttfbP50: round(percentile(streams[t].ttfb, 50)),
+          ttftP50: round(percentile(streams[t].ttft, 50)),
+          gapMean: round(mean(streams[t].gaps)),
+          gapP99: round(percentile(streams[t].gaps, 99)),
+        },
+      ]),
+    ),
   };
-  row("stream first byte p50", percentile(sd.ttfb, 50), percentile(sg.ttfb, 50));
-  row("stream first token p50", percentile(sd.ttft, 50), percentile(sg.ttft, 50));
-  row("inter-token gap mean", mean(sd.gaps), mean(sg.gaps));
-  row("inter-token gap p99", percentile(sd.gaps, 99), percentile(sg.gaps, 99));
+  const streamRow = (name: string, f: (s: (typeof streams)[Target]) => number) =>
+    rows.push({
+      name,
+      values: Object.fromEntries(TARGETS.map((t) => [t, f(streams[t])])) as Record<Target, number>,
+      unit: "ms",
+    });
+  streamRow("stream first byte p50", (s) => percentile(s.ttfb, 50));
+  streamRow("stream first token p50", (s) => percentile(s.ttft, 50));
+  streamRow("inter-token gap mean", (s) => mean(s.gaps));
+  streamRow("inter-token gap p99", (s) => percentile(s.gaps, 99));
 
   process.stderr.write(`${OPEN_STREAMS} open streams...\n`);
   const memGateway = await start("bench/gateway.ts", { BENCH_UPSTREAM_URL: slowUpstream.url });
@@ -381,7 +419,7 @@ async function main() {
   const closeAll = await openStreams(`${memGateway.url}/v1/chat/completions`, OPEN_STREAMS);
   const withAll = await memGateway.stats();
   closeAll();
-  results.memory = {
+  const memory = {
     idleRssMiB: round(idle.rss / 2 ** 20, 1),
     [`rssWith${quarter}StreamsMiB`]: round(withQuarter.rss / 2 ** 20, 1),
     [`rssWith${OPEN_STREAMS}StreamsMiB`]: round(withAll.rss / 2 ** 20, 1),
@@ -389,6 +427,7 @@ async function main() {
     [`perStreamKiBAt${OPEN_STREAMS}`]: round((withAll.rss - idle.rss) / OPEN_STREAMS / 1024, 1),
     heapPerStreamKiB: round((withAll.heapUsed - idle.heapUsed) / OPEN_STREAMS / 1024, 1),
   };
+  results.memory = memory;
 
   process.stderr.write("cold start...\n");
   const cold = await coldStart();
@@ -399,28 +438,36 @@ async function main() {
     importEmptyMs: round(cold.importEmptyMs, 1),
   };
 
-  for (const child of [upstream, slowUpstream, gateway, memGateway]) child.process.disconnect();
+  for (const child of [upstream, slowUpstream, proxy, gateway, memGateway]) child.process.disconnect();
 
-  const pad = (text: string, width: number) => text.padStart(width);
+  const fmt = (v: number, unit: Row["unit"]) => (unit === "ms" ? v.toFixed(3) : String(Math.round(v)));
+  const header = `${"metric".padEnd(28)}${"direct".padStart(10)}${"proxy".padStart(10)}${"gateway".padStart(10)}${"gw-direct".padStart(11)}${"gw-proxy".padStart(10)}${"gw/direct".padStart(10)}`;
   const lines = [
-    `${"metric".padEnd(28)}${pad("direct", 12)}${pad("gateway", 12)}${pad("added", 12)}${pad("ratio", 8)}`,
-    ...rows.map(([name, d, g, unit]) => {
-      const fmt = (v: number) => (unit === "ms" ? `${v.toFixed(3)} ms` : `${Math.round(v)}`);
-      const added = unit === "ms" ? `${(g - d >= 0 ? "+" : "") + (g - d).toFixed(3)} ms` : "";
-      return `${name.padEnd(28)}${pad(fmt(d), 12)}${pad(fmt(g), 12)}${pad(added, 12)}${pad(`${(g / d).toFixed(2)}x`, 8)}`;
+    "times in ms, throughput in requests/s; proxy = minimal node:http pass-through (bench/proxy.ts)",
+    header,
+    ...rows.map(({ name, values: v, unit }) => {
+      const diff = (a: number, b: number) =>
+        unit === "ms" ? `${a - b >= 0 ? "+" : ""}${(a - b).toFixed(3)}` : "";
+      return (
+        name.padEnd(28) +
+        fmt(v.direct, unit).padStart(10) +
+        fmt(v.proxy, unit).padStart(10) +
+        fmt(v.gateway, unit).padStart(10) +
+        diff(v.gateway, v.direct).padStart(11) +
+        diff(v.gateway, v.proxy).padStart(10) +
+        `${(v.gateway / v.direct).toFixed(2)}x`.padStart(10)
+      );
     }),
     "",
     `health table reads during the non-streaming run: ${tableReads} (cache TTL 5 s)`,
-    `memory (gateway RSS): idle ${results.memory && (results.memory as Record<string, number>).idleRssMiB} MiB; ` +
-      Object.entries(results.memory as Record<string, number>)
-        .filter(([k]) => k !== "idleRssMiB")
-        .map(([k, v]) => `${k} ${v}`)
-        .join(", "),
+    `gateway memory (RSS): ${Object.entries(memory)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ")}`,
     `cold start: chat bundle ${cold.bundleBytes} B (${cold.bundleWithSdkBytes} B with the AWS SDK bundled); ` +
-      `import ${cold.importMs.toFixed(1)} ms (${cold.importWithSdkMs.toFixed(1)} ms with SDK) vs empty module ${cold.importEmptyMs.toFixed(1)} ms, median of ${COLD_RUNS}`,
+      `import ${cold.importMs.toFixed(1)} ms (${cold.importWithSdkMs.toFixed(1)} ms with the SDK bundled) ` +
+      `vs an empty module ${cold.importEmptyMs.toFixed(1)} ms, median of ${COLD_RUNS} fresh processes`,
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
-  mkdirSync("bench", { recursive: true });
   writeFileSync("bench/results.json", `${JSON.stringify(results, null, 2)}\n`);
   process.stdout.write("written: bench/results.json\n");
 }

@@ -229,6 +229,9 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
   }
 }
 
+/** Each route's targets by key, built once (routes are immutable configuration). */
+const targetsByKey = new WeakMap<ModelRoute, Map<string, RouteTarget>>();
+
 /**
  * The route's targets in the balancer's order (health and weights from the cached table), leaving
  * out those whose provider is disabled in config or lacks a key. Cooling targets stay in the list
@@ -236,7 +239,11 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
  */
 async function plan(context: ChatContext, route: ModelRoute): Promise<Candidate[]> {
   await context.health.refresh();
-  const byKey = new Map(route.targets.map((t) => [targetKey(t.provider, t.model), t]));
+  let byKey = targetsByKey.get(route);
+  if (byKey === undefined) {
+    byKey = new Map(route.targets.map((t) => [targetKey(t.provider, t.model), t]));
+    targetsByKey.set(route, byKey);
+  }
   const order = context.balancers.get(route.name)?.order() ?? [...byKey.keys()];
   const candidates: Candidate[] = [];
   for (const key of order) {

@@ -31,6 +31,7 @@ export class HttpNetworkError extends Error {
 export interface HttpRequest {
   url: string;
   method: "GET" | "POST";
+  /** Taken over by the client, which adds `content-length` to it: pass a fresh object. */
   headers: Record<string, string>;
   body?: string;
   signal?: AbortSignal;
@@ -117,8 +118,8 @@ function targetOf(url: string): { https: boolean; options: http.RequestOptions }
 function send(request: HttpRequest, agent: http.Agent): Promise<HttpResponse> {
   return new Promise<HttpResponse>((resolve, reject) => {
     const target = targetOf(request.url);
-    const headers: Record<string, string | number> = { ...request.headers };
-    if (request.body !== undefined) headers["content-length"] = Buffer.byteLength(request.body);
+    const headers = request.headers;
+    if (request.body !== undefined) headers["content-length"] = String(Buffer.byteLength(request.body));
     const signal = request.signal;
     if (signal?.aborted) {
       reject(abortError());
@@ -156,10 +157,14 @@ function send(request: HttpRequest, agent: http.Agent): Promise<HttpResponse> {
       reject(error);
     };
 
-    const headersTimer = setTimeout(
-      () => req.destroy(new HttpTimeoutError("headers", request.headersTimeoutMs)),
-      request.headersTimeoutMs,
-    );
+    // A whole-exchange timer no longer than the headers limit makes a headers timer redundant.
+    const headersTimer =
+      request.totalTimeoutMs !== undefined && request.totalTimeoutMs <= request.headersTimeoutMs
+        ? undefined
+        : setTimeout(
+            () => req.destroy(new HttpTimeoutError("headers", request.headersTimeoutMs)),
+            request.headersTimeoutMs,
+          );
 
     req.on("socket", (socket: Socket) => {
       // A pooled socket is already connected; only a new one can time out connecting.
@@ -183,9 +188,11 @@ function send(request: HttpRequest, agent: http.Agent): Promise<HttpResponse> {
     req.on("response", (res: IncomingMessage) => {
       settled = true;
       clearTimeout(headersTimer);
-      req.setTimeout(request.bodyIdleTimeoutMs, () =>
-        req.destroy(new HttpTimeoutError("body", request.bodyIdleTimeoutMs)),
-      );
+      if (request.totalTimeoutMs === undefined || request.bodyIdleTimeoutMs < request.totalTimeoutMs) {
+        req.setTimeout(request.bodyIdleTimeoutMs, () =>
+          req.destroy(new HttpTimeoutError("body", request.bodyIdleTimeoutMs)),
+        );
+      }
       resolve(wrapResponse(req, res));
     });
 

@@ -80,7 +80,12 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     async chatCompletion(request, options): Promise<ChatResult> {
       // Non-streaming answers arrive whole, so one timer in the HTTP client bounds headers and body.
       try {
-        const response = await post({ ...request, stream: false }, options, false);
+        // Absent and false both mean "not streamed": copy the request only to correct a true.
+        const response = await post(
+          request.stream === true ? { ...request, stream: false } : request,
+          options,
+          false,
+        );
         return parseCompletion(config.id, await response.text());
       } catch (error) {
         throw toUpstreamError(config.id, error);
@@ -88,7 +93,11 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     },
 
     async streamChat(request, options): Promise<ChatStream> {
-      const response = await post({ ...request, stream: true }, options, true);
+      const response = await post(
+        request.stream === true ? request : { ...request, stream: true },
+        options,
+        true,
+      );
       return {
         events: streamEvents(config.id, response, deps),
         cancel: () => response.destroy(),

@@ -90,15 +90,12 @@ async function sendTooLarge(gateway: Gateway, req: IncomingMessage, res: ServerR
 async function write(res: ServerResponse, response: GatewayResponse): Promise<void> {
   if (typeof response.body === "string") {
     if (res.destroyed) return;
-    res.writeHead(response.status, {
-      ...response.headers,
-      "content-length": Buffer.byteLength(response.body),
-    });
+    response.headers["content-length"] = String(Buffer.byteLength(response.body));
+    res.writeHead(response.status, response.headers);
     res.end(response.body);
     return;
   }
   res.writeHead(response.status, response.headers);
-  res.flushHeaders();
   // Always start the body, even for a caller already gone: only a started generator runs its cleanup.
   const iterator = response.body[Symbol.asyncIterator]();
   try {

@@ -78,7 +78,6 @@ describe("POST /v1/chat/completions", () => {
       response_format: { type: "json_object" },
       user: "u1",
       seed: 7,
-      stream: false,
     });
   });
 

@@ -13,7 +13,7 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
  * The gateway as `npm start` runs it (node:http adapter, DynamoDB health store on an embedded
  * dynalite), in its own process, pointed at the benchmark upstream. Logs are silenced, as a
  * production deployment's log shipping is not what is measured. Answers "stats" messages with its
- * memory, CPU time, and the table reads it made.
+ * memory, CPU time, the requests it served and the table reads it made.
  */
 const upstreamUrl = process.env.BENCH_UPSTREAM_URL ?? "";
 const config = validateConfig({
@@ -47,6 +47,12 @@ const runtime = createRuntime(config, {
   keys: envKeys({ BENCH_KEY: "sk-bench-123456" }),
   healthStore: counted,
 });
+let requests = 0;
+const handle = runtime.gateway.handle;
+runtime.gateway.handle = (request) => {
+  requests++;
+  return handle(request);
+};
 const server = createNodeServer(runtime.gateway, { maxBodyBytes: config.maxBodyBytes, logger: silentLogger });
 server.keepAliveTimeout = 60_000;
 server.maxConnections = 100_000;
@@ -57,7 +63,13 @@ process.on("message", (message) => {
     const cpu = process.cpuUsage();
     const memory = process.memoryUsage();
     process.send?.({
-      stats: { rss: memory.rss, heapUsed: memory.heapUsed, tableReads, cpuMicros: cpu.user + cpu.system },
+      stats: {
+        rss: memory.rss,
+        heapUsed: memory.heapUsed,
+        tableReads,
+        requests,
+        cpuMicros: cpu.user + cpu.system,
+      },
     });
   }
 });

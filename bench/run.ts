@@ -34,6 +34,7 @@ interface Stats {
   rss: number;
   heapUsed: number;
   tableReads: number;
+  requests?: number;
   cpuMicros: number;
 }
 
@@ -373,10 +374,12 @@ async function main() {
   }
   results.concurrency = levels;
 
-  const { tableReads } = await gateway.stats();
+  const { tableReads, requests = 0 } = await gateway.stats();
   results.dynamoReadsPerRequest = {
     tableReads,
-    note: "reads of the health table by the gateway over the whole non-streaming run (thousands of requests)",
+    requests,
+    perRequest: Number((tableReads / requests).toExponential(2)),
+    note: "health-table reads by the gateway over the whole non-streaming run, warm-ups included",
   };
 
   process.stderr.write("streaming...\n");
@@ -459,7 +462,8 @@ async function main() {
       );
     }),
     "",
-    `health table reads during the non-streaming run: ${tableReads} (cache TTL 5 s)`,
+    `health table reads during the non-streaming run: ${tableReads} for ${requests} requests ` +
+      `(${(tableReads / requests).toExponential(2)} per request; cache TTL 5 s)`,
     `gateway memory (RSS): ${Object.entries(memory)
       .map(([k, v]) => `${k} ${v}`)
       .join(", ")}`,

@@ -141,10 +141,7 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
     const failures: GatewayError[] = [];
     const cooling: Array<{ until: number; reason: string }> = [];
     for (const [index, candidate] of candidates.entries()) {
-      if (deps.now() >= call.deadline) {
-        failures.push(deadlineError());
-        break;
-      }
+      if (deps.now() >= call.deadline) break;
       const cooldown = context.cooldowns.get(candidate.key, deps.now());
       if (cooldown !== undefined) {
         cooling.push(cooldown);
@@ -207,8 +204,9 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
         };
       } catch (error) {
         if (call.signal.aborted) throw new ClientAbortError();
-        if (signal.aborted || deps.now() >= call.deadline) {
-          failures.push(signal.aborted ? (signal.reason as GatewayError) : deadlineError());
+        if (signal.aborted) {
+          // Only a stream's deadline timer aborts this signal without the caller leaving.
+          failures.push(signal.reason as GatewayError);
           break;
         }
         if (!(error instanceof GatewayError)) throw error;
@@ -221,6 +219,8 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
         failures.push(error);
       }
     }
+    // Whatever failed last was cut short by the deadline (every timeout is capped at the time left).
+    if (deps.now() >= call.deadline && !failures.some(isDeadline)) failures.push(deadlineError());
     const error = exhausted(call, candidates.length, failures, cooling, deps.now());
     finish(error.status);
     return errorResponse(error, call.requestId, { "x-gateway-attempts": String(attemptCount(attempts)) });
@@ -646,13 +646,16 @@ function exhausted(
       code: "no_available_provider",
     });
   }
-  const deadline = failures.find((f) => f instanceof UpstreamTimeoutError && f.phase === "deadline");
+  const deadline = failures.find(isDeadline);
   if (deadline) {
-    return new GatewayError(`The request did not complete within its deadline; ${summary(failures)}`, {
-      status: 504,
-      type: "timeout_error",
-      code: "deadline_exceeded",
-    });
+    return new GatewayError(
+      `The request did not complete within its deadline; ${summary(failures.filter((f) => !isDeadline(f)))}`,
+      {
+        status: 504,
+        type: "timeout_error",
+        code: "deadline_exceeded",
+      },
+    );
   }
   const waits = [
     ...cooling.map((c) => c.until - now),
@@ -686,6 +689,10 @@ function exhausted(
     code: allTimeouts ? "upstream_timeout" : "upstream_unavailable",
     ...(retryAfter ? { headers: retryAfter } : {}),
   });
+}
+
+function isDeadline(error: GatewayError): boolean {
+  return error instanceof UpstreamTimeoutError && error.phase === "deadline";
 }
 
 function summary(failures: GatewayError[]): string {

@@ -289,9 +289,27 @@ describe("failover", () => {
 
     const res = await postChat(gateway.url, chatBody("m"));
 
+    const body = await jsonOf(res);
     expect(res.status).toBe(504);
-    expect((await jsonOf(res)).error.code).toBe("deadline_exceeded");
+    expect(body.error.code).toBe("deadline_exceeded");
+    expect(body.error.message).toContain("a: timed out waiting for response");
     expect(Date.now() - started).toBeLessThan(1000);
+  });
+
+  it("cuts a stream that would outlive the deadline, honestly", async () => {
+    await setup({ defaults: { requestTimeoutMs: 400, resumeByRestart: true } });
+    a.queue.push({ kind: "answer", tokenDelayMs: 20, tokens: Array(100).fill(" tok") });
+    const started = Date.now();
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(events).not.toContain("[DONE]");
+    const error = JSON.parse(events.at(-1) ?? "{}").error;
+    expect(error.code).toBe("stream_interrupted");
+    expect(error.message).toContain("deadline");
+    expect(b.requests).toHaveLength(0);
   });
 
   it("reports every failure when no target can answer, and still serves the next request", async () => {

@@ -116,7 +116,6 @@ export class GatewayStack extends Stack {
       CLIENT_KEYS_SECRET: clientKeys.secretArn,
       AUTH_MODE: authType,
       HEALTH_SCHEDULE_MS: String(scheduleMinutes * 60_000),
-      NODE_OPTIONS: "--enable-source-maps=false",
     };
 
     const chat = new NodejsFunction(this, "ChatFunction", {

@@ -1,0 +1,32 @@
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+
+describe("npx cdk synth", () => {
+  it("synthesizes offline through cdk.json, bundling with the local esbuild, cdk-nag passing", () => {
+    const out = mkdtempSync(join(tmpdir(), "cdk-synth-"));
+    try {
+      const run = spawnSync(
+        "npx",
+        ["cdk", "synth", "--quiet", "--no-notices", "-o", out, "-c", "config=config/aws.example.json"],
+        { encoding: "utf8", env: { ...process.env, CDK_DISABLE_VERSION_CHECK: "true" } },
+      );
+      expect(run.stderr).not.toMatch(/ERROR|AwsSolutions-/);
+      expect(run.status).toBe(0);
+      const template = JSON.parse(readFileSync(join(out, "LlmGateway.template.json"), "utf8"));
+      const urls = Object.values(template.Resources as Record<string, { Type: string }>).filter(
+        (r) => r.Type === "AWS::Lambda::Url",
+      );
+      expect(urls).toHaveLength(1);
+      const assets = JSON.parse(readFileSync(join(out, "LlmGateway.assets.json"), "utf8"));
+      const bundled = Object.keys(assets.files ?? {}).filter((hash) =>
+        existsSync(join(out, `asset.${hash}`, "index.mjs")),
+      );
+      expect(bundled).toHaveLength(2);
+    } finally {
+      rmSync(out, { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -102,7 +102,7 @@ export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {
 }
 
 /** A balancer per route; a target's weight is the table's (operator) weight, else the route's, else the provider's. */
-export function createBalancers(
+function createBalancers(
   config: GatewayConfig,
   view: HealthView,
   random: () => number,

@@ -3,7 +3,7 @@ import { PutSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-sec
 import { hashClientKey, parseClientKeySecret } from "../gateway/auth.ts";
 import { secretsManagerReader } from "./secrets.ts";
 
-export const CLIENT_KEY_USAGE = `usage: npm run client-key -- <command> [--secret NAME] [--region REGION]
+const CLIENT_KEY_USAGE = `usage: npm run client-key -- <command> [--secret NAME] [--region REGION]
 
 commands:
   new            make a caller key, add its SHA-256 to the secret, print the key (shown once)

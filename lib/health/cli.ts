@@ -2,7 +2,7 @@ import { type AttributeValue, type DynamoDBClient, ScanCommand } from "@aws-sdk/
 import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../config/validate.ts";
 import { createDynamoClient, createDynamoHealthStore, STATE_SK } from "./dynamo-store.ts";
 
-export const USAGE = `usage: npm run health -- [command] [options]
+const USAGE = `usage: npm run health -- [command] [options]
 
 commands:
   list                          each provider's status, weight, latency, failures, last check (default)

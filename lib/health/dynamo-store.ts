@@ -34,8 +34,8 @@ import {
  * | `TARGET#<provider>/<model>`| `STATE`            | live-traffic failures, cooldownUntil, reason        |
  */
 export const STATE_SK = "STATE";
-export const providerPk = (id: string) => `PROVIDER#${id}`;
-export const targetPk = (target: string) => `TARGET#${target}`;
+const providerPk = (id: string) => `PROVIDER#${id}`;
+const targetPk = (target: string) => `TARGET#${target}`;
 const checkSk = (at: number) => `CHECK#${String(at).padStart(15, "0")}`;
 
 export interface DynamoClientOptions {

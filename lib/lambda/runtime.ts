@@ -1,5 +1,5 @@
 import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { createSecretCache, type SecretCache, secretKeys, secretsManagerReader } from "../aws/secrets.ts";
+import { createSecretCache, secretKeys, secretsManagerReader } from "../aws/secrets.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { parseConfig } from "../config/validate.ts";
 import { jsonLogger, systemDeps } from "../deps.ts";
@@ -14,14 +14,10 @@ import { createRuntime, type GatewayRuntime } from "../runtime.ts";
  */
 declare const __GATEWAY_CONFIG__: string | undefined;
 
-export function lambdaConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+function lambdaConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
   if (env.GATEWAY_CONFIG_JSON) return parseConfig(env.GATEWAY_CONFIG_JSON, "GATEWAY_CONFIG_JSON");
   if (typeof __GATEWAY_CONFIG__ === "string") return parseConfig(__GATEWAY_CONFIG__, "bundled configuration");
   throw new Error("no gateway configuration: the bundle has none and GATEWAY_CONFIG_JSON is not set");
-}
-
-export interface LambdaRuntime extends GatewayRuntime {
-  secrets: SecretCache;
 }
 
 /**
@@ -29,7 +25,7 @@ export interface LambdaRuntime extends GatewayRuntime {
  * environment: the config, the DynamoDB and Secrets Manager clients, the HTTP pool. Endpoints and
  * credentials come from the SDK's usual environment (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, ...).
  */
-export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): LambdaRuntime {
+export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): GatewayRuntime {
   const config = lambdaConfig(env);
   const tableName = env.HEALTH_TABLE;
   if (!tableName) throw new Error("HEALTH_TABLE is not set");
@@ -50,11 +46,10 @@ export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): Lambd
     health: config.health,
     cooldown: config.cooldown,
   });
-  const runtime = createRuntime(config, {
+  return createRuntime(config, {
     deps,
     keys: secretKeys(secrets, env),
     healthStore,
     ...(auth ? { auth } : {}),
   });
-  return { ...runtime, secrets };
 }

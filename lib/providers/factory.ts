@@ -1,16 +1,7 @@
 import type { GatewayConfig, ProviderConfig, ProviderType } from "../config/types.ts";
-import type { Deps } from "../deps.ts";
-import type { HttpClient } from "../http/client.ts";
-import type { ApiKeys } from "./keys.ts";
 import { createMockProvider } from "./mock.ts";
-import { createOpenAICompatibleProvider } from "./openai-compatible.ts";
+import { createOpenAICompatibleProvider, type ProviderContext } from "./openai-compatible.ts";
 import type { Provider } from "./types.ts";
-
-export interface ProviderFactoryContext {
-  http: HttpClient;
-  keys: ApiKeys;
-  deps: Deps;
-}
 
 /** Builds providers from configuration and keeps one instance per provider id. */
 export interface ProviderFactory {
@@ -31,19 +22,13 @@ export interface ProviderFactory {
  * load it sends blank lines and `: keep-alive` comments before content, which the SSE reader drops
  * and the first-token timer ignores.
  */
-const CONSTRUCTORS: Record<
-  ProviderType,
-  (config: ProviderConfig, context: ProviderFactoryContext) => Provider
-> = {
+const CONSTRUCTORS: Record<ProviderType, (config: ProviderConfig, context: ProviderContext) => Provider> = {
   openai: (config, context) => createOpenAICompatibleProvider(config, context),
   deepseek: (config, context) => createOpenAICompatibleProvider(config, context),
   mock: (config, context) => createMockProvider(config, context.deps),
 };
 
-export function createProviderFactory(
-  config: GatewayConfig,
-  context: ProviderFactoryContext,
-): ProviderFactory {
+export function createProviderFactory(config: GatewayConfig, context: ProviderContext): ProviderFactory {
   const instances = new Map<string, Provider>();
   const byId = new Map(config.providers.map((p) => [p.id, p]));
 

@@ -160,7 +160,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
 }
 
 /** Checks a non-streaming body is one whole JSON completion; a 200 carrying an error is an error. */
-export function parseCompletion(providerId: string, body: string): ChatResult {
+function parseCompletion(providerId: string, body: string): ChatResult {
   let json: unknown;
   try {
     json = JSON.parse(body);

@@ -28,7 +28,7 @@ export function actionForStatus(status: number): ErrorAction {
 }
 
 /** Reads an OpenAI-shaped error out of an upstream body, if it has one. */
-export function parseErrorBody(text: string): OpenAIErrorBody | undefined {
+function parseErrorBody(text: string): OpenAIErrorBody | undefined {
   let json: unknown;
   try {
     json = JSON.parse(text);

@@ -1,0 +1,54 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { ConfigError } from "../lib/config/validate.ts";
+import {
+  getHealthChecker,
+  getLoadBalancer,
+  getProviderFactory,
+  getSharedRuntime,
+  loadConfigFromEnv,
+  resetSharedRuntime,
+} from "../lib/runtime.ts";
+
+afterEach(() => resetSharedRuntime());
+
+describe("the process's shared runtime", () => {
+  it("is created once, on first use, and shared by every accessor", () => {
+    const runtime = getSharedRuntime();
+    expect(getSharedRuntime()).toBe(runtime);
+    expect(getProviderFactory()).toBe(runtime.factory);
+    expect(getHealthChecker()).toBe(runtime.healthChecker);
+    expect(getLoadBalancer("gpt-4o-mini")).toBe(runtime.balancers.get("gpt-4o-mini"));
+    expect(getLoadBalancer("no-such-model")).toBeUndefined();
+    expect(getProviderFactory().createPrimaryProvider()?.id).toBe("mock-primary");
+  });
+
+  it("is built afresh after a reset", () => {
+    const first = getSharedRuntime();
+    resetSharedRuntime();
+    expect(getSharedRuntime()).not.toBe(first);
+  });
+});
+
+describe("loadConfigFromEnv", () => {
+  it("prefers the document in GATEWAY_CONFIG_JSON, then the file in GATEWAY_CONFIG", () => {
+    const inline = JSON.stringify({
+      providers: [{ id: "x", type: "mock" }],
+      models: { only: { targets: [{ provider: "x", model: "m" }] } },
+    });
+    expect(
+      loadConfigFromEnv({ GATEWAY_CONFIG_JSON: inline, GATEWAY_CONFIG: "config/default.json" }).models.map(
+        (m) => m.name,
+      ),
+    ).toEqual(["only"]);
+    expect(
+      loadConfigFromEnv({ GATEWAY_CONFIG: "config/openai-deepseek.example.json" }).providers.map((p) => p.id),
+    ).toEqual(["openai", "deepseek"]);
+  });
+
+  it("names the file it cannot read, and the field it cannot use", () => {
+    expect(() => loadConfigFromEnv({ GATEWAY_CONFIG: "nope.json" })).toThrow(
+      /cannot read configuration file nope\.json/,
+    );
+    expect(() => loadConfigFromEnv({ GATEWAY_CONFIG_JSON: '{"providers":[]}' })).toThrow(ConfigError);
+  });
+});

@@ -28,6 +28,8 @@ export interface SecretCache {
    * another value (a refetch happened meanwhile). So a burst of 401s after a rotation costs one fetch.
    */
   invalidate(secretId: string, rejected: string): void;
+  /** The cached value, fresh or not, without fetching. */
+  peek(secretId: string): string | undefined;
   /** Fetches made so far (tests). */
   readonly fetches: number;
 }
@@ -64,6 +66,7 @@ export function createSecretCache(
       const entry = entries.get(secretId);
       if (entry && entry.value === rejected) entry.expiresAt = 0;
     },
+    peek: (secretId) => entries.get(secretId)?.value,
     get fetches() {
       return fetches;
     },
@@ -101,10 +104,9 @@ export function secretKeys(cache: SecretCache, env: NodeJS.ProcessEnv = process.
       const source = provider.apiKey;
       if (source && "secretId" in source) {
         // The cache holds the whole secret text; compare by the key drawn from it.
-        void cache.get(source.secretId).then((text) => {
-          if (pick(text, source.jsonKey) === rejected && text !== undefined)
-            cache.invalidate(source.secretId, text);
-        });
+        const text = cache.peek(source.secretId);
+        if (text !== undefined && pick(text, source.jsonKey) === rejected)
+          cache.invalidate(source.secretId, text);
       }
     },
   };

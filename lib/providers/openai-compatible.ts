@@ -44,31 +44,44 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     }
     const base = options.prefill && config.prefillBaseUrl ? config.prefillBaseUrl : config.baseUrl;
     const t = options.timeouts;
-    let response: HttpResponse;
-    try {
-      response = await http.request({
-        url: `${base}/chat/completions`,
-        method: "POST",
-        headers: {
-          ...config.headers,
-          "content-type": "application/json",
-          accept: streaming ? "text/event-stream" : "application/json",
-          authorization: `Bearer ${key}`,
-        },
-        body: JSON.stringify(request),
-        signal: options.signal,
-        connectTimeoutMs: t.connectMs,
-        headersTimeoutMs: streaming ? t.headersMs : t.responseMs,
-        // Content-level limits (first token, idle) are the gateway's; this only catches a dead socket.
-        bodyIdleTimeoutMs: streaming ? Math.max(t.idleMs, t.firstTokenMs) : t.responseMs,
-        ...(streaming ? {} : { totalTimeoutMs: t.responseMs }),
-      });
-    } catch (error) {
-      throw toUpstreamError(config.id, error);
+    const body = JSON.stringify(request);
+    const send = async (apiKey: string): Promise<HttpResponse> => {
+      try {
+        return await http.request({
+          url: `${base}/chat/completions`,
+          method: "POST",
+          headers: {
+            ...config.headers,
+            "content-type": "application/json",
+            accept: streaming ? "text/event-stream" : "application/json",
+            authorization: `Bearer ${apiKey}`,
+          },
+          body,
+          signal: options.signal,
+          connectTimeoutMs: t.connectMs,
+          headersTimeoutMs: streaming ? t.headersMs : t.responseMs,
+          // Content-level limits (first token, idle) are the gateway's; this only catches a dead socket.
+          bodyIdleTimeoutMs: streaming ? Math.max(t.idleMs, t.firstTokenMs) : t.responseMs,
+          ...(streaming ? {} : { totalTimeoutMs: t.responseMs }),
+        });
+      } catch (error) {
+        throw toUpstreamError(config.id, error);
+      }
+    };
+    let response = await send(key);
+    if (response.status === 401) {
+      // The key may have been rotated since it was cached: fetch it again (one fetch, shared by every
+      // request that saw the old key) and, if it changed, try once more with the new one.
+      const refused = await response.text().catch(() => "");
+      keys.invalidate(config, key);
+      const fresh = await keys.get(config);
+      if (fresh === undefined || fresh === key) {
+        throw errorFromStatus(config.id, 401, response.headers, refused, deps.now());
+      }
+      response = await send(fresh);
     }
     if (response.status !== 200) {
       const text = await response.text().catch(() => "");
-      if (response.status === 401) keys.invalidate(config, key);
       throw errorFromStatus(config.id, response.status, response.headers, text, deps.now());
     }
     return response;

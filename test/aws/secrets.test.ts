@@ -4,6 +4,8 @@ import { createSecretCache, secretKeys, secretsManagerReader } from "../../lib/a
 import { validateConfig } from "../../lib/config/validate.ts";
 import { hashClientKey, parseClientKeySecret } from "../../lib/gateway/auth.ts";
 import { type FakeSecrets, startFakeSecrets } from "../support/fake-secrets.ts";
+import { startFakeUpstream } from "../support/fake-upstream.ts";
+import { chatBody, jsonOf, postChat, startGateway } from "../support/gateway.ts";
 
 let secrets: FakeSecrets;
 beforeAll(async () => {
@@ -62,6 +64,58 @@ describe("provider keys from Secrets Manager", () => {
 
     expect(after).toEqual(["sk-new-123456", "sk-new-123456", "sk-new-123456"]);
     expect(cache.fetches - before).toBe(1);
+  });
+});
+
+describe("key rotation seen through a 401", () => {
+  it("refetches the secret and retries once on the same target with the new key", async () => {
+    const upstream = await startFakeUpstream();
+    secrets.values.set("gw/rotating", JSON.stringify({ p: "sk-old-key-123456" }));
+    const cache = createSecretCache(secretsManagerReader(secrets.client()), {
+      ttlMs: 600_000,
+      now: Date.now,
+    });
+    const gateway = await startGateway(
+      {
+        providers: [
+          {
+            id: "p",
+            type: "openai",
+            baseUrl: upstream.url,
+            apiKey: { secretId: "gw/rotating", jsonKey: "p" },
+          },
+        ],
+        models: { m: { targets: [{ provider: "p", model: "x" }] } },
+      },
+      { keys: secretKeys(cache, {}) },
+    );
+    try {
+      const first = await postChat(gateway.url, chatBody("m"));
+      expect(await first.text()).toContain("chat.completion");
+
+      // Rotated in Secrets Manager; the gateway still holds the old key until the provider refuses it.
+      secrets.values.set("gw/rotating", JSON.stringify({ p: "sk-new-key-123456" }));
+      upstream.queue.push({ kind: "status", status: 401, error: { message: "Incorrect API key provided" } });
+      const rotated = await postChat(gateway.url, chatBody("m"));
+      expect(rotated.status).toBe(200);
+      expect(rotated.headers.get("x-gateway-attempts")).toBe("1");
+      expect(upstream.requests.map((r) => r.headers.authorization)).toEqual([
+        "Bearer sk-old-key-123456",
+        "Bearer sk-old-key-123456",
+        "Bearer sk-new-key-123456",
+      ]);
+      expect(secrets.reads.get("gw/rotating")).toBe(2);
+
+      // A key that is simply wrong: one refetch, the same key, no second try; the caller is not blamed.
+      upstream.queue.push({ kind: "status", status: 401, error: { message: "Incorrect API key provided" } });
+      const refused = await postChat(gateway.url, chatBody("m"));
+      expect(refused.status).toBe(502);
+      expect((await jsonOf(refused)).error.message).toContain("rejected the gateway's credentials");
+      expect(upstream.requests).toHaveLength(4);
+    } finally {
+      await gateway.close();
+      await upstream.close();
+    }
   });
 });
 

@@ -3,7 +3,7 @@ import { validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, type Logger, sleep } from "../../lib/deps.ts";
 import type { ClientAuth } from "../../lib/gateway/auth.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
-import { envKeys } from "../../lib/providers/keys.ts";
+import { type ApiKeys, envKeys } from "../../lib/providers/keys.ts";
 import { createRuntime, type GatewayRuntime } from "../../lib/runtime.ts";
 import { createNodeServer, listen } from "../../lib/server/node-server.ts";
 
@@ -35,6 +35,7 @@ export async function startGateway(
     random?: () => number;
     healthStore?: HealthStore;
     auth?: ClientAuth;
+    keys?: ApiKeys;
   } = {},
 ): Promise<TestGateway> {
   const logs: LogLine[] = [];
@@ -51,7 +52,7 @@ export async function startGateway(
   const config = validateConfig(document);
   const runtime = createRuntime(config, {
     deps,
-    keys: envKeys(options.env ?? { TEST_KEY: "sk-test-secret-key-123456" }),
+    keys: options.keys ?? envKeys(options.env ?? { TEST_KEY: "sk-test-secret-key-123456" }),
     ...(options.healthStore ? { healthStore: options.healthStore } : {}),
     ...(options.auth ? { auth: options.auth } : {}),
   });

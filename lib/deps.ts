@@ -24,14 +24,29 @@ export interface Deps {
   metrics?: MetricsSink;
 }
 
-export function jsonLogger(write: (line: string) => void = (line) => process.stdout.write(line)): Logger {
-  const emit = (level: string, fields: Record<string, unknown>) =>
-    write(`${JSON.stringify({ level, time: new Date().toISOString(), ...fields })}\n`);
-  return {
-    info: (fields) => emit("info", fields),
-    warn: (fields) => emit("warn", fields),
-    error: (fields) => emit("error", fields),
-  };
+export type LogLevel = "info" | "warn" | "error" | "off";
+const LEVELS: readonly LogLevel[] = ["info", "warn", "error", "off"];
+
+/**
+ * The level from LOG_LEVEL, else Lambda's AWS_LAMBDA_LOG_LEVEL (advanced logging controls), else
+ * info. DEBUG/TRACE count as info; anything unknown is info too, so a typo never silences errors.
+ */
+export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel {
+  const wanted = (env.LOG_LEVEL ?? env.AWS_LAMBDA_LOG_LEVEL ?? "info").toLowerCase();
+  return LEVELS.includes(wanted as LogLevel) ? (wanted as LogLevel) : "info";
+}
+
+export function jsonLogger(
+  write: (line: string) => void = (line) => process.stdout.write(line),
+  level: LogLevel = "info",
+): Logger {
+  const min = LEVELS.indexOf(level);
+  const emitter = (name: "info" | "warn" | "error") =>
+    LEVELS.indexOf(name) < min
+      ? () => {}
+      : (fields: Record<string, unknown>) =>
+          write(`${JSON.stringify({ level: name, time: new Date().toISOString(), ...fields })}\n`);
+  return { info: emitter("info"), warn: emitter("warn"), error: emitter("error") };
 }
 
 export const silentLogger: Logger = { info() {}, warn() {}, error() {} };

@@ -2,7 +2,7 @@ import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
 import { createSecretCache, secretKeys, secretsManagerReader } from "../aws/secrets.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { parseConfig } from "../config/validate.ts";
-import { jsonLogger, systemDeps } from "../deps.ts";
+import { jsonLogger, logLevelFromEnv, systemDeps } from "../deps.ts";
 import { createClientAuth, parseClientKeySecret } from "../gateway/auth.ts";
 import { createDynamoClient, createDynamoHealthStore } from "../health/dynamo-store.ts";
 import { emfSink } from "../metrics/emf.ts";
@@ -29,7 +29,7 @@ export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): Gatew
   const config = lambdaConfig(env);
   const tableName = env.HEALTH_TABLE;
   if (!tableName) throw new Error("HEALTH_TABLE is not set");
-  const deps = systemDeps(jsonLogger());
+  const deps = systemDeps(jsonLogger(undefined, logLevelFromEnv()));
   deps.metrics = emfSink((line) => process.stdout.write(line), Date.now);
   const secrets = createSecretCache(secretsManagerReader(new SecretsManagerClient({})), {
     ttlMs: Number(env.SECRETS_TTL_MS ?? 300_000),

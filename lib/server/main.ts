@@ -1,5 +1,5 @@
 import { ConfigError } from "../config/validate.ts";
-import { jsonLogger, systemDeps } from "../deps.ts";
+import { jsonLogger, logLevelFromEnv, systemDeps } from "../deps.ts";
 import { createClientAuth, hashClientKey } from "../gateway/auth.ts";
 import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../health/dynamo-store.ts";
 import { createRuntime, loadConfigFromEnv } from "../runtime.ts";
@@ -25,7 +25,7 @@ async function main(): Promise<void> {
     process.stderr.write(`gateway: ${prefix}${(error as Error).message}\n`);
     process.exit(1);
   }
-  const logger = jsonLogger();
+  const logger = jsonLogger(undefined, logLevelFromEnv());
   const local = process.env.DYNAMODB_ENDPOINT
     ? undefined
     : await startLocalDynamo(Number(process.env.DYNAMODB_PORT ?? 8788));

@@ -88,6 +88,7 @@ beforeAll(async () => {
     HEALTH_TABLE: table.tableName,
     CLIENT_KEYS_SECRET: "e2e/client-keys",
     AUTH_MODE: "NONE",
+    LOG_LEVEL: "off",
   });
   installLambdaShim();
   const chat = (await import(pathToFileURL(assets.chat).href)) as { handler: unknown };

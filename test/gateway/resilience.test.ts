@@ -329,6 +329,34 @@ describe("failover", () => {
   });
 });
 
+describe("with the mock provider", () => {
+  it("fails over from a mock that hangs, after the first-token timeout", async () => {
+    gateway = await startGateway({
+      defaults: { timeouts: { firstTokenMs: 150 } },
+      providers: [
+        { id: "stuck", type: "mock", mock: { script: [{ hang: true }] } },
+        { id: "fine", type: "mock", mock: { reply: "fine answer", firstTokenDelayMs: 0, tokenDelayMs: 0 } },
+      ],
+      models: {
+        m: {
+          targets: [
+            { provider: "stuck", model: "s" },
+            { provider: "fine", model: "f" },
+          ],
+        },
+      },
+    });
+    const started = Date.now();
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(res.headers.get("x-gateway-provider")).toBe("fine");
+    expect(streamed(events)).toBe("fine answer");
+    expect(Date.now() - started).toBeLessThan(1000);
+  });
+});
+
 describe("streams that never lie", () => {
   it("ends a cut stream with an error event and no [DONE] when nobody can continue", async () => {
     await setup();

@@ -5,7 +5,8 @@ import type { HealthStore } from "../lib/health/types.ts";
 import { envKeys } from "../lib/providers/keys.ts";
 import { createRuntime } from "../lib/runtime.ts";
 import { startLocalDynamo } from "../lib/server/local-dynamo.ts";
-import { createNodeServer, listen } from "../lib/server/node-server.ts";
+import { createNodeServer } from "../lib/server/node-server.ts";
+import { serveAsBenchChild } from "./child.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
@@ -54,24 +55,5 @@ runtime.gateway.handle = (request) => {
   return handle(request);
 };
 const server = createNodeServer(runtime.gateway, { maxBodyBytes: config.maxBodyBytes, logger: silentLogger });
-server.keepAliveTimeout = 60_000;
 server.maxConnections = 100_000;
-const url = await listen(server, 0, "127.0.0.1");
-process.on("message", (message) => {
-  if (message === "stats") {
-    global.gc?.();
-    const cpu = process.cpuUsage();
-    const memory = process.memoryUsage();
-    process.send?.({
-      stats: {
-        rss: memory.rss,
-        heapUsed: memory.heapUsed,
-        tableReads,
-        requests,
-        cpuMicros: cpu.user + cpu.system,
-      },
-    });
-  }
-});
-process.send?.({ url });
-process.on("disconnect", () => process.exit(0));
+await serveAsBenchChild(server, () => ({ tableReads, requests }));

@@ -1,5 +1,5 @@
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { serveAsBenchChild } from "./child.ts";
 
 /**
  * The second baseline: the thinnest possible node:http hop (read the body, forward it on a
@@ -35,16 +35,4 @@ const server = http.createServer((req, res) => {
     out.end(body);
   });
 });
-server.keepAliveTimeout = 60_000;
-server.listen(0, "127.0.0.1", () => {
-  process.send?.({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
-});
-process.on("message", (message) => {
-  if (message === "stats") {
-    const cpu = process.cpuUsage();
-    process.send?.({
-      stats: { rss: process.memoryUsage().rss, heapUsed: 0, tableReads: 0, cpuMicros: cpu.user + cpu.system },
-    });
-  }
-});
-process.on("disconnect", () => process.exit(0));
+await serveAsBenchChild(server);

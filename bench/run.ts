@@ -5,6 +5,7 @@ import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { build } from "esbuild";
 import { bundleOptions } from "../infra/stack.ts";
+import type { ChildStats } from "./child.ts";
 
 /**
  * `npm run bench`: the gateway's cost, measured against a baseline in the same run. A lean fake
@@ -30,18 +31,10 @@ const streamBody = JSON.stringify({
   messages: [{ role: "user", content: "Hello" }],
 });
 
-interface Stats {
-  rss: number;
-  heapUsed: number;
-  tableReads: number;
-  requests?: number;
-  cpuMicros: number;
-}
-
 interface Child {
   process: ChildProcess;
   url: string;
-  stats(): Promise<Stats>;
+  stats(): Promise<ChildStats>;
 }
 
 function start(script: string, env: Record<string, string>): Promise<Child> {
@@ -60,7 +53,7 @@ function start(script: string, env: Record<string, string>): Promise<Child> {
         url: message.url,
         stats: () =>
           new Promise((r) => {
-            child.on("message", function onStats(m: { stats?: Stats }) {
+            child.on("message", function onStats(m: { stats?: ChildStats }) {
               if (!m.stats) return;
               child.off("message", onStats);
               r(m.stats);

@@ -1,5 +1,5 @@
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { serveAsBenchChild } from "./child.ts";
 
 /**
  * A lean OpenAI-compatible upstream for the benchmark (a child process): a fixed answer after a
@@ -70,16 +70,4 @@ const server = http.createServer((req, res) => {
     else answer();
   });
 });
-server.keepAliveTimeout = 60_000;
-server.listen(0, "127.0.0.1", () => {
-  process.send?.({ url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
-});
-process.on("message", (message) => {
-  if (message === "stats") {
-    const cpu = process.cpuUsage();
-    process.send?.({
-      stats: { rss: process.memoryUsage().rss, heapUsed: 0, tableReads: 0, cpuMicros: cpu.user + cpu.system },
-    });
-  }
-});
-process.on("disconnect", () => process.exit(0));
+await serveAsBenchChild(server);

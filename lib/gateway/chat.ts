@@ -425,14 +425,7 @@ async function* relay(
           return;
         }
         originalError ??= error;
-        attempts.push({
-          ...name(current.candidate),
-          outcome: "error",
-          status: error.status,
-          code: error.code,
-          error: error.message,
-          ms: 0,
-        });
+        attempts.push(failedAttempt(current.candidate, error, 0));
         context.cooldowns.recordFailure(current.candidate.key, error, context.deps.now());
         context.deps.logger.warn({
           msg: "stream failed after first byte",
@@ -480,7 +473,11 @@ async function* forward(
     batch += sseData(event.raw);
   };
   const handle = (event: StreamEvent): boolean => {
-    if (event.kind === "done") return true;
+    if (event.kind === "done") {
+      // A restarted answer that ends before it has caught up with the text sent is no completion.
+      if (pending !== undefined) throw diverged(opened);
+      return true;
+    }
     opened.idleTimer.refresh();
     if (pending === undefined) {
       emit(event);

@@ -424,6 +424,19 @@ describe("streams that never lie", () => {
     expect(error.message).toContain("a: connection failed");
   });
 
+  it("does not take a restarted answer that ends before catching up for a whole one", async () => {
+    await setup({ defaults: { resumeByRestart: true } });
+    a.queue.push({ kind: "answer", cutAfter: 3, tokenDelayMs: 20 });
+    b.fallback = { kind: "answer", tokens: ["Hello"], omitFinish: true };
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(events).not.toContain("[DONE]");
+    expect(streamed(events)).toBe("Hello from the");
+    expect(JSON.parse(events.at(-1) ?? "{}").error.code).toBe("stream_interrupted");
+  });
+
   it("never sends a prefill to a target not declared capable", async () => {
     await setup({ defaults: { resumeByRestart: false } });
     a.queue.push({ kind: "answer", cutAfter: 2, tokenDelayMs: 20 });

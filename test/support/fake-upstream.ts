@@ -21,6 +21,8 @@ export type Behaviour =
       malformedAfter?: number;
       /** End the HTTP response without `data: [DONE]` (after the finish reason). */
       omitDone?: boolean;
+      /** Send `data: [DONE]` without a chunk carrying a finish reason first. */
+      omitFinish?: boolean;
       /** Non-streaming: blank lines sent while the answer is being made, as DeepSeek does under load. */
       blankLinesFirst?: number;
       /** Send the first event as an error event instead of content. */
@@ -226,7 +228,7 @@ async function respond(
     if (res.destroyed) return;
     res.write(chunk({ content: token }, null));
   }
-  res.write(chunk({}, "stop"));
+  if (!behaviour.omitFinish) res.write(chunk({}, "stop"));
   if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) {
     res.write(
       `data: ${JSON.stringify({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, choices: [], usage })}\n\n`,

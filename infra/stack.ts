@@ -47,7 +47,7 @@ export function bundleOptions(configText: string) {
     target: "node22",
     minify: true,
     // The AWS SDK is bundled too, though the runtime ships one: one minified file imports in less
-    // than half the time of the SDK's hundreds of modules (npm run bench: 69.5 ms vs 160 ms), and
+    // than half the time of the SDK's hundreds of modules (`npm run bench`, see BENCHMARKS.md), and
     // the version deployed is the version tested.
     external: [] as string[],
     // Some dependencies are CommonJS and call require(); ESM output needs it defined.

@@ -73,4 +73,13 @@ async function main(): Promise<void> {
   process.once("SIGTERM", stop);
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  // A busy port or an unusable DynamoDB endpoint: say what, without a stack trace.
+  const e = error as Error & { code?: string; port?: number };
+  const what =
+    e.code === "EADDRINUSE" ? `port ${e.port} is already in use (set PORT or DYNAMODB_PORT)` : e.message;
+  process.stderr.write(`gateway: cannot start: ${what}\n`);
+  process.exit(1);
+}

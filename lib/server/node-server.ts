@@ -115,6 +115,7 @@ async function write(res: ServerResponse, response: GatewayResponse): Promise<vo
 /** Starts a server and resolves with its URL. */
 export async function listen(server: http.Server, port: number, host: string): Promise<string> {
   server.listen(port, host);
+  // once() rejects on 'error' (EADDRINUSE, EACCES), so a busy port is an error, not a crash.
   await once(server, "listening");
   const address = server.address() as AddressInfo;
   return `http://${host.includes(":") ? `[${host}]` : host}:${address.port}`;

@@ -99,6 +99,28 @@ describe("POST /v1/chat/completions", () => {
     expect(upstream.requests[0]?.body.stream_options).toEqual({ include_usage: true });
   });
 
+  it("streams a tool call (no text at all) through untouched", async () => {
+    upstream.queue.push({ kind: "answer", toolCallArguments: ['{"city":', '"Paris"}'] });
+    const res = await postChat(
+      gateway.url,
+      chatBody("gpt-4o-mini", { stream: true, tools: [{ type: "function", function: { name: "lookup" } }] }),
+    );
+    const events = sseDataLines(await res.text());
+
+    expect(res.status).toBe(200);
+    expect(events.at(-1)).toBe("[DONE]");
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e));
+    const args = chunks.map((c) => c.choices[0]?.delta?.tool_calls?.[0]?.function?.arguments ?? "").join("");
+    expect(args).toBe('{"city":"Paris"}');
+    expect(chunks[1].choices[0].delta.tool_calls[0]).toEqual({
+      index: 0,
+      id: "call_1",
+      type: "function",
+      function: { name: "lookup", arguments: '{"city":' },
+    });
+    expect(chunks.at(-1).choices[0].finish_reason).toBe("tool_calls");
+  });
+
   it("serves the mock provider with no network and no key", async () => {
     const res = await postChat(gateway.url, chatBody("mock-model"));
     const body = await jsonOf(res);

@@ -23,6 +23,8 @@ export type Behaviour =
       omitDone?: boolean;
       /** Send `data: [DONE]` without a chunk carrying a finish reason first. */
       omitFinish?: boolean;
+      /** Answer with a streamed tool call (arguments in these pieces) instead of text. */
+      toolCallArguments?: string[];
       /** Non-streaming: blank lines sent while the answer is being made, as DeepSeek does under load. */
       blankLinesFirst?: number;
       /** Send the first event as an error event instead of content. */
@@ -213,6 +215,17 @@ async function respond(
   if (res.destroyed) return;
   if (behaviour.errorEvent) {
     res.end(`data: ${JSON.stringify({ error: { param: null, code: null, ...behaviour.errorEvent } })}\n\n`);
+    return;
+  }
+  if (behaviour.toolCallArguments) {
+    const call = (i: number, piece: string) =>
+      i === 0
+        ? { index: 0, id: "call_1", type: "function", function: { name: "lookup", arguments: piece } }
+        : { index: 0, function: { arguments: piece } };
+    for (const [i, piece] of behaviour.toolCallArguments.entries())
+      res.write(chunk({ tool_calls: [call(i, piece)] }, null));
+    res.write(chunk({}, "tool_calls"));
+    res.end("data: [DONE]\n\n");
     return;
   }
   for (const [i, token] of answerTokens.entries()) {

@@ -46,10 +46,24 @@ export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): Gatew
     health: config.health,
     cooldown: config.cooldown,
   });
-  return createRuntime(config, {
-    deps,
-    keys: secretKeys(secrets, env),
-    healthStore,
-    ...(auth ? { auth } : {}),
+  const keys = secretKeys(secrets, env);
+  const runtime = createRuntime(config, { deps, keys, healthStore, ...(auth ? { auth } : {}) });
+
+  // A new execution environment's first request needs the caller keys, the health table and the
+  // provider keys, in that order. Start all three now, side by side: the request then joins these
+  // fetches (the caches share in-flight work) instead of making three round trips one after another.
+  const warm = [
+    auth && clientKeysSecret ? secrets.get(clientKeysSecret) : undefined,
+    runtime.healthView.refresh(),
+    ...config.providers
+      .filter((p) => p.enabled && p.apiKey && "secretId" in p.apiKey)
+      .map((p) => keys.get(p)),
+  ];
+  void Promise.allSettled(warm).then((results) => {
+    for (const r of results) {
+      if (r.status === "rejected")
+        deps.logger.warn({ msg: "warm-up fetch failed", error: (r.reason as Error)?.message });
+    }
   });
+  return runtime;
 }

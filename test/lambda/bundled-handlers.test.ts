@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "../../infra/stack.ts";
 import { hashClientKey } from "../../lib/gateway/auth.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
-import { type FakeSecrets, startFakeSecrets } from "../support/fake-secrets.ts";
+import { type FakeSecrets, startFakeSecrets, useLoopbackAws } from "../support/fake-secrets.ts";
 import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
 import {
   installLambdaShim,
@@ -78,13 +78,8 @@ beforeAll(async () => {
   };
   assets = { chat: assetOf(/streaming Function URL/), health: assetOf(/health checks/) };
 
+  useLoopbackAws(table.dynamo.endpoint, secrets.endpoint);
   Object.assign(process.env, {
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
-    AWS_ENDPOINT_URL_DYNAMODB: table.dynamo.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
-    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
     HEALTH_TABLE: table.tableName,
     CLIENT_KEYS_SECRET: "e2e/client-keys",
     AUTH_MODE: "NONE",

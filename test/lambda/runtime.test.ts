@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashClientKey } from "../../lib/gateway/auth.ts";
 import { createLambdaRuntime } from "../../lib/lambda/runtime.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
-import { type FakeSecrets, startFakeSecrets } from "../support/fake-secrets.ts";
+import { type FakeSecrets, startFakeSecrets, useLoopbackAws } from "../support/fake-secrets.ts";
 
 let table: TestTable;
 let secrets: FakeSecrets;
@@ -13,13 +13,7 @@ beforeAll(async () => {
     "warm/provider-keys": JSON.stringify({ p: "sk-provider-123456" }),
     "warm/client-keys": JSON.stringify({ sha256: [hashClientKey("sk-gw-caller-123456")] }),
   });
-  Object.assign(process.env, {
-    AWS_REGION: "us-east-1",
-    AWS_ACCESS_KEY_ID: "test",
-    AWS_SECRET_ACCESS_KEY: "test",
-    AWS_ENDPOINT_URL_DYNAMODB: table.dynamo.endpoint,
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: secrets.endpoint,
-  });
+  useLoopbackAws(table.dynamo.endpoint, secrets.endpoint);
 });
 afterAll(async () => {
   await secrets.close();

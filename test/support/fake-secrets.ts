@@ -84,3 +84,18 @@ export async function startFakeSecrets(initial: Record<string, string> = {}): Pr
     },
   };
 }
+
+/**
+ * Points the AWS SDK of this test process at loopback fakes: dynalite and the Secrets Manager fake,
+ * with dummy credentials (the SDK reads service endpoints from AWS_ENDPOINT_URL_<SERVICE>).
+ */
+export function useLoopbackAws(dynamoEndpoint: string, secretsEndpoint: string): void {
+  Object.assign(process.env, {
+    AWS_REGION: "us-east-1",
+    AWS_ACCESS_KEY_ID: "test",
+    AWS_SECRET_ACCESS_KEY: "test",
+    AWS_ENDPOINT_URL_DYNAMODB: dynamoEndpoint,
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsEndpoint,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
+  });
+}

@@ -47,7 +47,7 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
   let timer: NodeJS.Timeout | undefined;
   let busy = false;
 
-  async function checkOne(provider: Provider): Promise<HealthCheckOutcome> {
+  async function checkOne(provider: Provider, benched: ReadonlySet<string>): Promise<HealthCheckOutcome> {
     const result = await provider.healthCheck({ timeoutMs: policy.timeoutMs });
     const now = deps.now();
     try {
@@ -59,7 +59,10 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
         ttl: Math.floor(now / 1000) + policy.historyTtlHours * 3600,
       });
       if (result.ok) {
-        await Promise.all((targetsOf.get(provider.id) ?? []).map((t) => store.clearTarget(t, now, true)));
+        // Only targets with live failures are written: a conditional write that finds nothing to
+        // clear still costs a write.
+        const toClear = (targetsOf.get(provider.id) ?? []).filter((t) => benched.has(t));
+        await Promise.all(toClear.map((t) => store.clearTarget(t, now, true)));
       }
       return { providerId: provider.id, state, ok: result.ok, error: result.error };
     } catch (error) {
@@ -72,9 +75,25 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
     }
   }
 
+  const allTargets = [...new Set([...targetsOf.values()].flat())];
+  /** One read per run of which targets live traffic has marked; if it fails, try clearing them all. */
+  async function targetsWithFailures(): Promise<ReadonlySet<string>> {
+    try {
+      const { targets } = await store.read([], allTargets);
+      return new Set(
+        [...targets.values()]
+          .filter((t) => t.failures > 0 || t.cooldownUntil !== undefined)
+          .map((t) => t.target),
+      );
+    } catch {
+      return new Set(allTargets);
+    }
+  }
+
   const checker: HealthChecker = {
     async runOnce() {
-      const outcomes = await Promise.all(options.providers().map(checkOne));
+      const benched = await targetsWithFailures();
+      const outcomes = await Promise.all(options.providers().map((p) => checkOne(p, benched)));
       deps.logger.info({
         msg: "health check",
         providers: outcomes.map((o) => ({

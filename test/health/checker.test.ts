@@ -110,6 +110,23 @@ describe("health checker", () => {
     expect((await store.history("fast", 5, Date.now())).length).toBe(1);
   });
 
+  it("writes nothing for targets that have no live failures", async () => {
+    const { store, checker } = await setup({}, ([a, b]) => [provider("fast", a), provider("slow", b)]);
+    const cleared: string[] = [];
+    const clear = store.clearTarget.bind(store);
+    store.clearTarget = (target, now, keep) => {
+      cleared.push(target);
+      return clear(target, now, keep);
+    };
+
+    await checker.runOnce();
+    expect(cleared).toEqual([]);
+
+    await store.recordTargetFailure("fast/m1", { status: 500, retryAfterMs: undefined }, Date.now());
+    await checker.runOnce();
+    expect(cleared).toEqual(["fast/m1"]);
+  });
+
   it("reports an unhealthy provider after the threshold and recovers it", async () => {
     const { fast, store, checker } = await setup({ failureThreshold: 2, recoveryThreshold: 1 }, ([a, b]) => [
       provider("fast", a),

@@ -1,5 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { PutSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
+import { parseCliArgs } from "../cli-args.ts";
 import { hashClientKey, parseClientKeySecret } from "../gateway/auth.ts";
 import { secretsManagerReader } from "./secrets.ts";
 
@@ -23,13 +24,14 @@ export interface ClientKeyIo {
 
 /** The `npm run client-key` command. Returns the exit code. */
 export async function runClientKeyCli(argv: string[], io: ClientKeyIo): Promise<number> {
-  const options: Record<string, string> = {};
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg.startsWith("--") && argv[i + 1] !== undefined) options[arg.slice(2)] = argv[++i] as string;
-    else args.push(arg);
+  let parsed: ReturnType<typeof parseCliArgs>;
+  try {
+    parsed = parseCliArgs(argv, ["secret", "region"]);
+  } catch (error) {
+    io.err(`${(error as Error).message}\n${CLIENT_KEY_USAGE}`);
+    return 2;
   }
+  const { options, args } = parsed;
   const [command, value] = args;
   if (command === "hash" && value) {
     io.out(`${hashClientKey(value)}\n`);

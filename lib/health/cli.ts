@@ -1,4 +1,5 @@
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
+import { parseCliArgs } from "../cli-args.ts";
 import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../config/validate.ts";
 import { createDynamoClient, createDynamoHealthStore, STATE_SK } from "./dynamo-store.ts";
 
@@ -29,24 +30,18 @@ export interface CliIo {
 
 /** The `npm run health` command. Returns the exit code. */
 export async function runHealthCli(argv: string[], io: CliIo): Promise<number> {
-  const options: Record<string, string> = {};
-  const args: string[] = [];
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i] as string;
-    if (arg === "--help" || arg === "-h") {
-      io.out(USAGE);
-      return 0;
-    }
-    if (arg.startsWith("--")) {
-      const value = argv[i + 1];
-      if (value === undefined) {
-        io.err(`${arg} needs a value\n${USAGE}`);
-        return 2;
-      }
-      options[arg.slice(2)] = value;
-      i++;
-    } else args.push(arg);
+  let parsed: ReturnType<typeof parseCliArgs>;
+  try {
+    parsed = parseCliArgs(argv, ["table", "region", "endpoint"]);
+  } catch (error) {
+    io.err(`${(error as Error).message}\n${USAGE}`);
+    return 2;
   }
+  if (parsed.help) {
+    io.out(USAGE);
+    return 0;
+  }
+  const { options, args } = parsed;
   const tableName = options.table ?? io.env.HEALTH_TABLE ?? "llm-gateway-health";
   const region = options.region ?? io.env.AWS_REGION;
   const endpoint =

@@ -87,6 +87,9 @@ describe("npm run health", () => {
     const unknown = await run("explode");
     expect(unknown.code).toBe(2);
     expect(unknown.err).toContain("unknown command: explode");
+    const option = await run("list", "--tabel", "x");
+    expect(option.code).toBe(2);
+    expect(option.err).toContain("Unknown option '--tabel'");
   });
 
   it("says which table it could not reach", async () => {

@@ -50,11 +50,6 @@ export class GatewayError extends Error {
     this.headers = options.headers ?? {};
     this.upstreamBody = options.upstreamBody;
   }
-
-  /** Client errors (< 500) say what the caller did wrong; server errors say what failed, not how. */
-  get expose(): boolean {
-    return this.status < 500;
-  }
 }
 
 /** The caller's request is wrong (400 unless said otherwise). */

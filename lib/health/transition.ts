@@ -1,6 +1,7 @@
 import type { CooldownPolicy, HealthPolicy } from "../config/types.ts";
 import type { Cooldown } from "../gateway/cooldown.ts";
-import type { CheckResult, FailureInput, ProviderState } from "./types.ts";
+import type { HealthResult } from "../providers/types.ts";
+import type { FailureInput, ProviderState } from "./types.ts";
 
 /**
  * The state after one check. Failures below the threshold mark a provider degraded; at the
@@ -9,7 +10,7 @@ import type { CheckResult, FailureInput, ProviderState } from "./types.ts";
  */
 export function nextState(
   previous: ProviderState,
-  result: CheckResult,
+  result: HealthResult,
   policy: HealthPolicy,
   now: number,
 ): ProviderState {

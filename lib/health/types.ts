@@ -1,4 +1,5 @@
 import type { CooldownReason } from "../gateway/cooldown.ts";
+import type { HealthResult } from "../providers/types.ts";
 
 /** `unknown` until the first check; the balancer treats it like healthy (no news is good news). */
 export type HealthStatus = "healthy" | "degraded" | "unhealthy" | "unknown";
@@ -31,16 +32,8 @@ export interface TargetState {
   reason: CooldownReason | undefined;
 }
 
-/** The outcome of one probe, as the checker measured it. */
-export interface CheckResult {
-  ok: boolean;
-  status: number | undefined;
-  latencyMs: number;
-  ttftMs: number | undefined;
-  error: string | undefined;
-}
-
-export interface CheckRecord extends CheckResult {
+/** One probe's outcome (`Provider.healthCheck`), as the history keeps it. */
+export interface CheckRecord extends HealthResult {
   providerId: string;
   at: number;
   /** Epoch seconds after which the record is to be ignored (and DynamoDB may delete it). */
@@ -64,7 +57,7 @@ export interface FailureInput {
 export interface HealthStore {
   read(providerIds: readonly string[], targets: readonly string[]): Promise<HealthSnapshot>;
   /** Folds one check into the provider's state, retrying on a concurrent write. Returns the new state. */
-  applyCheck(providerId: string, result: CheckResult, now: number): Promise<ProviderState>;
+  applyCheck(providerId: string, result: HealthResult, now: number): Promise<ProviderState>;
   appendHistory(record: CheckRecord): Promise<void>;
   /** Newest first; records whose TTL has passed are left out (DynamoDB deletes them late). */
   history(providerId: string, limit: number, now: number): Promise<CheckRecord[]>;

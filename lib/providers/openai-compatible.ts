@@ -1,3 +1,4 @@
+import { childAbort } from "../abort.ts";
 import { capTimeouts } from "../config/timeouts.ts";
 import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
@@ -119,9 +120,9 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
 
     async healthCheck({ signal, timeoutMs }) {
       const started = deps.now();
-      const timer = new AbortController();
-      const timeout = setTimeout(() => timer.abort(), timeoutMs);
-      const probeSignal = signal ? AbortSignal.any([signal, timer.signal]) : timer.signal;
+      const limit = childAbort(signal ?? new AbortController().signal);
+      const timeout = setTimeout(() => limit.controller.abort(), timeoutMs);
+      const probeSignal = limit.signal;
       const probe = config.healthProbe;
       try {
         if (probe.kind === "chat") {
@@ -163,10 +164,14 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
           status: e instanceof GatewayError ? e.status : undefined,
           latencyMs: deps.now() - started,
           ttftMs: undefined,
-          error: timer.signal.aborted ? `${config.id}: no answer within ${timeoutMs} ms` : e.message,
+          error:
+            probeSignal.aborted && !signal?.aborted
+              ? `${config.id}: no answer within ${timeoutMs} ms`
+              : e.message,
         };
       } finally {
         clearTimeout(timeout);
+        limit.dispose();
       }
     },
   };

@@ -1,5 +1,5 @@
 import type { ProviderConfig } from "../config/types.ts";
-import type { GatewayError } from "../errors.ts";
+import type { RetryOptions } from "../retry/policy.ts";
 
 /** A chat message as the caller sent it; fields beyond these pass through untouched. */
 export interface ChatMessage {
@@ -89,12 +89,5 @@ export interface Provider {
   streamChat(request: ChatRequest, options: CallOptions): Promise<ChatStream>;
   /** Probes the provider as its config says (`GET /models` or a one-token chat). Never throws. */
   healthCheck(options: { signal?: AbortSignal; timeoutMs: number }): Promise<HealthResult>;
-  withRetry<T>(call: (attempt: number) => Promise<T>, options: RetryCallOptions): Promise<T>;
-}
-
-export interface RetryCallOptions {
-  signal: AbortSignal;
-  /** Absolute time (clock ms) after which no attempt starts and no wait is taken. */
-  deadline: number;
-  onAttemptFailed?: (error: GatewayError, attempt: number) => void;
+  withRetry<T>(call: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T>;
 }

@@ -1,10 +1,10 @@
 import { PutItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CheckResult } from "../../lib/health/types.ts";
+import type { HealthResult } from "../../lib/providers/types.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 
-const good: CheckResult = { ok: true, status: 200, latencyMs: 40, ttftMs: undefined, error: undefined };
-const bad: CheckResult = { ok: false, status: 503, latencyMs: 10, ttftMs: undefined, error: "HTTP 503" };
+const good: HealthResult = { ok: true, status: 200, latencyMs: 40, ttftMs: undefined, error: undefined };
+const bad: HealthResult = { ok: false, status: 503, latencyMs: 10, ttftMs: undefined, error: "HTTP 503" };
 
 let table: TestTable;
 beforeAll(async () => {

@@ -49,14 +49,30 @@ describe("health view (the request path's cached copy)", () => {
   it("serves a stale copy while it refreshes in the background", async () => {
     const store = createMemoryHealthStore(DEFAULT_HEALTH, DEFAULT_COOLDOWN);
     await store.applyCheck("p", good, 0);
-    const { view, advance } = setup(store);
+    let releaseRead = () => {};
+    let gated = false;
+    const slow: HealthStore = {
+      ...store,
+      read: async (ids, targets) => {
+        if (gated)
+          await new Promise<void>((r) => {
+            releaseRead = r;
+          });
+        return store.read(ids, targets);
+      },
+    };
+    const { view, advance } = setup(slow);
     await view.refresh();
     await store.setEnabled("p", false);
+    gated = true;
 
     advance(6000);
-    await view.refresh(); // starts the refresh, answers from the copy it has
-    await new Promise((r) => setTimeout(r, 0));
-    expect(view.provider("p")?.enabled).toBe(false);
+    await view.refresh(); // the TTL passed: a read starts, and the request does not wait for it
+    expect(view.provider("p")?.enabled).toBeUndefined();
+    expect(view.reads).toBe(2);
+
+    releaseRead();
+    await expect.poll(() => view.provider("p")?.enabled).toBe(false);
   });
 
   it("keeps serving the last known state when the table becomes unreadable, and says so once", async () => {

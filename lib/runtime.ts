@@ -45,10 +45,10 @@ export interface RuntimeOptions {
 
 export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {}): GatewayRuntime {
   const deps = options.deps ?? systemDeps();
-  const http = options.http ?? createHttpClient();
+  const http = options.http ?? createHttpClient({ maxSockets: config.upstreamMaxSockets });
   const keys = options.keys ?? envKeys();
   const factory = createProviderFactory(config, { http, keys, deps });
-  const healthStore = options.healthStore ?? createMemoryHealthStore(config.health, config.cooldown);
+  const healthStore = options.healthStore ?? createMemoryHealthStore(config.health);
   const targets = [
     ...new Set(config.models.flatMap((m) => m.targets.map((t) => targetKey(t.provider, t.model)))),
   ];
@@ -66,6 +66,7 @@ export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {
     healthView,
     healthStore,
     deps.logger,
+    { minSharedMs: config.health.cacheTtlMs },
   );
   const balancers = createBalancers(config, healthView, deps.random);
   const healthChecker = createHealthChecker({

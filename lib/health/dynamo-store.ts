@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import type { CooldownPolicy, HealthPolicy } from "../config/types.ts";
 import type { CooldownReason } from "../gateway/cooldown.ts";
-import { cooldownFor, nextState } from "./transition.ts";
+import { nextState } from "./transition.ts";
 import {
   type CheckRecord,
   type HealthSnapshot,
@@ -262,34 +262,28 @@ export function createDynamoHealthStore(options: DynamoHealthStoreOptions): Heal
         .slice(0, limit);
     },
 
-    async recordTargetFailure(target, failure, now) {
-      // ADD is atomic: every instance's failure counts, whoever writes first.
-      const out = await client.send(
-        new UpdateItemCommand({
-          TableName,
-          Key: key(targetPk(target)),
-          UpdateExpression: "SET #target = :target, lastFailureAt = :now ADD failures :one",
-          ExpressionAttributeNames: { "#target": "target" },
-          ExpressionAttributeValues: { ":target": s(target), ":now": n(now), ":one": n(1) },
-          ReturnValues: "ALL_NEW",
-        }),
-      );
-      const failures = num(out.Attributes ?? {}, "failures") ?? 1;
-      const bench = cooldownFor(failure, failures, options.cooldown, now);
-      if (!bench) return;
+    async recordTargetFailure(target, bench, now) {
       try {
+        // Conditional, so a longer bench another instance set is kept; ADD counts benches atomically.
         await client.send(
           new UpdateItemCommand({
             TableName,
             Key: key(targetPk(target)),
-            UpdateExpression: "SET cooldownUntil = :until, #reason = :reason",
+            UpdateExpression:
+              "SET #target = :target, lastFailureAt = :now, cooldownUntil = :until, #reason = :reason ADD failures :one",
             ConditionExpression: "attribute_not_exists(cooldownUntil) OR cooldownUntil < :until",
-            ExpressionAttributeNames: { "#reason": "reason" },
-            ExpressionAttributeValues: { ":until": n(bench.until), ":reason": s(bench.reason) },
+            ExpressionAttributeNames: { "#target": "target", "#reason": "reason" },
+            ExpressionAttributeValues: {
+              ":target": s(target),
+              ":now": n(now),
+              ":until": n(bench.until),
+              ":reason": s(bench.reason),
+              ":one": n(1),
+            },
           }),
         );
       } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error; // a longer cooldown is already set
+        if (!(error instanceof ConditionalCheckFailedException)) throw error; // a longer bench is already set
       }
     },
 

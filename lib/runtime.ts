@@ -14,7 +14,7 @@ import type { HealthStore } from "./health/types.ts";
 import { createHealthView, type HealthView } from "./health/view.ts";
 import { createHttpClient, type HttpClient } from "./http/client.ts";
 import { createProviderFactory, type ProviderFactory } from "./providers/factory.ts";
-import { type ApiKeys, envKeys } from "./providers/keys.ts";
+import { type ApiKeys, envKeys, registeringKeys } from "./providers/keys.ts";
 import type { Provider } from "./providers/types.ts";
 
 /** Everything one process needs to serve requests, built once and shared by every request. */
@@ -46,7 +46,7 @@ export interface RuntimeOptions {
 export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {}): GatewayRuntime {
   const deps = options.deps ?? systemDeps();
   const http = options.http ?? createHttpClient({ maxSockets: config.upstreamMaxSockets });
-  const keys = options.keys ?? envKeys();
+  const keys = registeringKeys(options.keys ?? envKeys());
   const factory = createProviderFactory(config, { http, keys, deps });
   const healthStore = options.healthStore ?? createMemoryHealthStore(config.health);
   const targets = [

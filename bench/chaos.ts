@@ -63,6 +63,10 @@ interface Outcome {
   ms: number;
   /** When it ended, from the start of the run. */
   endedAtMs: number;
+  /** The gateway's `x-gateway-attempts`: upstream calls it made (0: refused without trying one). */
+  attempts: number | undefined;
+  /** The gateway's `x-gateway-provider` on a 200. */
+  servedBy: string | undefined;
 }
 
 interface LoadOptions {
@@ -313,13 +317,15 @@ function fire(agent: http.Agent, options: LoadOptions, index: number, runStart: 
   return new Promise((resolve) => {
     let settled = false;
     let idleTimer: NodeJS.Timeout | undefined;
+    let attempts: number | undefined;
+    let servedBy: string | undefined;
     const settle = (judged: Pick<Outcome, "category" | "detail">) => {
       if (settled) return;
       settled = true;
       clearTimeout(deadline);
       clearTimeout(idleTimer);
       const now = performance.now();
-      resolve({ ...judged, ms: now - started, endedAtMs: now - runStart });
+      resolve({ ...judged, ms: now - started, endedAtMs: now - runStart, attempts, servedBy });
     };
     const req = http.request(options.url, {
       method: "POST",
@@ -352,6 +358,10 @@ function fire(agent: http.Agent, options: LoadOptions, index: number, runStart: 
     );
     req.on("response", async (res) => {
       touch();
+      const attemptsHeader = res.headers["x-gateway-attempts"];
+      if (typeof attemptsHeader === "string") attempts = Number(attemptsHeader);
+      const provider = res.headers["x-gateway-provider"];
+      if (typeof provider === "string") servedBy = provider;
       if (res.statusCode !== 200) {
         let body = "";
         res.setEncoding("utf8");
@@ -439,6 +449,8 @@ function summarize(result: LoadResult) {
     for (const o of outcomes) if (o.category === category) map.set(o.detail, (map.get(o.detail) ?? 0) + 1);
     return Object.fromEntries([...map.entries()].sort((a, b) => b[1] - a[1]));
   };
+  const servedBy: Record<string, number> = {};
+  for (const o of outcomes) if (o.servedBy) servedBy[o.servedBy] = (servedBy[o.servedBy] ?? 0) + 1;
   const wholeMs = outcomes.filter((o) => o.category === "whole").map((o) => o.ms);
   // The whole share over time: a breaker that locks the route shut shows as a run of zeros.
   const bucketMs = Math.max(1_000, Math.ceil((result.seconds * 1000) / 20 / 1_000) * 1_000);
@@ -461,6 +473,10 @@ function summarize(result: LoadResult) {
     broken: details("broken"),
     lies: details("lie"),
     hangs: details("hang"),
+    /** Failures the gateway answered without calling any upstream (`x-gateway-attempts: 0`). */
+    refusedUntried: outcomes.filter((o) => o.category !== "whole" && o.attempts === 0).length,
+    /** 200 streams by the provider the gateway opened them on (`x-gateway-provider`). */
+    servedBy,
     wholeMs: {
       p50: Math.round(percentile(wholeMs, 50) ?? 0),
       p99: Math.round(percentile(wholeMs, 99) ?? 0),
@@ -468,7 +484,8 @@ function summarize(result: LoadResult) {
     },
     timeline: {
       bucketSeconds: bucketMs / 1000,
-      wholePercent: buckets.map((b) => (b.ended ? Math.round((100 * b.whole) / b.ended) : null)),
+      /** Per bucket: requests that ended in it, and how many of those were whole. */
+      buckets: buckets.map(({ ended, whole }) => ({ ended, whole })),
     },
   };
 }
@@ -514,6 +531,11 @@ function render(
   lines.push(
     `${"requests / wall s".padEnd(22)}${`${gateway.requests} / ${gateway.seconds}`.padStart(15)}   ${baseline ? `${baseline.requests} / ${baseline.seconds}`.padStart(15) : ""}`,
   );
+  if (gateway.refusedUntried > 0)
+    lines.push(`gateway refused ${gateway.refusedUntried} requests without calling any upstream`);
+  const served = Object.entries(gateway.servedBy);
+  if (served.length > 0)
+    lines.push(`gateway streams (200) opened on: ${served.map(([p, n]) => `${p} ${n}`).join(", ")}`);
   const list = (title: string, entries: Record<string, number>) => {
     const rows = Object.entries(entries);
     if (rows.length === 0) return;
@@ -550,11 +572,14 @@ function render(
   );
   const timeline = (label: string, s: Summary | undefined) => {
     if (!s) return;
-    const cells = s.timeline.wholePercent.map((p) => (p === null ? "-" : String(p))).join(" ");
-    lines.push(`${label} whole % per ${s.timeline.bucketSeconds} s: ${cells}`);
+    const cells = s.timeline.buckets
+      .map(({ ended, whole }) => (ended === 0 ? "-" : `${Math.round((100 * whole) / ended)}%/${ended}`))
+      .join(" ");
+    lines.push(`${label}: ${cells}`);
   };
-  timeline("gateway ", gateway);
-  timeline("baseline", baseline);
+  lines.push("", "timeline: per interval, the whole share of the requests that ended in it / how many ended");
+  timeline(`gateway  (${gateway.timeline.bucketSeconds} s)`, gateway);
+  if (baseline) timeline(`baseline (${baseline.timeline.bucketSeconds} s)`, baseline);
   return `${lines.join("\n")}\n`;
 }
 

@@ -30,6 +30,10 @@ import { startBenchChild } from "./child.ts";
  * The baseline, measured in the same run, is the same load sent straight to an upstream like the
  * primary (same fault rate, same draws for each request's first call): what a caller without the
  * gateway gets. It is a benchmark: it prints figures and always exits 0.
+ *
+ * The fault draws are seeded, so the baseline repeats exactly; the gateway's figures also depend on
+ * timing (when a breaker trips, which requests are then in flight), so one seed gives different
+ * figures from run to run: judge a change on several runs and seeds, e.g. with `--json`.
  */
 
 const HELP = `usage: npm run bench:chaos -- [options]

@@ -66,7 +66,7 @@ export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {
     healthView,
     healthStore,
     deps.logger,
-    { minSharedMs: config.health.cacheTtlMs },
+    { minSharedMs: config.health.cacheTtlMs, now: deps.now },
   );
   const balancers = createBalancers(config, healthView, deps.random);
   const healthChecker = createHealthChecker({

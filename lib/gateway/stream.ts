@@ -237,6 +237,9 @@ async function* forward(
     if (event.kind === "done") {
       // A restarted answer that ends before it has caught up with the text sent is no completion.
       if (pending !== undefined) throw diverged(opened);
+      // Nor is a `[DONE]` before every choice said why it ended: passed on, it would make a cut
+      // answer look whole (the chaos soak's one source of lies).
+      if (!finished(state)) throw unfinished(opened);
       return true;
     }
     opened.idleTimer.refresh();
@@ -288,6 +291,16 @@ async function* forward(
       batch = "";
     }
   }
+}
+
+function unfinished(opened: OpenedStream): UpstreamError {
+  const id = opened.candidate.provider.id;
+  return new UpstreamError(`${id}: stream sent [DONE] before a finish reason`, {
+    status: 502,
+    code: "upstream_stream_cut",
+    action: "failover",
+    providerId: id,
+  });
 }
 
 function diverged(opened: OpenedStream): UpstreamError {

@@ -1,9 +1,11 @@
 import type { Logger } from "../deps.ts";
 import type { Cooldown, CooldownStore } from "../gateway/cooldown.ts";
+import { createOutageLog } from "../outage-log.ts";
 import type { HealthStore } from "./types.ts";
 import type { HealthView } from "./view.ts";
 
 export interface SharedCooldownOptions {
+  now: () => number;
   /**
    * A bench shorter than this is not written to the table: other instances would read it only at
    * their next cache refresh (the health cache TTL), after it ended.
@@ -22,19 +24,26 @@ export function createSharedCooldownStore(
   view: HealthView,
   store: HealthStore,
   logger: Logger,
-  options: SharedCooldownOptions = { minSharedMs: 0 },
+  options: SharedCooldownOptions,
 ): CooldownStore {
   // Targets this process benched in the table: its next success there clears them, even if the
   // cached view was read before the bench reached the table.
   const dirty = new Map<string, number>();
   // Writes for one target go out in order, so a recovery never lands before the bench it clears.
   const queues = new Map<string, Promise<void>>();
+  // While the table is down every bench would warn: one line per outage, with a count at its end.
+  const outage = createOutageLog({
+    logger,
+    failing: "health table write failed",
+    recovered: "health table written again",
+    unit: "writes",
+    now: options.now,
+  });
   const enqueue = (target: string, what: string, write: () => Promise<void>) => {
-    const next = (queues.get(target) ?? Promise.resolve())
-      .then(write)
-      .catch((error: unknown) =>
-        logger.warn({ msg: `health table write failed: ${what}`, target, error: (error as Error)?.message }),
-      );
+    const next = (queues.get(target) ?? Promise.resolve()).then(write).then(
+      () => outage.succeeded(),
+      (error: unknown) => outage.failed({ what, target, error: (error as Error)?.message }),
+    );
     queues.set(target, next);
     void next.finally(() => {
       if (queues.get(target) === next) queues.delete(target);

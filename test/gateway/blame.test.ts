@@ -214,3 +214,23 @@ describe("the text kept to continue a cut answer is bounded", () => {
     expect(b.requests).toHaveLength(0);
   });
 });
+
+describe("a cut answer never looks whole", () => {
+  it("does not pass on a [DONE] that came before any finish reason", async () => {
+    await setup({ b: (url) => ({ assistantPrefill: true, prefillBaseUrl: `${url}/beta` }) });
+    a.queue.push({ kind: "answer", omitFinish: true });
+    b.queue.push({ kind: "answer", tokens: [] });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    // Continued on b, which finishes the answer properly; without b it would be an error event.
+    expect(b.requests[0]?.path).toBe("/beta/chat/completions");
+    expect(events.at(-1)).toBe("[DONE]");
+    const finishes = events
+      .filter((e) => e.startsWith("{"))
+      .map((e) => JSON.parse(e).choices?.[0]?.finish_reason)
+      .filter(Boolean);
+    expect(finishes).toEqual(["stop"]);
+  });
+});

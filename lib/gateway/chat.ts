@@ -113,7 +113,7 @@ async function serve(run: RequestRun, candidates: Candidate[]): Promise<GatewayR
       });
       continue;
     }
-    const outcome = await attempt(candidate, candidates.slice(index + 1));
+    const outcome = await attempt(candidate, [...candidates.slice(index + 1), ...candidates.slice(0, index)]);
     if (outcome === "stop") break;
     if (outcome !== "next") return outcome;
   }

@@ -95,12 +95,14 @@ export async function openStream(
   }
 }
 
-/** The 200 event stream for an opened candidate; the relay owns the request from here on. */
-export function streamResponse(
-  run: RequestRun,
-  opened: OpenedStream,
-  remaining: Candidate[],
-): GatewayResponse {
+/** A cut answer is continued at most this many times: a target that always cuts cannot loop it. */
+const MAX_CONTINUATIONS = 3;
+
+/**
+ * The 200 event stream for an opened candidate; the relay owns the request from here on. `others`
+ * are the route's other candidates in the order to try them for a continuation.
+ */
+export function streamResponse(run: RequestRun, opened: OpenedStream, others: Candidate[]): GatewayResponse {
   run.handedOff = true;
   const choices = run.call.request.n ?? 1;
   const state: RelayState = {
@@ -119,26 +121,28 @@ export function streamResponse(
       "cache-control": "no-cache",
       ...answeredBy(run, opened.candidate),
     },
-    body: relay(run, opened, remaining, state),
+    body: relay(run, opened, others, state),
   };
 }
 
 /**
  * Forwards a stream to the caller event by event, upstream bytes unchanged. On a failure after the
- * first byte it tries to continue the answer on the remaining candidates; failing that it sends an
+ * first byte it tries to continue the answer on the other candidates, then on the one that was cut
+ * (a cut is often a passing fault); failing that it sends an
  * error event in the OpenAI shape and ends without `[DONE]`: a cut answer never looks whole.
  */
 async function* relay(
   run: RequestRun,
   first: OpenedStream,
-  remaining: Candidate[],
+  others: Candidate[],
   state: RelayState,
 ): AsyncGenerator<string> {
   const { call } = run;
   let current = first;
   let skipPrefix: string | undefined;
   let originalError: GatewayError | undefined;
-  let queue = remaining;
+  const pool = [first.candidate, ...others];
+  let continuations = 0;
   let status = 499;
   try {
     for (;;) {
@@ -180,7 +184,12 @@ async function* relay(
           error: error.message,
           sentChars: state.sentChars,
         });
-        const next = state.resumable && !run.signal.aborted ? await resume(run, queue, state) : undefined;
+        const cut = current.candidate;
+        const order = [...pool.filter((c) => c !== cut), cut];
+        const next =
+          state.resumable && !run.signal.aborted && continuations++ < MAX_CONTINUATIONS
+            ? await resume(run, order, state)
+            : undefined;
         if (next === undefined) {
           status = 502;
           yield sseData(JSON.stringify(toOpenAIErrorBody(interrupted(originalError, state))));
@@ -188,7 +197,6 @@ async function* relay(
         }
         current = next.opened;
         skipPrefix = next.skipPrefix;
-        queue = next.rest;
       }
     }
   } finally {
@@ -354,9 +362,9 @@ async function resume(
   run: RequestRun,
   candidates: Candidate[],
   state: RelayState,
-): Promise<{ opened: OpenedStream; skipPrefix: string | undefined; rest: Candidate[] } | undefined> {
+): Promise<{ opened: OpenedStream; skipPrefix: string | undefined } | undefined> {
   const { deps, call } = run;
-  for (const [i, candidate] of candidates.entries()) {
+  for (const candidate of candidates) {
     if (run.signal.aborted) return undefined;
     if (cooldownOf(run, candidate)) continue;
     const prefill = candidate.provider.config.assistantPrefill;
@@ -385,7 +393,6 @@ async function resume(
       return {
         opened,
         skipPrefix: prefill || state.text === "" ? undefined : state.text,
-        rest: candidates.slice(i + 1),
       };
     } catch (error) {
       if (call.signal.aborted) return undefined;

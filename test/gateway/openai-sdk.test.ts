@@ -64,7 +64,9 @@ describe("the official openai client against the gateway", () => {
   });
 
   it("throws mid-stream on a cut answer instead of ending quietly", async () => {
-    upstream.queue.push({ kind: "answer", cutAfter: 3, tokenDelayMs: 20 });
+    // Cut every time, restarts included: the answer cannot be completed.
+    const cut = { kind: "answer" as const, cutAfter: 3, tokenDelayMs: 20 };
+    upstream.queue.push(cut, cut, cut, cut);
     const stream = await client.chat.completions.create({
       model: "gpt-4o-mini",
       messages: [{ role: "user", content: "Say hello" }],

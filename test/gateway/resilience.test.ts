@@ -420,7 +420,8 @@ describe("streams that never lie", () => {
 
   it("names the cut, not the restart, when the restarted answer diverges", async () => {
     await setup({ defaults: { resumeByRestart: true } });
-    a.queue.push({ kind: "answer", cutAfter: 2, tokenDelayMs: 20 });
+    // a cuts every answer, its own restarts included.
+    a.fallback = { kind: "answer", cutAfter: 2, tokenDelayMs: 20 };
     b.fallback = { kind: "answer", tokens: ["Hi", " there", "!"] };
 
     const res = await postChat(gateway.url, chatBody("m", { stream: true }));
@@ -435,7 +436,7 @@ describe("streams that never lie", () => {
 
   it("does not take a restarted answer that ends before catching up for a whole one", async () => {
     await setup({ defaults: { resumeByRestart: true } });
-    a.queue.push({ kind: "answer", cutAfter: 3, tokenDelayMs: 20 });
+    a.fallback = { kind: "answer", cutAfter: 3, tokenDelayMs: 20 };
     b.fallback = { kind: "answer", tokens: ["Hello"], omitFinish: true };
 
     const res = await postChat(gateway.url, chatBody("m", { stream: true }));

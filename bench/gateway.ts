@@ -1,5 +1,6 @@
+import { appendFileSync } from "node:fs";
 import { parseConfig, validateConfig } from "../lib/config/validate.ts";
-import { silentLogger, systemDeps } from "../lib/deps.ts";
+import { jsonLogger, silentLogger, systemDeps } from "../lib/deps.ts";
 import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../lib/health/dynamo-store.ts";
 import type { HealthStore } from "../lib/health/types.ts";
 import { envKeys } from "../lib/providers/keys.ts";
@@ -50,8 +51,11 @@ const counted: HealthStore = {
     return store.read(ids, targets);
   },
 };
+// BENCH_LOG_FILE keeps the gateway's JSON log lines (off by default: logging is not what is measured).
+const logFile = process.env.BENCH_LOG_FILE;
+const logger = logFile ? jsonLogger((line) => appendFileSync(logFile, line)) : silentLogger;
 const runtime = createRuntime(config, {
-  deps: systemDeps(silentLogger),
+  deps: systemDeps(logger),
   keys: envKeys({ BENCH_KEY: "sk-bench-123456" }),
   healthStore: counted,
 });

@@ -155,34 +155,36 @@ async function lastChance(
   const { deps, call, context } = run;
   if (run.signal.aborted) return undefined;
   const others = (c: Candidate) => candidates.filter((o) => o !== c);
-  const now = deps.now();
-  // Skipped targets, and those this request met a rate limit on (a provider asking to wait).
-  const waitable = candidates.flatMap((candidate) => {
-    const cooldown = context.cooldowns.get(candidate.key, now);
-    if (cooldown === undefined) return [];
-    const wasSkipped = skipped.some((s) => s.candidate === candidate);
-    return wasSkipped || cooldown.reason === "rate_limited" ? [{ candidate, until: cooldown.until }] : [];
-  });
-  let tried: Candidate | undefined;
-  if (waitable.length > 0) {
+  const tried = new Set<Candidate>();
+  // Skipped targets, and those this request met a rate limit on (a provider asking to wait), each
+  // tried once here, soonest first: when one fails after its wait, the next may be free by then.
+  for (;;) {
+    const now = deps.now();
+    const waitable = candidates.flatMap((candidate) => {
+      if (tried.has(candidate)) return [];
+      const cooldown = context.cooldowns.get(candidate.key, now);
+      const wasSkipped = skipped.some((s) => s.candidate === candidate);
+      if (cooldown === undefined) return wasSkipped ? [{ candidate, until: now }] : [];
+      return wasSkipped || cooldown.reason === "rate_limited" ? [{ candidate, until: cooldown.until }] : [];
+    });
+    if (waitable.length === 0) break;
     const soonest = waitable.reduce((x, y) => (y.until < x.until ? y : x));
     const wait = Math.max(0, soonest.until - now);
-    if (wait <= soonest.candidate.provider.config.retry.maxRetryAfterMs && now + wait < call.deadline) {
-      try {
-        await deps.sleep(wait, run.signal);
-      } catch {
-        if (call.signal.aborted) throw new ClientAbortError();
-        return undefined; // the deadline passed while waiting
-      }
-      run.attempts.push({ ...name(soonest.candidate), outcome: "waited", ms: deps.now() - now });
-      tried = soonest.candidate;
-      const outcome = await attempt(soonest.candidate, others(soonest.candidate));
-      if (outcome === "stop") return undefined;
-      if (outcome !== "next") return outcome;
+    if (wait > soonest.candidate.provider.config.retry.maxRetryAfterMs || now + wait >= call.deadline) break;
+    try {
+      await deps.sleep(wait, run.signal);
+    } catch {
+      if (call.signal.aborted) throw new ClientAbortError();
+      return undefined; // the deadline passed while waiting
     }
+    run.attempts.push({ ...name(soonest.candidate), outcome: "waited", ms: deps.now() - now });
+    tried.add(soonest.candidate);
+    const outcome = await attempt(soonest.candidate, others(soonest.candidate));
+    if (outcome === "stop") return undefined;
+    if (outcome !== "next") return outcome;
   }
   for (const s of skipped) {
-    if (s.candidate === tried || s.reason !== "failing" || deps.now() >= call.deadline) continue;
+    if (tried.has(s.candidate) || s.reason !== "failing" || deps.now() >= call.deadline) continue;
     if (!context.cooldowns.tryTrial(s.candidate.key, deps.now())) continue;
     deps.logger.info({
       msg: "trial request to a benched target",

@@ -127,6 +127,17 @@ export function createNodeServer(gateway: Gateway, options: NodeServerOptions): 
     logger.info({ msg: "request refused", status: refusal.status, code: error.code });
     endWith(socket, gateway.refuse(refusal));
   });
+  // Node answers an Expect other than 100-continue with a bare 417 unless someone listens.
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+    res.shouldKeepAlive = false;
+    const refusal = new InvalidRequestError(
+      "The Expect header is not supported, except for '100-continue'.",
+      null,
+      "expectation_failed",
+      417,
+    );
+    void write(req, res, gateway.refuse(refusal)).catch(() => res.destroy());
+  });
   // CONNECT is for proxies; without this listener Node closes the socket with no answer at all.
   server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
     endWith(

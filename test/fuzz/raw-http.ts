@@ -36,7 +36,14 @@ export function rawRequest(url: string, request: Buffer | string, timeoutMs = 5_
 }
 
 /** Head and body of one HTTP/1.1 response; a chunked body is de-chunked. */
-export function parseResponse(bytes: Buffer): RawResponse {
+export function parseResponse(received: Buffer): RawResponse {
+  // Skip interim answers (100 Continue) to reach the final one.
+  let bytes = received;
+  while (/^HTTP\/1\.[01] 1\d\d /.test(bytes.subarray(0, 13).toString("latin1"))) {
+    const interimEnd = bytes.indexOf("\r\n\r\n");
+    if (interimEnd === -1) break;
+    bytes = bytes.subarray(interimEnd + 4);
+  }
   const end = bytes.indexOf("\r\n\r\n");
   if (end === -1) return { status: 0, headers: {}, body: Buffer.alloc(0) };
   const [statusLine = "", ...lines] = bytes.subarray(0, end).toString("latin1").split("\r\n");

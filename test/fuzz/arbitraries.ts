@@ -18,7 +18,7 @@ const knownMethod = fc.oneof(
 const oddMethod = fc.oneof(fc.constant("get"), fc.stringMatching(/^[A-Z]{1,12}$/));
 
 /** Percent-encodings good and bad: truncated, non-hex, overlong, surrogates, NUL, slash. */
-const percent = fc.constantFrom(
+export const percent = fc.constantFrom(
   "%E0%A4%A",
   "%",
   "%Z",

@@ -62,7 +62,7 @@ export function createGateway(context: GatewayContext): Gateway {
     const route = routes.get(body.model);
     if (route === undefined) {
       throw new InvalidRequestError(
-        `The model '${body.model}' does not exist or you do not have access to it.`,
+        `The model '${echo(body.model)}' does not exist or you do not have access to it.`,
         "model",
         "model_not_found",
         404,

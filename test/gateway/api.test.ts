@@ -325,6 +325,11 @@ describe("hostile bodies (issue 9)", () => {
       expect(upstream.requests).toHaveLength(0);
       expect(roomy.logs.filter((l) => l.level === "error")).toEqual([]);
 
+      // A million levels (2 MB): the check itself is iterative, so it cannot overflow either.
+      const deepest = await postChat(roomy.url, nestedBody(1_000_000));
+      expect(deepest.status).toBe(400);
+      expect(upstream.requests).toHaveLength(0);
+
       upstream.queue.push({ kind: "answer" });
       const normal = await postChat(roomy.url, chatBody("gpt-4o-mini"));
       expect(normal.status).toBe(200);

@@ -1,3 +1,4 @@
+import { type ChildProcess, fork } from "node:child_process";
 import type { Server } from "node:http";
 import { listen } from "../lib/server/node-server.ts";
 
@@ -36,4 +37,43 @@ export async function serveAsBenchChild(
   });
   process.on("disconnect", () => process.exit(0));
   process.send?.({ url });
+}
+
+/** A benchmark child as the parent sees it: its process, its URL, and a way to ask for its stats. */
+export interface BenchChild {
+  process: ChildProcess;
+  url: string;
+  stats(): Promise<ChildStats>;
+}
+
+/**
+ * Starts `script` (one of the bench/*.ts children, run through scripts/run-ts.mjs) with `env` added
+ * to this process's environment, and resolves once it has sent its URL.
+ */
+export function startBenchChild(script: string, env: Record<string, string>): Promise<BenchChild> {
+  const child = fork("scripts/run-ts.mjs", [script], {
+    env: { ...process.env, ...env },
+    execArgv: ["--expose-gc"],
+    stdio: ["ignore", "inherit", "inherit", "ipc"],
+  });
+  return new Promise((resolveChild, reject) => {
+    child.once("error", reject);
+    child.on("message", function onUrl(message: { url?: string }) {
+      if (!message.url) return;
+      child.off("message", onUrl);
+      resolveChild({
+        process: child,
+        url: message.url,
+        stats: () =>
+          new Promise((r) => {
+            child.on("message", function onStats(m: { stats?: ChildStats }) {
+              if (!m.stats) return;
+              child.off("message", onStats);
+              r(m.stats);
+            });
+            child.send("stats");
+          }),
+      });
+    });
+  });
 }

@@ -1,4 +1,4 @@
-import { validateConfig } from "../lib/config/validate.ts";
+import { parseConfig, validateConfig } from "../lib/config/validate.ts";
 import { silentLogger, systemDeps } from "../lib/deps.ts";
 import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../lib/health/dynamo-store.ts";
 import type { HealthStore } from "../lib/health/types.ts";
@@ -15,17 +15,24 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
  * dynalite), in its own process, pointed at the benchmark upstream. Logs are silenced, as a
  * production deployment's log shipping is not what is measured. Answers "stats" messages with its
  * memory, CPU time, the requests it served and the table reads it made.
+ *
+ * BENCH_GATEWAY_CONFIG (a configuration document, JSON) replaces the one-upstream configuration
+ * below, with `{ "env": "BENCH_KEY" }` as the providers' key; BENCH_HEALTH_CHECKER=1 runs the health
+ * checker on its interval, as `npm start` does (`npm run bench:chaos` uses both).
  */
 const upstreamUrl = process.env.BENCH_UPSTREAM_URL ?? "";
-const config = validateConfig({
-  defaults: {
-    requestTimeoutMs: 120_000,
-    timeouts: { firstTokenMs: 30_000, idleMs: 30_000, headersMs: 30_000 },
-  },
-  health: { cacheTtlMs: 5_000 },
-  providers: [{ id: "upstream", type: "openai", baseUrl: upstreamUrl, apiKey: { env: "BENCH_KEY" } }],
-  models: { "bench-model": { targets: [{ provider: "upstream", model: "bench-model" }] } },
-});
+const customConfig = process.env.BENCH_GATEWAY_CONFIG;
+const config = customConfig
+  ? parseConfig(customConfig, "BENCH_GATEWAY_CONFIG")
+  : validateConfig({
+      defaults: {
+        requestTimeoutMs: 120_000,
+        timeouts: { firstTokenMs: 30_000, idleMs: 30_000, headersMs: 30_000 },
+      },
+      health: { cacheTtlMs: 5_000 },
+      providers: [{ id: "upstream", type: "openai", baseUrl: upstreamUrl, apiKey: { env: "BENCH_KEY" } }],
+      models: { "bench-model": { targets: [{ provider: "upstream", model: "bench-model" }] } },
+    });
 const dynamo = await startLocalDynamo(0);
 const client = createDynamoClient({ endpoint: dynamo.endpoint });
 await ensureTable(client, "bench-health");
@@ -48,6 +55,7 @@ const runtime = createRuntime(config, {
   keys: envKeys({ BENCH_KEY: "sk-bench-123456" }),
   healthStore: counted,
 });
+if (process.env.BENCH_HEALTH_CHECKER === "1") runtime.healthChecker.start();
 let requests = 0;
 const handle = runtime.gateway.handle;
 runtime.gateway.handle = (request) => {

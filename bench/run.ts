@@ -1,11 +1,11 @@
-import { type ChildProcess, execFileSync, fork } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { build } from "esbuild";
 import { bundleOptions } from "../infra/stack.ts";
-import type { ChildStats } from "./child.ts";
+import { type BenchChild, startBenchChild as start } from "./child.ts";
 
 /**
  * `npm run bench`: the gateway's cost, measured against a baseline in the same run. A lean fake
@@ -30,40 +30,6 @@ const streamBody = JSON.stringify({
   stream: true,
   messages: [{ role: "user", content: "Hello" }],
 });
-
-interface Child {
-  process: ChildProcess;
-  url: string;
-  stats(): Promise<ChildStats>;
-}
-
-function start(script: string, env: Record<string, string>): Promise<Child> {
-  const child = fork("scripts/run-ts.mjs", [script], {
-    env: { ...process.env, ...env },
-    execArgv: ["--expose-gc"],
-    stdio: ["ignore", "inherit", "inherit", "ipc"],
-  });
-  return new Promise((resolveChild, reject) => {
-    child.once("error", reject);
-    child.on("message", function onUrl(message: { url?: string }) {
-      if (!message.url) return;
-      child.off("message", onUrl);
-      resolveChild({
-        process: child,
-        url: message.url,
-        stats: () =>
-          new Promise((r) => {
-            child.on("message", function onStats(m: { stats?: ChildStats }) {
-              if (!m.stats) return;
-              child.off("message", onStats);
-              r(m.stats);
-            });
-            child.send("stats");
-          }),
-      });
-    });
-  });
-}
 
 /** One request, read to the end; resolves with its latency in ms. */
 function request(agent: http.Agent, url: string, payload: string): Promise<number> {
@@ -285,7 +251,7 @@ async function main() {
     proxy: `${proxy.url}/v1/chat/completions`,
     gateway: `${gateway.url}/v1/chat/completions`,
   };
-  const processes: Record<Target, Child> = { direct: upstream, proxy, gateway };
+  const processes: Record<Target, BenchChild> = { direct: upstream, proxy, gateway };
   const results: Record<string, unknown> = {
     machine: {
       cpus: cpus().length,

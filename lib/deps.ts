@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import type { MetricsSink } from "./metrics/emf.ts";
+import { redactSecrets } from "./secrets/redact.ts";
 
 /** Structured logger: one JSON object per line. Never pass prompts, completions or keys. */
 export interface Logger {
@@ -36,6 +37,11 @@ export function logLevelFromEnv(env: NodeJS.ProcessEnv = process.env): LogLevel 
   return LEVELS.includes(wanted as LogLevel) ? (wanted as LogLevel) : "info";
 }
 
+/**
+ * One JSON object per line, each line passed through {@link redactSecrets} as a last line of
+ * defence: whatever field carries an upstream message, an error or a cause, no key the gateway
+ * holds and nothing shaped like a key reaches the log (issue 9).
+ */
 export function jsonLogger(
   write: (line: string) => void = (line) => process.stdout.write(line),
   level: LogLevel = "info",
@@ -45,7 +51,9 @@ export function jsonLogger(
     LEVELS.indexOf(name) < min
       ? () => {}
       : (fields: Record<string, unknown>) =>
-          write(`${JSON.stringify({ level: name, time: new Date().toISOString(), ...fields })}\n`);
+          write(
+            `${redactSecrets(JSON.stringify({ level: name, time: new Date().toISOString(), ...fields }))}\n`,
+          );
   return { info: emitter("info"), warn: emitter("warn"), error: emitter("error") };
 }
 

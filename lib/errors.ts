@@ -1,3 +1,8 @@
+import { redactSecrets } from "./secrets/redact.ts";
+
+/** Re-exported: the upstream error mapping (`lib/retry/classify.ts`) redacts where it builds messages. */
+export { redactSecrets };
+
 /**
  * One error hierarchy for the whole gateway. Upstream outcomes become a {@link GatewayError} in
  * exactly one place (`lib/retry/classify.ts`); the edge serialises it to the OpenAI error shape with
@@ -103,33 +108,35 @@ function defaultType(status: number): string {
   return "api_error";
 }
 
-const KEY_PATTERN = /\b(sk|pk|rk)-[A-Za-z0-9_*.-]{6,}/g;
-
-/**
- * Removes anything shaped like an API key from text that may reach a caller or a log. Providers echo
- * key fragments in their 401 messages ("Incorrect API key provided: sk-abc***xyz").
- */
-export function redactSecrets(text: string): string {
-  return text.replace(KEY_PATTERN, "[redacted]");
-}
-
 /** Serialises any thrown value to the OpenAI error shape; unknown errors never show their message. */
 export function toOpenAIErrorBody(error: unknown): OpenAIErrorBody {
   if (error instanceof GatewayError) {
     if (error.upstreamBody) {
+      // Passed through from the provider: any field may echo what it was sent.
       const e = error.upstreamBody.error;
-      return { error: { ...e, message: redactSecrets(e.message) } };
+      return {
+        error: {
+          message: redactSecrets(e.message),
+          type: redactSecrets(e.type),
+          param: redactNullable(e.param),
+          code: redactNullable(e.code),
+        },
+      };
     }
     return {
       error: {
         message: redactSecrets(error.message),
-        type: error.type,
-        param: error.param,
-        code: error.code,
+        type: redactSecrets(error.type),
+        param: redactNullable(error.param),
+        code: redactNullable(error.code),
       },
     };
   }
   return { error: { message: "Internal server error", type: "api_error", param: null, code: null } };
+}
+
+function redactNullable(text: string | null): string | null {
+  return text === null ? null : redactSecrets(text);
 }
 
 export function statusOf(error: unknown): number {

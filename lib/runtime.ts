@@ -14,7 +14,7 @@ import type { HealthStore } from "./health/types.ts";
 import { createHealthView, type HealthView } from "./health/view.ts";
 import { createHttpClient, type HttpClient } from "./http/client.ts";
 import { createProviderFactory, type ProviderFactory } from "./providers/factory.ts";
-import { type ApiKeys, envKeys } from "./providers/keys.ts";
+import { type ApiKeys, envKeys, registeringKeys } from "./providers/keys.ts";
 import type { Provider } from "./providers/types.ts";
 
 /** Everything one process needs to serve requests, built once and shared by every request. */
@@ -45,10 +45,10 @@ export interface RuntimeOptions {
 
 export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {}): GatewayRuntime {
   const deps = options.deps ?? systemDeps();
-  const http = options.http ?? createHttpClient();
-  const keys = options.keys ?? envKeys();
+  const http = options.http ?? createHttpClient({ maxSockets: config.upstreamMaxSockets });
+  const keys = registeringKeys(options.keys ?? envKeys());
   const factory = createProviderFactory(config, { http, keys, deps });
-  const healthStore = options.healthStore ?? createMemoryHealthStore(config.health, config.cooldown);
+  const healthStore = options.healthStore ?? createMemoryHealthStore(config.health);
   const targets = [
     ...new Set(config.models.flatMap((m) => m.targets.map((t) => targetKey(t.provider, t.model)))),
   ];
@@ -66,6 +66,7 @@ export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {
     healthView,
     healthStore,
     deps.logger,
+    { minSharedMs: config.health.cacheTtlMs, now: deps.now },
   );
   const balancers = createBalancers(config, healthView, deps.random);
   const healthChecker = createHealthChecker({

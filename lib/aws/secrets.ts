@@ -1,10 +1,48 @@
 import {
   GetSecretValueCommand,
   ResourceNotFoundException,
-  type SecretsManagerClient,
+  SecretsManagerClient,
+  type SecretsManagerClientConfig,
 } from "@aws-sdk/client-secrets-manager";
 import type { ProviderConfig } from "../config/types.ts";
 import type { ApiKeys } from "../providers/keys.ts";
+
+/** How long one Secrets Manager call may take (see {@link createSecretsClient}). */
+export interface SecretsTimeouts {
+  /** Opening the TCP and TLS connection. */
+  connectMs: number;
+  /** From sending the request to the response's headers; also the longest a socket may sit idle. */
+  requestMs: number;
+}
+
+/**
+ * A key fetch sits on a request's path (the first request of an execution environment, and after a
+ * rotation), so a Secrets Manager that hangs must fail it, not hold it: 1 s to connect, 3 s to answer,
+ * with the SDK's default 3 attempts about 12 s at worst, inside the request's own deadline.
+ */
+export const SECRETS_TIMEOUTS: SecretsTimeouts = { connectMs: 1_000, requestMs: 3_000 };
+
+/**
+ * A Secrets Manager client with connect and request timeouts; without them the SDK waits as long as
+ * the socket lives (issue 9). Region, endpoint and credentials come from `config` or the SDK's usual
+ * environment.
+ */
+export function createSecretsClient(
+  config: SecretsManagerClientConfig = {},
+  timeouts: Partial<SecretsTimeouts> = {},
+): SecretsManagerClient {
+  const { connectMs, requestMs } = { ...SECRETS_TIMEOUTS, ...timeouts };
+  return new SecretsManagerClient({
+    ...config,
+    // `throwOnRequestTimeout`: without it a breached `requestTimeout` only logs a warning.
+    requestHandler: {
+      connectionTimeout: connectMs,
+      requestTimeout: requestMs,
+      throwOnRequestTimeout: true,
+      socketTimeout: requestMs,
+    },
+  });
+}
 
 /** Reads a secret's string value; undefined when the secret has none. */
 export type SecretReader = (secretId: string) => Promise<string | undefined>;

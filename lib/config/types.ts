@@ -31,10 +31,19 @@ export interface RetryPolicy {
   maxRetryAfterMs: number;
 }
 
+/**
+ * The circuit breaker of one target. A target is judged on its failure *rate* over a sliding window
+ * with a minimum number of requests (as Hystrix and Envoy's outlier detection do), not on N failures
+ * in a row, which under concurrency trip on noise. Only the provider's own faults count.
+ */
 export interface CooldownPolicy {
-  /** Consecutive failures of one target that bench it. */
-  failureThreshold: number;
-  /** How long a target is benched after `failureThreshold` failures. */
+  /** Share of failed requests in the window (0 to 1) that benches the target. */
+  failureRateThreshold: number;
+  /** Requests the window must hold before its failure rate is trusted. */
+  minRequests: number;
+  /** The sliding window the rate is measured over. */
+  windowMs: number;
+  /** How long a target is benched when its failure rate trips; then one trial request decides. */
   cooldownMs: number;
   /** Upper bound on a cooldown taken from an upstream `Retry-After`. */
   maxCooldownMs: number;
@@ -115,6 +124,11 @@ export interface RouteTarget {
   model: string;
   /** Overrides the provider's weight for this target. */
   weight?: number;
+  /**
+   * The model's context window in tokens. A `context_length_exceeded` from an earlier target falls
+   * back to a later target of the route declared with a larger one; otherwise that 400 goes back.
+   */
+  contextWindow?: number;
 }
 
 export interface ModelRoute {
@@ -127,6 +141,14 @@ export interface GatewayConfig {
   /** The whole request, all attempts and waits included, never takes longer than this. */
   requestTimeoutMs: number;
   maxBodyBytes: number;
+  /** Deepest nesting of arrays and objects accepted in a request body (hostile bodies get a 400). */
+  maxNestingDepth: number;
+  /** Largest upstream answer relayed, streamed or not; past it the answer ends with a clear error. */
+  maxResponseBytes: number;
+  /** Longest answer text kept to continue a cut stream; past it a cut is reported, not continued. */
+  maxResumeChars: number;
+  /** Upstream connections per origin; when all are busy a request is answered 503 `gateway_overloaded`. */
+  upstreamMaxSockets: number;
   /** After a cut stream, restart on a target that cannot continue and keep only what extends the sent text. */
   resumeByRestart: boolean;
   cooldown: CooldownPolicy;

@@ -42,7 +42,9 @@ export const DEFAULT_RETRY: RetryPolicy = {
 };
 
 export const DEFAULT_COOLDOWN: CooldownPolicy = {
-  failureThreshold: 3,
+  failureRateThreshold: 0.5,
+  minRequests: 10,
+  windowMs: 10_000,
   cooldownMs: 30_000,
   maxCooldownMs: 300_000,
 };
@@ -167,14 +169,22 @@ function retry(value: unknown, field: string, base: RetryPolicy): RetryPolicy {
 
 function cooldown(value: unknown, field: string): CooldownPolicy {
   const obj = object(value, field);
+  if (obj.failureThreshold !== undefined) {
+    throw new ConfigError(
+      `${field}.failureThreshold`,
+      "was replaced by failureRateThreshold (0 to 1), minRequests and windowMs: a target is now benched on its failure rate",
+    );
+  }
   return {
-    failureThreshold: optional(
+    failureRateThreshold: optional(
       obj,
-      "failureThreshold",
+      "failureRateThreshold",
       field,
-      number(1, 1000),
-      DEFAULT_COOLDOWN.failureThreshold,
+      number(0.01, 1),
+      DEFAULT_COOLDOWN.failureRateThreshold,
     ),
+    minRequests: optional(obj, "minRequests", field, number(1, 100_000), DEFAULT_COOLDOWN.minRequests),
+    windowMs: optional(obj, "windowMs", field, number(1000, 3_600_000), DEFAULT_COOLDOWN.windowMs),
     cooldownMs: optional(obj, "cooldownMs", field, number(0, 3_600_000), DEFAULT_COOLDOWN.cooldownMs),
     maxCooldownMs: optional(
       obj,
@@ -354,9 +364,18 @@ function routes(
           );
         }
         const model = string(target.model, `${targetField}.model`);
-        return target.weight === undefined
-          ? { provider: providerId, model }
-          : { provider: providerId, model, weight: number(0, 1000)(target.weight, `${targetField}.weight`) };
+        return {
+          provider: providerId,
+          model,
+          ...(target.weight === undefined
+            ? {}
+            : { weight: number(0, 1000)(target.weight, `${targetField}.weight`) }),
+          ...(target.contextWindow === undefined
+            ? {}
+            : {
+                contextWindow: number(1, 100_000_000)(target.contextWindow, `${targetField}.contextWindow`),
+              }),
+        };
       }),
     };
   });
@@ -402,6 +421,16 @@ export function validateConfig(document: unknown): GatewayConfig {
       number(1024, 6 * 1024 * 1024),
       4 * 1024 * 1024,
     ),
+    maxNestingDepth: optional(defaults, "maxNestingDepth", "defaults", number(4, 1000), 64),
+    maxResponseBytes: optional(
+      defaults,
+      "maxResponseBytes",
+      "defaults",
+      number(64 * 1024, 190 * 1024 * 1024),
+      16 * 1024 * 1024,
+    ),
+    maxResumeChars: optional(defaults, "maxResumeChars", "defaults", number(0, 16 * 1024 * 1024), 256 * 1024),
+    upstreamMaxSockets: optional(defaults, "upstreamMaxSockets", "defaults", number(1, 100_000), 512),
     resumeByRestart: optional(defaults, "resumeByRestart", "defaults", boolean, true),
     cooldown: optional(defaults, "cooldown", "defaults", cooldown, DEFAULT_COOLDOWN),
     health: optional(root, "health", "config", health, DEFAULT_HEALTH),

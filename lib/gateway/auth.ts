@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import { GatewayError } from "../errors.ts";
+import { registerSecret } from "../secrets/redact.ts";
 
 /** The SHA-256 of a client key, hex: what the client-keys secret stores (never the key itself). */
 export function hashClientKey(key: string): string {
@@ -15,8 +16,16 @@ export interface ClientAuth {
  * Bearer-key authentication against a set of SHA-256 hashes. The presented key is hashed and
  * compared with every stored hash in constant time (no early exit), so neither a key's content nor
  * its position leaks through timing. `hashes` is asked on every request and is expected to cache.
+ *
+ * A key that passed is registered for redaction by value (issue 9): an upstream echoing what the
+ * caller sent, or a log line, never shows it. Only verified keys are registered, so the registry
+ * stays as small as the set of valid keys and a caller cannot flood it with made-up ones; a refused
+ * key is never echoed (the 401 messages below name no key).
  */
-export function createClientAuth(hashes: () => Promise<readonly string[]>): ClientAuth {
+export function createClientAuth(
+  hashes: () => Promise<readonly string[]>,
+  register: (key: string) => void = registerSecret,
+): ClientAuth {
   return {
     async verify(headers) {
       const header = headers.authorization ?? "";
@@ -42,6 +51,7 @@ export function createClientAuth(hashes: () => Promise<readonly string[]>): Clie
         if (stored.length === presented.length && timingSafeEqual(stored, presented)) found = true;
       }
       if (!found) throw unauthorized("Incorrect API key provided.");
+      register(match[1]);
     },
   };
 }

@@ -1,7 +1,9 @@
 import type { GatewayConfig } from "../config/types.ts";
+import { withDeadline } from "../deadline.ts";
 import type { Deps } from "../deps.ts";
 import { targetKey } from "../gateway/cooldown.ts";
-import type { Provider } from "../providers/types.ts";
+import { createOutageLog } from "../outage-log.ts";
+import type { HealthResult, Provider } from "../providers/types.ts";
 import type { HealthStore, ProviderState } from "./types.ts";
 
 export interface HealthCheckOutcome {
@@ -24,13 +26,28 @@ export interface HealthCheckerOptions {
   providers: () => Provider[];
   store: HealthStore;
   deps: Deps;
+  /**
+   * Longest one provider's writes (state, history, cleared targets), or the run's first read, may
+   * take before they are abandoned, so a store that hangs delays a run, never stops the job. A
+   * backstop behind the DynamoDB client's own timeouts: default 10 s.
+   */
+  storeTimeoutMs?: number;
 }
+
+/** See {@link HealthCheckerOptions.storeTimeoutMs}. */
+export const DEFAULT_STORE_TIMEOUT_MS = 10_000;
+/** Time a probe gets past its own timeout before the checker gives up on it and counts a failure. */
+const PROBE_GRACE_MS = 1_000;
 
 /**
  * The health job: probes each provider with its configured probe under the policy's timeout, folds
  * the result into the provider's state with a conditional write, appends a history record with a
  * TTL, and, on a good check, clears the live-traffic cooldowns of that provider's targets (a
  * rate-limit cooldown runs its course: the provider asked for that time).
+ *
+ * Every step of a run has a deadline (the probe, the store's read and writes), so a run always
+ * ends and the next interval runs; runs never overlap. A table that cannot be written is logged
+ * once per outage, not once per provider per run.
  */
 export function createHealthChecker(options: HealthCheckerOptions): HealthChecker {
   const { config, store, deps } = options;
@@ -46,32 +63,82 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
   }
   let timer: NodeJS.Timeout | undefined;
   let busy = false;
+  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+  const notWritten = createOutageLog({
+    logger: deps.logger,
+    failing: "health result not written",
+    recovered: "health results written again",
+    unit: "writes",
+    now: deps.now,
+  });
 
-  async function checkOne(provider: Provider, benched: ReadonlySet<string>): Promise<HealthCheckOutcome> {
-    const result = await provider.healthCheck({ timeoutMs: policy.timeoutMs });
+  /** The provider's probe, bounded: a probe that ignores its own timeout counts as a failed check. */
+  async function probe(provider: Provider): Promise<HealthResult> {
+    const limit = policy.timeoutMs + PROBE_GRACE_MS;
+    try {
+      return await withDeadline(
+        provider.healthCheck({ timeoutMs: policy.timeoutMs }),
+        limit,
+        `health check of ${provider.id}`,
+        deps.sleep,
+      );
+    } catch (error) {
+      return {
+        ok: false,
+        status: undefined,
+        latencyMs: limit,
+        ttftMs: undefined,
+        error: (error as Error).message,
+      };
+    }
+  }
+
+  /** Writes one check's result; resolves to the new state, or rejects (also on the deadline). */
+  async function write(
+    provider: Provider,
+    result: HealthResult,
+    benched: ReadonlySet<string>,
+    now: number,
+  ): Promise<ProviderState> {
+    const state = await store.applyCheck(provider.id, result, now);
+    await store.appendHistory({
+      ...result,
+      providerId: provider.id,
+      at: now,
+      ttl: Math.floor(now / 1000) + policy.historyTtlHours * 3600,
+    });
+    if (result.ok) {
+      // Only targets with live failures are written: a conditional write that finds nothing to
+      // clear still costs a write.
+      const toClear = (targetsOf.get(provider.id) ?? []).filter((t) => benched.has(t));
+      await Promise.all(toClear.map((t) => store.clearTarget(t, now, true)));
+    }
+    return state;
+  }
+
+  async function checkOne(
+    provider: Provider,
+    benched: ReadonlySet<string>,
+  ): Promise<HealthCheckOutcome & { written: boolean }> {
+    const result = await probe(provider);
     const now = deps.now();
     try {
-      const state = await store.applyCheck(provider.id, result, now);
-      await store.appendHistory({
-        ...result,
-        providerId: provider.id,
-        at: now,
-        ttl: Math.floor(now / 1000) + policy.historyTtlHours * 3600,
-      });
-      if (result.ok) {
-        // Only targets with live failures are written: a conditional write that finds nothing to
-        // clear still costs a write.
-        const toClear = (targetsOf.get(provider.id) ?? []).filter((t) => benched.has(t));
-        await Promise.all(toClear.map((t) => store.clearTarget(t, now, true)));
-      }
-      return { providerId: provider.id, state, ok: result.ok, error: result.error };
+      const state = await withDeadline(
+        write(provider, result, benched, now),
+        storeTimeoutMs,
+        "health table write",
+        deps.sleep,
+      );
+      return { providerId: provider.id, state, ok: result.ok, error: result.error, written: true };
     } catch (error) {
-      deps.logger.warn({
-        msg: "health result not written",
-        provider: provider.id,
-        error: (error as Error)?.message,
-      });
-      return { providerId: provider.id, state: undefined, ok: result.ok, error: result.error };
+      notWritten.failed({ provider: provider.id, error: (error as Error)?.message });
+      return {
+        providerId: provider.id,
+        state: undefined,
+        ok: result.ok,
+        error: result.error,
+        written: false,
+      };
     }
   }
 
@@ -79,7 +146,12 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
   /** One read per run of which targets live traffic has marked; if it fails, try clearing them all. */
   async function targetsWithFailures(): Promise<ReadonlySet<string>> {
     try {
-      const { targets } = await store.read([], allTargets);
+      const { targets } = await withDeadline(
+        store.read([], allTargets),
+        storeTimeoutMs,
+        "health table read",
+        deps.sleep,
+      );
       return new Set(
         [...targets.values()]
           .filter((t) => t.failures > 0 || t.cooldownUntil !== undefined)
@@ -93,7 +165,11 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
   const checker: HealthChecker = {
     async runOnce() {
       const benched = await targetsWithFailures();
-      const outcomes = await Promise.all(options.providers().map((p) => checkOne(p, benched)));
+      const results = await Promise.all(options.providers().map((p) => checkOne(p, benched)));
+      // The outage ends at the first run whose every write landed: a run where some land and some
+      // do not is still the same outage, not a new one each time.
+      if (results.length > 0 && results.every((r) => r.written)) notWritten.succeeded();
+      const outcomes = results.map(({ written: _, ...outcome }) => outcome);
       deps.logger.info({
         msg: "health check",
         providers: outcomes.map((o) => ({
@@ -111,9 +187,16 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
         // Never overlap two runs: a slow run delays the next, it does not pile up.
         if (busy) return;
         busy = true;
-        void checker.runOnce().finally(() => {
-          busy = false;
-        });
+        // Every step of a run has a deadline, so `busy` always clears. A run that throws (a bug)
+        // is logged, not left as an unhandled rejection that would end the process.
+        void checker
+          .runOnce()
+          .catch((error: unknown) =>
+            deps.logger.error({ msg: "health check run failed", error: (error as Error)?.message }),
+          )
+          .finally(() => {
+            busy = false;
+          });
       };
       tick();
       timer = setInterval(tick, policy.intervalMs);

@@ -1,7 +1,19 @@
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
 import { parseCliArgs } from "../cli-args.ts";
 import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../config/validate.ts";
-import { createDynamoClient, createDynamoHealthStore, STATE_SK } from "./dynamo-store.ts";
+import {
+  createDynamoClient,
+  createDynamoHealthStore,
+  type DynamoTimeouts,
+  STATE_SK,
+} from "./dynamo-store.ts";
+
+/**
+ * An operator waits at a prompt, and `list` scans the whole table, so the CLI allows more than the
+ * gateway (lib/health/dynamo-store.ts DYNAMO_TIMEOUTS): 3 s to connect, 10 s per call. A table that
+ * does not answer then ends the command with an error instead of a prompt that never comes back.
+ */
+export const CLI_DYNAMO_TIMEOUTS: DynamoTimeouts = { connectMs: 3_000, requestMs: 10_000 };
 
 const USAGE = `usage: npm run health -- [command] [options]
 
@@ -49,7 +61,12 @@ export async function runHealthCli(argv: string[], io: CliIo): Promise<number> {
     io.env.DYNAMODB_ENDPOINT ??
     (region === undefined ? "http://127.0.0.1:8788" : undefined);
   const client =
-    io.client ?? createDynamoClient({ ...(region ? { region } : {}), ...(endpoint ? { endpoint } : {}) });
+    io.client ??
+    createDynamoClient({
+      ...(region ? { region } : {}),
+      ...(endpoint ? { endpoint } : {}),
+      timeouts: CLI_DYNAMO_TIMEOUTS,
+    });
   const store = createDynamoHealthStore({
     client,
     tableName,

@@ -13,7 +13,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import type { CooldownPolicy, HealthPolicy } from "../config/types.ts";
 import type { CooldownReason } from "../gateway/cooldown.ts";
-import { cooldownFor, nextState } from "./transition.ts";
+import { nextState } from "./transition.ts";
 import {
   type CheckRecord,
   type HealthSnapshot,
@@ -38,23 +38,58 @@ const providerPk = (id: string) => `PROVIDER#${id}`;
 const targetPk = (target: string) => `TARGET#${target}`;
 const checkSk = (at: number) => `CHECK#${String(at).padStart(15, "0")}`;
 
+/**
+ * How long one DynamoDB call may take. Without these the SDK waits as long as the socket lives: a
+ * table endpoint that accepted connections and never answered froze health reads and checks for
+ * minutes, and `npm start` never listened (issue 9).
+ */
+export interface DynamoTimeouts {
+  /** Opening the TCP (and TLS) connection. */
+  connectMs: number;
+  /** From sending the request to the response's headers; also the longest a socket may sit idle. */
+  requestMs: number;
+}
+
+/**
+ * For the gateway and the health job: a health read or write is small (one BatchGetItem of at most
+ * 100 keys, single-item updates) and normally answers in tens of milliseconds, so 1 s to connect and
+ * 2 s to answer are generous; with `maxAttempts: 2` a dead table fails a call within about 6 s.
+ */
+export const DYNAMO_TIMEOUTS: DynamoTimeouts = { connectMs: 1_000, requestMs: 2_000 };
+
 export interface DynamoClientOptions {
   region?: string;
   /** A local endpoint (dynalite); dummy credentials are used with it. */
   endpoint?: string;
+  /** Default {@link DYNAMO_TIMEOUTS}. */
+  timeouts?: Partial<DynamoTimeouts>;
 }
 
 /** One client per process; with an endpoint it talks to a local DynamoDB with dummy credentials. */
 export function createDynamoClient(options: DynamoClientOptions = {}): DynamoDBClient {
+  const timeouts = { ...DYNAMO_TIMEOUTS, ...options.timeouts };
+  const common = {
+    maxAttempts: 2,
+    // The SDK accepts the NodeHttpHandler's options here. `requestTimeout` alone only logs a warning
+    // (it used to mean an idle timeout): `throwOnRequestTimeout` makes it fail the call, which the
+    // SDK then retries as a transient error. `socketTimeout` bounds a response body that stalls
+    // after its headers.
+    requestHandler: {
+      connectionTimeout: timeouts.connectMs,
+      requestTimeout: timeouts.requestMs,
+      throwOnRequestTimeout: true,
+      socketTimeout: timeouts.requestMs,
+    },
+  };
   if (options.endpoint) {
     return new DynamoDBClient({
+      ...common,
       endpoint: options.endpoint,
       region: options.region ?? "local",
       credentials: { accessKeyId: "local", secretAccessKey: "local" },
-      maxAttempts: 2,
     });
   }
-  return new DynamoDBClient(options.region ? { region: options.region, maxAttempts: 2 } : { maxAttempts: 2 });
+  return new DynamoDBClient(options.region ? { ...common, region: options.region } : common);
 }
 
 /** Creates the table as the CDK stack does (for the local embedded DynamoDB); an existing one is kept. */
@@ -262,34 +297,28 @@ export function createDynamoHealthStore(options: DynamoHealthStoreOptions): Heal
         .slice(0, limit);
     },
 
-    async recordTargetFailure(target, failure, now) {
-      // ADD is atomic: every instance's failure counts, whoever writes first.
-      const out = await client.send(
-        new UpdateItemCommand({
-          TableName,
-          Key: key(targetPk(target)),
-          UpdateExpression: "SET #target = :target, lastFailureAt = :now ADD failures :one",
-          ExpressionAttributeNames: { "#target": "target" },
-          ExpressionAttributeValues: { ":target": s(target), ":now": n(now), ":one": n(1) },
-          ReturnValues: "ALL_NEW",
-        }),
-      );
-      const failures = num(out.Attributes ?? {}, "failures") ?? 1;
-      const bench = cooldownFor(failure, failures, options.cooldown, now);
-      if (!bench) return;
+    async recordTargetFailure(target, bench, now) {
       try {
+        // Conditional, so a longer bench another instance set is kept; ADD counts benches atomically.
         await client.send(
           new UpdateItemCommand({
             TableName,
             Key: key(targetPk(target)),
-            UpdateExpression: "SET cooldownUntil = :until, #reason = :reason",
+            UpdateExpression:
+              "SET #target = :target, lastFailureAt = :now, cooldownUntil = :until, #reason = :reason ADD failures :one",
             ConditionExpression: "attribute_not_exists(cooldownUntil) OR cooldownUntil < :until",
-            ExpressionAttributeNames: { "#reason": "reason" },
-            ExpressionAttributeValues: { ":until": n(bench.until), ":reason": s(bench.reason) },
+            ExpressionAttributeNames: { "#target": "target", "#reason": "reason" },
+            ExpressionAttributeValues: {
+              ":target": s(target),
+              ":now": n(now),
+              ":until": n(bench.until),
+              ":reason": s(bench.reason),
+              ":one": n(1),
+            },
           }),
         );
       } catch (error) {
-        if (!(error instanceof ConditionalCheckFailedException)) throw error; // a longer cooldown is already set
+        if (!(error instanceof ConditionalCheckFailedException)) throw error; // a longer bench is already set
       }
     },
 

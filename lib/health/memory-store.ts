@@ -1,5 +1,5 @@
-import type { CooldownPolicy, HealthPolicy } from "../config/types.ts";
-import { cooldownFor, nextState } from "./transition.ts";
+import type { HealthPolicy } from "../config/types.ts";
+import { nextState } from "./transition.ts";
 import {
   type CheckRecord,
   type HealthStore,
@@ -12,7 +12,7 @@ import {
  * Health kept in this process only: right for a single long-running process and for tests. Fleets
  * (Lambda) use the DynamoDB store, which has the same behaviour.
  */
-export function createMemoryHealthStore(health: HealthPolicy, cooldown: CooldownPolicy): HealthStore {
+export function createMemoryHealthStore(health: HealthPolicy): HealthStore {
   const providers = new Map<string, ProviderState>();
   const targets = new Map<string, TargetState>();
   const histories = new Map<string, CheckRecord[]>();
@@ -50,21 +50,14 @@ export function createMemoryHealthStore(health: HealthPolicy, cooldown: Cooldown
     async history(providerId, limit, now) {
       return (histories.get(providerId) ?? []).filter((r) => r.ttl * 1000 > now).slice(0, limit);
     },
-    async recordTargetFailure(target, failure, now) {
-      const current = targets.get(target) ?? {
-        target,
-        failures: 0,
-        cooldownUntil: undefined,
-        reason: undefined,
-      };
-      const failures = current.failures + 1;
-      const bench = cooldownFor(failure, failures, cooldown, now);
-      const keep = bench === undefined || (current.cooldownUntil ?? 0) >= bench.until;
+    async recordTargetFailure(target, bench) {
+      const current = targets.get(target);
+      const keep = (current?.cooldownUntil ?? 0) >= bench.until;
       targets.set(target, {
         target,
-        failures,
-        cooldownUntil: keep ? current.cooldownUntil : bench.until,
-        reason: keep ? current.reason : bench.reason,
+        failures: (current?.failures ?? 0) + 1,
+        cooldownUntil: keep ? current?.cooldownUntil : bench.until,
+        reason: keep ? current?.reason : bench.reason,
       });
     },
     async clearTarget(target, now, keepRateLimit) {

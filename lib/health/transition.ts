@@ -1,7 +1,6 @@
-import type { CooldownPolicy, HealthPolicy } from "../config/types.ts";
-import type { Cooldown } from "../gateway/cooldown.ts";
+import type { HealthPolicy } from "../config/types.ts";
 import type { HealthResult } from "../providers/types.ts";
-import type { FailureInput, ProviderState } from "./types.ts";
+import type { ProviderState } from "./types.ts";
 
 /**
  * The state after one check. Failures below the threshold mark a provider degraded; at the
@@ -44,23 +43,4 @@ export function nextState(
     status: recovering ? "unhealthy" : slow ? "degraded" : "healthy",
     lastError: undefined,
   };
-}
-
-/**
- * Whether a target with `failures` consecutive failures (this one included) should be benched, and
- * until when: a 429 with Retry-After at once, for that long (capped); otherwise from the threshold on.
- */
-export function cooldownFor(
-  failure: FailureInput,
-  failures: number,
-  policy: CooldownPolicy,
-  now: number,
-): Cooldown | undefined {
-  if (failure.status === 429 && failure.retryAfterMs !== undefined) {
-    return { until: now + Math.min(failure.retryAfterMs, policy.maxCooldownMs), reason: "rate_limited" };
-  }
-  if (failures >= policy.failureThreshold) {
-    return { until: now + policy.cooldownMs, reason: failure.status === 429 ? "rate_limited" : "failing" };
-  }
-  return undefined;
 }

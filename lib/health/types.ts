@@ -1,4 +1,4 @@
-import type { CooldownReason } from "../gateway/cooldown.ts";
+import type { Cooldown, CooldownReason } from "../gateway/cooldown.ts";
 import type { HealthResult } from "../providers/types.ts";
 
 /** `unknown` until the first check; the balancer treats it like healthy (no news is good news). */
@@ -26,7 +26,7 @@ export interface ProviderState {
 /** Passive health of one target (provider + upstream model), written by live traffic. */
 export interface TargetState {
   target: string;
-  /** Consecutive failures seen by any instance since the last success. */
+  /** Benches written by any instance since the target last answered. */
   failures: number;
   cooldownUntil: number | undefined;
   reason: CooldownReason | undefined;
@@ -45,11 +45,6 @@ export interface HealthSnapshot {
   targets: Map<string, TargetState>;
 }
 
-export interface FailureInput {
-  status: number;
-  retryAfterMs: number | undefined;
-}
-
 /**
  * Where health lives: DynamoDB in AWS and locally (dynalite), or memory for a single process. Every
  * write is safe against concurrent writers (conditional updates or atomic counters).
@@ -61,8 +56,11 @@ export interface HealthStore {
   appendHistory(record: CheckRecord): Promise<void>;
   /** Newest first; records whose TTL has passed are left out (DynamoDB deletes them late). */
   history(providerId: string, limit: number, now: number): Promise<CheckRecord[]>;
-  /** Counts a live-traffic failure of a target fleet-wide and benches it when warranted. */
-  recordTargetFailure(target: string, failure: FailureInput, now: number): Promise<void>;
+  /**
+   * Shares a bench one instance's breaker decided with the fleet (a longer one in force is kept) and
+   * counts it.
+   */
+  recordTargetFailure(target: string, bench: Cooldown, now: number): Promise<void>;
   /** Clears a target's failures; with `keepRateLimit`, a rate-limit cooldown still in force stays. */
   clearTarget(target: string, now: number, keepRateLimit: boolean): Promise<void>;
   setWeight(providerId: string, weight: number): Promise<void>;

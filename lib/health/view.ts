@@ -1,5 +1,7 @@
+import { withDeadline } from "../deadline.ts";
 import type { Logger } from "../deps.ts";
 import type { Cooldown } from "../gateway/cooldown.ts";
+import { createOutageLog } from "../outage-log.ts";
 import type { HealthSnapshot, HealthStore, ProviderState } from "./types.ts";
 
 /**
@@ -7,6 +9,7 @@ import type { HealthSnapshot, HealthStore, ProviderState } from "./types.ts";
  * no DynamoDB read while the copy is fresh; a stale copy is served while one refresh runs in the
  * background. If the table cannot be read, the last known state (or, before any, the configured
  * defaults) is served and the failure logged: DynamoDB trouble must not take the gateway down.
+ * A read that hangs is abandoned after `readTimeoutMs`, so the next refresh starts a new one.
  */
 export interface HealthView {
   /** Resolves at once while the copy is fresh; waits (bounded) only when there is no copy yet. */
@@ -26,33 +29,45 @@ export interface HealthViewOptions {
   ttlMs: number;
   /** Longest wait for the very first read before serving defaults. */
   firstReadTimeoutMs: number;
+  /**
+   * Longest one table read may take before it is abandoned and counted as a failure; the next
+   * refresh (a TTL later) then starts a new read instead of joining the stuck one. A backstop behind
+   * the DynamoDB client's own timeouts (see createDynamoClient): default 5 s.
+   */
+  readTimeoutMs?: number;
   now: () => number;
   logger: Logger;
 }
+
+/** See {@link HealthViewOptions.readTimeoutMs}. */
+export const DEFAULT_READ_TIMEOUT_MS = 5_000;
 
 export function createHealthView(options: HealthViewOptions): HealthView {
   let snapshot: HealthSnapshot | undefined;
   let fetchedAt = Number.NEGATIVE_INFINITY;
   let inflight: Promise<void> | undefined;
   let reads = 0;
-  let failing = false;
+  const readTimeoutMs = options.readTimeoutMs ?? DEFAULT_READ_TIMEOUT_MS;
+  const outage = createOutageLog({
+    logger: options.logger,
+    failing: "health table unreadable; serving last known state",
+    recovered: "health table readable again",
+    unit: "reads",
+    now: options.now,
+  });
 
   const load = (): Promise<void> => {
     inflight ??= (async () => {
       try {
         reads++;
-        snapshot = await options.store.read(options.providerIds, options.targets);
-        if (failing) options.logger.info({ msg: "health table readable again" });
-        failing = false;
+        snapshot = await withDeadline(
+          options.store.read(options.providerIds, options.targets),
+          readTimeoutMs,
+          "health table read",
+        );
+        outage.succeeded();
       } catch (error) {
-        if (!failing) {
-          options.logger.warn({
-            msg: "health table unreadable; serving last known state",
-            error: (error as Error)?.message,
-            hasLastKnown: snapshot !== undefined,
-          });
-        }
-        failing = true;
+        outage.failed({ error: (error as Error)?.message, hasLastKnown: snapshot !== undefined });
       } finally {
         // A failed read is also "fresh" for a TTL: retrying on every request would hammer a sick table.
         fetchedAt = options.now();
@@ -67,7 +82,8 @@ export function createHealthView(options: HealthViewOptions): HealthView {
       if (options.now() - fetchedAt < options.ttlMs) return;
       const pending = load();
       // Serve the copy we have while it refreshes, unless there is none or caching is off (TTL 0).
-      if (snapshot === undefined || options.ttlMs === 0) {
+      // Once a read has failed, nothing is waited for: requests are not slowed by a table known sick.
+      if (!outage.failing && (snapshot === undefined || options.ttlMs === 0)) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([
           pending,

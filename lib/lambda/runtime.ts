@@ -1,5 +1,4 @@
-import { SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { createSecretCache, secretKeys, secretsManagerReader } from "../aws/secrets.ts";
+import { createSecretCache, createSecretsClient, secretKeys, secretsManagerReader } from "../aws/secrets.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { parseConfig } from "../config/validate.ts";
 import { jsonLogger, logLevelFromEnv, systemDeps } from "../deps.ts";
@@ -31,7 +30,7 @@ export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): Gatew
   if (!tableName) throw new Error("HEALTH_TABLE is not set");
   const deps = systemDeps(jsonLogger(undefined, logLevelFromEnv()));
   deps.metrics = emfSink((line) => process.stdout.write(line), Date.now);
-  const secrets = createSecretCache(secretsManagerReader(new SecretsManagerClient({})), {
+  const secrets = createSecretCache(secretsManagerReader(createSecretsClient()), {
     ttlMs: Number(env.SECRETS_TTL_MS ?? 300_000),
     now: deps.now,
   });

@@ -1,4 +1,5 @@
 import type { ProviderConfig } from "../config/types.ts";
+import { registerSecret } from "../secrets/redact.ts";
 
 /** Where providers get their API keys. Locally from the environment; on AWS from Secrets Manager. */
 export interface ApiKeys {
@@ -22,5 +23,25 @@ export function envKeys(env: NodeJS.ProcessEnv = process.env): ApiKeys {
     get: async (provider) => read(provider),
     has: (provider) => provider.type === "mock" || read(provider) !== undefined,
     invalidate() {},
+  };
+}
+
+/**
+ * `keys`, with every key it hands out, and the values of the provider's configured upstream headers
+ * (`x-api-key` and the like), registered for redaction by value: whatever shape a provider echoes
+ * them in, they never reach a caller or a log (issue 9). Every source of keys (environment, Secrets
+ * Manager, a test's) is wrapped once where the runtime is built, so a rotated key is registered the
+ * moment it is fetched; registering a value already known only refreshes it.
+ */
+export function registeringKeys(keys: ApiKeys, register: (value: string) => void = registerSecret): ApiKeys {
+  return {
+    async get(provider) {
+      const key = await keys.get(provider);
+      if (key !== undefined) register(key);
+      for (const value of Object.values(provider.headers ?? {})) register(value);
+      return key;
+    },
+    has: (provider) => keys.has(provider),
+    invalidate: (provider, rejected) => keys.invalidate(provider, rejected),
   };
 }

@@ -8,6 +8,8 @@ export interface RetryOptions {
   /** Absolute clock time after which no attempt starts and no wait is taken. */
   deadline: number;
   onAttemptFailed?: (error: GatewayError, attempt: number) => void;
+  /** Fewer attempts than the policy allows (a half-open trial is one request). */
+  maxAttempts?: number;
 }
 
 /**
@@ -22,6 +24,7 @@ export async function retry<T>(
   deps: Pick<Deps, "now" | "sleep" | "random">,
   options: RetryOptions,
 ): Promise<T> {
+  const maxAttempts = Math.min(policy.maxAttempts, options.maxAttempts ?? policy.maxAttempts);
   for (let attempt = 1; ; attempt++) {
     try {
       return await call(attempt);
@@ -29,7 +32,7 @@ export async function retry<T>(
       if (options.signal.aborted || thrown instanceof ClientAbortError) throw new ClientAbortError();
       if (!(thrown instanceof GatewayError)) throw thrown;
       options.onAttemptFailed?.(thrown, attempt);
-      if (thrown.action !== "retry" || attempt >= policy.maxAttempts) throw thrown;
+      if (thrown.action !== "retry" || attempt >= maxAttempts) throw thrown;
       let wait: number;
       if (thrown.retryAfterMs !== undefined) {
         if (thrown.retryAfterMs > policy.maxRetryAfterMs) throw thrown;

@@ -1,5 +1,5 @@
 import { ConfigError } from "../config/validate.ts";
-import { jsonLogger, logLevelFromEnv, systemDeps } from "../deps.ts";
+import { jsonLogger, logLevelFromEnv, sleep, systemDeps } from "../deps.ts";
 import { createClientAuth, hashClientKey } from "../gateway/auth.ts";
 import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../health/dynamo-store.ts";
 import { createRuntime, loadConfigFromEnv } from "../runtime.ts";
@@ -15,6 +15,11 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
  * an embedded DynamoDB (dynalite, in memory) holding the health table and the health checker
  * running on its interval, so the same code writes and reads health as on AWS.
  * Set DYNAMODB_ENDPOINT to use another DynamoDB instead.
+ *
+ * The gateway listens whether or not the table answers: while it does not, the request path serves
+ * the configured defaults (lib/health/view.ts) and the table is created or checked again in the
+ * background (issue 9: against an endpoint that accepted connections and never answered, `npm start`
+ * never listened).
  */
 async function main(): Promise<void> {
   let config: ReturnType<typeof loadConfigFromEnv>;
@@ -32,7 +37,6 @@ async function main(): Promise<void> {
   const endpoint = process.env.DYNAMODB_ENDPOINT ?? (local?.endpoint as string);
   const tableName = process.env.HEALTH_TABLE ?? "llm-gateway-health";
   const client = createDynamoClient({ endpoint });
-  await ensureTable(client, tableName);
   const healthStore = createDynamoHealthStore({
     client,
     tableName,
@@ -48,7 +52,6 @@ async function main(): Promise<void> {
   const hashes = localKeys.map(hashClientKey);
   const auth = hashes.length > 0 ? createClientAuth(async () => hashes) : undefined;
   const runtime = createRuntime(config, { deps: systemDeps(logger), healthStore, ...(auth ? { auth } : {}) });
-  runtime.healthChecker.start();
   const server = createNodeServer(runtime.gateway, { maxBodyBytes: config.maxBodyBytes, logger });
   const port = Number(process.env.PORT ?? 8787);
   const host = process.env.HOST ?? "127.0.0.1";
@@ -61,7 +64,19 @@ async function main(): Promise<void> {
       `try: curl -s ${url}/v1/chat/completions -H 'content-type: application/json' ` +
       `-d '{"model":"${model}","messages":[{"role":"user","content":"Hello"}]}'\n`,
   );
+  const stopping = new AbortController();
+  void keepEnsuringTable(() => ensureTable(client, tableName), stopping.signal, {
+    // The checker starts once the first attempt is over, so a normal start's first results land.
+    settled: () => runtime.healthChecker.start(),
+    failing: (error) =>
+      process.stderr.write(
+        `gateway: health table ${tableName} at ${endpoint} is unreachable (${error.name}: ${error.message}); ` +
+          "serving with the configured health defaults, retrying in the background\n",
+      ),
+    recovered: () => process.stdout.write(`health table ${tableName} at ${endpoint} is ready\n`),
+  });
   const stop = () => {
+    stopping.abort();
     runtime.healthChecker.stop();
     server.close();
     server.closeAllConnections();
@@ -73,10 +88,47 @@ async function main(): Promise<void> {
   process.once("SIGTERM", stop);
 }
 
+/** Backoff between attempts at the table: 1 s, doubling, at most 30 s. */
+const TABLE_RETRY_MS = { first: 1_000, max: 30_000 };
+
+/**
+ * Creates (or finds) the table until it works or `signal` aborts. Each attempt is bounded by the
+ * DynamoDB client's timeouts (lib/health/dynamo-store.ts). Says so once when the table is
+ * unreachable, and once when it is ready after that.
+ */
+async function keepEnsuringTable(
+  ensure: () => Promise<void>,
+  signal: AbortSignal,
+  on: { settled: () => void; failing: (error: Error) => void; recovered: () => void },
+): Promise<void> {
+  let wait = TABLE_RETRY_MS.first;
+  for (let attempt = 0; !signal.aborted; attempt++) {
+    try {
+      await ensure();
+      if (signal.aborted) return;
+      if (attempt > 0) on.recovered();
+      if (attempt === 0) on.settled();
+      return;
+    } catch (error) {
+      if (attempt === 0) {
+        on.failing(error as Error);
+        on.settled();
+      }
+    }
+    try {
+      await sleep(wait, signal);
+    } catch {
+      return; // stopping
+    }
+    wait = Math.min(wait * 2, TABLE_RETRY_MS.max);
+  }
+}
+
 try {
   await main();
 } catch (error) {
-  // A busy port or an unusable DynamoDB endpoint: say what, without a stack trace.
+  // A busy port, or the embedded DynamoDB that cannot start: say what, without a stack trace. (A
+  // table that does not answer is no reason to stop: see keepEnsuringTable.)
   const e = error as Error & { code?: string; port?: number };
   const what =
     e.code === "EADDRINUSE" ? `port ${e.port} is already in use (set PORT or DYNAMODB_PORT)` : e.message;

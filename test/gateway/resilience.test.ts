@@ -174,8 +174,8 @@ describe("failover", () => {
     expect(Date.now() - started).toBeLessThan(700);
   });
 
-  it("benches a target after repeated failures, per target, then answers 503 when all are benched", async () => {
-    await setup({ defaults: { cooldown: { failureThreshold: 2, cooldownMs: 60_000 } } });
+  it("benches a failing target, per target; with all benched, one trial, then 503", async () => {
+    await setup({ defaults: { cooldown: { minRequests: 2, cooldownMs: 60_000 } } });
     a.fallback = { kind: "status", status: 503 };
 
     const first = await postChat(gateway.url, chatBody("m"));
@@ -188,12 +188,21 @@ describe("failover", () => {
 
     b.fallback = { kind: "status", status: 500 };
     const third = await postChat(gateway.url, chatBody("m"));
-    const fourth = await postChat(gateway.url, chatBody("m"));
+    // b fails too and is benched; with every target benched a is given one trial (half-open).
     expect(third.status).toBe(502);
-    expect(fourth.status).toBe(503);
-    expect((await jsonOf(fourth)).error.code).toBe("providers_cooling_down");
-    expect(Number(fourth.headers.get("retry-after"))).toBeGreaterThan(50);
+    expect(a.requests).toHaveLength(3);
     expect(b.requests).toHaveLength(4);
+    // a's trial failed moments ago; b has not had one yet.
+    const fourth = await postChat(gateway.url, chatBody("m"));
+    expect(fourth.status).toBe(502);
+    expect(b.requests).toHaveLength(5);
+    // Both trials failed: refused at once, with the time until a bench ends.
+    const fifth = await postChat(gateway.url, chatBody("m"));
+    expect(fifth.status).toBe(503);
+    expect((await jsonOf(fifth)).error.code).toBe("providers_cooling_down");
+    expect(Number(fifth.headers.get("retry-after"))).toBeGreaterThan(50);
+    expect(a.requests).toHaveLength(3);
+    expect(b.requests).toHaveLength(5);
   });
 
   it("does not wait on a provider that accepts and never answers, nor ask it again", async () => {

@@ -34,7 +34,7 @@ async function setup(health: Record<string, unknown>, providers: (urls: string[]
     },
   });
   const factory = createProviderFactory(config, { http, keys: envKeys({ K: "sk-test-123456" }), deps });
-  const store = createMemoryHealthStore(config.health, config.cooldown);
+  const store = createMemoryHealthStore(config.health);
   const checker = createHealthChecker({
     config,
     providers: () => config.providers.map((p) => factory.getProvider(p.id) as Provider),
@@ -99,8 +99,8 @@ describe("health checker", () => {
   it("records history, and a good check clears failing targets but lets a rate limit run its course", async () => {
     const { store, checker } = await setup({}, ([a, b]) => [provider("fast", a), provider("slow", b)]);
     const now = Date.now();
-    await store.recordTargetFailure("fast/m1", { status: 500, retryAfterMs: undefined }, now);
-    await store.recordTargetFailure("slow/m2", { status: 429, retryAfterMs: 60_000 }, now);
+    await store.recordTargetFailure("fast/m1", { until: now + 60_000, reason: "failing" }, now);
+    await store.recordTargetFailure("slow/m2", { until: now + 60_000, reason: "rate_limited" }, now);
 
     await checker.runOnce();
 
@@ -122,7 +122,7 @@ describe("health checker", () => {
     await checker.runOnce();
     expect(cleared).toEqual([]);
 
-    await store.recordTargetFailure("fast/m1", { status: 500, retryAfterMs: undefined }, Date.now());
+    await store.recordTargetFailure("fast/m1", { until: Date.now() + 60_000, reason: "failing" }, Date.now());
     await checker.runOnce();
     expect(cleared).toEqual(["fast/m1"]);
   });

@@ -28,7 +28,11 @@ beforeAll(async () => {
     error: "HTTP 503",
     ttl: NOW / 1000 + 60,
   });
-  await store.recordTargetFailure("deepseek/deepseek-chat", { status: 429, retryAfterMs: 30_000 }, NOW);
+  await store.recordTargetFailure(
+    "deepseek/deepseek-chat",
+    { until: NOW + 30_000, reason: "rate_limited" },
+    NOW,
+  );
 });
 afterAll(async () => {
   await table.close();

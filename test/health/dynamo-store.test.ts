@@ -85,25 +85,28 @@ describe("DynamoDB health store", () => {
     expect(records[1]).toMatchObject({ ok: false, status: 503, error: "HTTP 503" });
   });
 
-  it("counts live failures from every instance and benches the target fleet-wide", async () => {
-    const instance1 = table.store({ cooldown: { failureThreshold: 3, cooldownMs: 10_000 } });
-    const instance2 = table.store({ cooldown: { failureThreshold: 3, cooldownMs: 10_000 } });
+  it("shares each instance's bench fleet-wide, keeping the longest and counting every one", async () => {
+    const instance1 = table.store();
+    const instance2 = table.store();
     await Promise.all([
-      instance1.recordTargetFailure("p/m", { status: 503, retryAfterMs: undefined }, 100),
-      instance2.recordTargetFailure("p/m", { status: 503, retryAfterMs: undefined }, 100),
+      instance1.recordTargetFailure("p/m", { until: 10_100, reason: "failing" }, 100),
+      instance2.recordTargetFailure("p/m", { until: 5_000, reason: "rate_limited" }, 100),
     ]);
-    expect((await instance1.read([], ["p/m"])).targets.get("p/m")?.cooldownUntil).toBeUndefined();
-    await instance2.recordTargetFailure("p/m", { status: 503, retryAfterMs: undefined }, 200);
+    await instance2.recordTargetFailure("p/m", { until: 8_000, reason: "rate_limited" }, 200);
     expect((await instance1.read([], ["p/m"])).targets.get("p/m")).toMatchObject({
-      failures: 3,
-      cooldownUntil: 10_200,
+      cooldownUntil: 10_100,
       reason: "failing",
+    });
+    await instance2.recordTargetFailure("p/m", { until: 20_000, reason: "failing" }, 300);
+    expect((await instance1.read([], ["p/m"])).targets.get("p/m")).toMatchObject({
+      failures: 2,
+      cooldownUntil: 20_000,
     });
   });
 
-  it("benches at once on a 429 with Retry-After; an active check keeps it, a live success clears it", async () => {
+  it("keeps a rate-limit bench through an active check; a live success clears it", async () => {
     const store = table.store();
-    await store.recordTargetFailure("rl/m", { status: 429, retryAfterMs: 20_000 }, 1000);
+    await store.recordTargetFailure("rl/m", { until: 21_000, reason: "rate_limited" }, 1000);
     expect((await store.read([], ["rl/m"])).targets.get("rl/m")).toMatchObject({
       cooldownUntil: 21_000,
       reason: "rate_limited",

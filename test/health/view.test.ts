@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../../lib/config/validate.ts";
+import { DEFAULT_HEALTH } from "../../lib/config/validate.ts";
 import { createMemoryHealthStore } from "../../lib/health/memory-store.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
 import { createHealthView } from "../../lib/health/view.ts";
@@ -30,7 +30,7 @@ const good = { ok: true, status: 200, latencyMs: 1, ttftMs: undefined, error: un
 
 describe("health view (the request path's cached copy)", () => {
   it("reads the table once per TTL, not once per request", async () => {
-    const store = createMemoryHealthStore(DEFAULT_HEALTH, DEFAULT_COOLDOWN);
+    const store = createMemoryHealthStore(DEFAULT_HEALTH);
     await store.applyCheck("p", good, 0);
     const { view, advance } = setup(store);
 
@@ -47,7 +47,7 @@ describe("health view (the request path's cached copy)", () => {
   });
 
   it("serves a stale copy while it refreshes in the background", async () => {
-    const store = createMemoryHealthStore(DEFAULT_HEALTH, DEFAULT_COOLDOWN);
+    const store = createMemoryHealthStore(DEFAULT_HEALTH);
     await store.applyCheck("p", good, 0);
     let releaseRead = () => {};
     let gated = false;
@@ -76,7 +76,7 @@ describe("health view (the request path's cached copy)", () => {
   });
 
   it("keeps serving the last known state when the table becomes unreadable, and says so once", async () => {
-    const store = createMemoryHealthStore(DEFAULT_HEALTH, DEFAULT_COOLDOWN);
+    const store = createMemoryHealthStore(DEFAULT_HEALTH);
     await store.applyCheck("p", good, 0);
     let broken = false;
     const flaky: HealthStore = {
@@ -98,7 +98,7 @@ describe("health view (the request path's cached copy)", () => {
 
   it("does not hold a request longer than the first-read timeout when the table hangs", async () => {
     const hanging: HealthStore = {
-      ...createMemoryHealthStore(DEFAULT_HEALTH, DEFAULT_COOLDOWN),
+      ...createMemoryHealthStore(DEFAULT_HEALTH),
       read: () => new Promise(() => {}),
     };
     const { view } = setup(hanging);
@@ -109,8 +109,8 @@ describe("health view (the request path's cached copy)", () => {
   });
 
   it("reports a target's cooldown only while it is in force", async () => {
-    const store = createMemoryHealthStore(DEFAULT_HEALTH, DEFAULT_COOLDOWN);
-    await store.recordTargetFailure("p/m", { status: 429, retryAfterMs: 1000 }, 0);
+    const store = createMemoryHealthStore(DEFAULT_HEALTH);
+    await store.recordTargetFailure("p/m", { until: 1000, reason: "rate_limited" }, 0);
     const { view } = setup(store);
     await view.refresh();
     expect(view.cooldown("p/m", 500)).toEqual({ until: 1000, reason: "rate_limited" });

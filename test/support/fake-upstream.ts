@@ -29,12 +29,14 @@ export type Behaviour =
       blankLinesFirst?: number;
       /** Send the first event as an error event instead of content. */
       errorEvent?: { message: string; type: string; code?: string };
+      /** With `errorEvent`: send it after this many content tokens instead of first. */
+      errorEventAfter?: number;
     }
   | {
       kind: "status";
       status: number;
       headers?: Record<string, string>;
-      error?: { message: string; type?: string; code?: string };
+      error?: { message: string; type?: string; code?: string; param?: string };
     }
   /** Destroy the connection before any response byte. */
   | { kind: "reset" }
@@ -144,7 +146,7 @@ async function respond(
         error: {
           message: behaviour.error?.message ?? `fake error ${behaviour.status}`,
           type: behaviour.error?.type ?? "api_error",
-          param: null,
+          param: behaviour.error?.param ?? null,
           code: behaviour.error?.code ?? null,
         },
       }),
@@ -213,7 +215,7 @@ async function respond(
     await sleep(firstDelay);
   }
   if (res.destroyed) return;
-  if (behaviour.errorEvent) {
+  if (behaviour.errorEvent && behaviour.errorEventAfter === undefined) {
     res.end(`data: ${JSON.stringify({ error: { param: null, code: null, ...behaviour.errorEvent } })}\n\n`);
     return;
   }
@@ -236,6 +238,10 @@ async function respond(
       return;
     }
     if (behaviour.stallAfter === i) return;
+    if (behaviour.errorEvent && behaviour.errorEventAfter === i) {
+      res.end(`data: ${JSON.stringify({ error: { param: null, code: null, ...behaviour.errorEvent } })}\n\n`);
+      return;
+    }
     if (behaviour.malformedAfter === i) res.write("data: {not json\n\n");
     if (i > 0 && behaviour.tokenDelayMs) await sleep(behaviour.tokenDelayMs);
     if (res.destroyed) return;

@@ -1,0 +1,188 @@
+import { type ChildAbort, childAbort } from "../abort.ts";
+import type { LoadBalancer } from "../balancer/load-balancer.ts";
+import type { GatewayConfig, ModelRoute, RouteTarget } from "../config/types.ts";
+import type { Deps } from "../deps.ts";
+import { type GatewayError, UpstreamTimeoutError } from "../errors.ts";
+import type { HealthView } from "../health/view.ts";
+import type { ProviderFactory } from "../providers/factory.ts";
+import type { ChatRequest, Provider } from "../providers/types.ts";
+import { faultOf } from "../retry/blame.ts";
+import type { ClientAuth } from "./auth.ts";
+import type { Cooldown, CooldownStore } from "./cooldown.ts";
+
+export interface ChatContext {
+  config: GatewayConfig;
+  factory: ProviderFactory;
+  cooldowns: CooldownStore;
+  /** The cached health table: refreshed (when stale) before each request is planned. */
+  health: HealthView;
+  /** One balancer per model route, by route name. */
+  balancers: ReadonlyMap<string, LoadBalancer>;
+  /** Client authentication; none means open (local development). */
+  auth?: ClientAuth | undefined;
+  deps: Deps;
+}
+
+export interface ChatCall {
+  request: ChatRequest;
+  route: ModelRoute;
+  requestId: string;
+  /** Aborts when the caller goes away. */
+  signal: AbortSignal;
+  /** Absolute clock time by which the whole request, stream included, must be over. */
+  deadline: number;
+}
+
+export interface Candidate {
+  target: RouteTarget;
+  provider: Provider;
+  key: string;
+}
+
+export interface AttemptRecord {
+  provider: string;
+  model: string;
+  outcome: "ok" | "error" | "skipped" | "waited";
+  status?: number;
+  code?: string | null;
+  error?: string;
+  /** Whose fault a failed attempt was; only the provider's count against it. */
+  fault?: string;
+  ms: number;
+}
+
+/** How a request ended, for the one log line it leaves. */
+export type Outcome = "ok" | "error" | "cut" | "client_closed";
+
+/** Everything one request carries through its stages: planning, attempts, relay, outcome. */
+export interface RequestRun {
+  context: ChatContext;
+  call: ChatCall;
+  deps: Deps;
+  started: number;
+  streaming: boolean;
+  /** Aborts when the caller leaves or (streams) when the deadline passes; its reason says which. */
+  signal: AbortSignal;
+  attempts: AttemptRecord[];
+  /** A stream response owns the deadline timer from here on: `release` is then the relay's job. */
+  handedOff: boolean;
+  release(): void;
+  /** Writes the request's one log line and its metrics (only the first call counts). */
+  finish(
+    status: number,
+    outcome: Outcome,
+    extra?: { provider?: string; ttftMs?: number; usage?: unknown },
+  ): void;
+}
+
+export function startRun(context: ChatContext, call: ChatCall): RequestRun {
+  const { deps } = context;
+  const started = deps.now();
+  const streaming = call.request.stream === true;
+  // A stream can outlive every per-attempt timeout, so it gets a deadline timer that aborts it (the
+  // reason tells deadline from caller). A non-streaming call needs none: each attempt's timeouts are
+  // capped at the time left, and no attempt or wait starts past the deadline. Saved per request: a
+  // controller, a listener and a timer (see BENCHMARKS.md).
+  const request: ChildAbort | undefined = streaming ? childAbort(call.signal) : undefined;
+  const deadlineTimer = request
+    ? setTimeout(
+        () => request.controller.abort(deadlineError(call, started)),
+        Math.max(0, call.deadline - started),
+      )
+    : undefined;
+  let logged = false;
+  const run: RequestRun = {
+    context,
+    call,
+    deps,
+    started,
+    streaming,
+    signal: request?.signal ?? call.signal,
+    attempts: [],
+    handedOff: false,
+    release() {
+      clearTimeout(deadlineTimer);
+      request?.dispose();
+    },
+    finish(status, outcome, extra = {}) {
+      if (logged) return;
+      logged = true;
+      const latencyMs = deps.now() - started;
+      // One structured line per request, aborted ones included (never prompts, completions or keys).
+      deps.logger.info({
+        msg: "chat completion",
+        requestId: call.requestId,
+        model: call.route.name,
+        stream: streaming,
+        status,
+        outcome,
+        attempts: run.attempts,
+        latencyMs,
+        ...extra,
+      });
+      deps.metrics?.({
+        provider: extra.provider,
+        status,
+        latencyMs,
+        ttftMs: extra.ttftMs,
+        fellBack: run.attempts.some((a) => a.outcome !== "ok"),
+      });
+    },
+  };
+  return run;
+}
+
+export function deadlineError(call: ChatCall, started: number): UpstreamTimeoutError {
+  return new UpstreamTimeoutError("gateway", "deadline", call.deadline - started);
+}
+
+/**
+ * The cooldown that keeps this request off a target, if any. A rate-limit bench set after the
+ * request started does not refuse it: it was already in flight, and its own retry honours the
+ * provider's `Retry-After`.
+ */
+export function cooldownOf(run: RequestRun, candidate: Candidate): Cooldown | undefined {
+  const cooldown = run.context.cooldowns.get(candidate.key, run.deps.now());
+  if (cooldown?.reason === "rate_limited" && cooldown.since !== undefined && cooldown.since >= run.started) {
+    return undefined;
+  }
+  return cooldown;
+}
+
+/** Records a failed attempt; only a provider's own fault counts toward its cooldown and health. */
+export function recordFailure(run: RequestRun, candidate: Candidate, error: GatewayError, ms: number): void {
+  const now = run.deps.now();
+  const fault = faultOf(error, { now, deadline: run.call.deadline });
+  run.attempts.push({
+    ...name(candidate),
+    outcome: "error",
+    status: error.status,
+    code: error.code,
+    error: error.message,
+    fault,
+    ms,
+  });
+  if (fault === "provider") run.context.cooldowns.recordFailure(candidate.key, error, now);
+}
+
+export function recordSuccess(run: RequestRun, candidate: Candidate, ms: number): void {
+  run.attempts.push({ ...name(candidate), outcome: "ok", ms });
+  run.context.cooldowns.recordSuccess(candidate.key, run.deps.now());
+}
+
+export function name(candidate: Candidate): { provider: string; model: string } {
+  return { provider: candidate.target.provider, model: candidate.target.model };
+}
+
+export function attemptCount(attempts: AttemptRecord[]): number {
+  return attempts.filter((a) => a.outcome === "ok" || a.outcome === "error").length;
+}
+
+export function answeredBy(run: RequestRun, candidate: Candidate): Record<string, string> {
+  return {
+    "x-request-id": run.call.requestId,
+    "x-gateway-provider": candidate.target.provider,
+    "x-gateway-model": candidate.target.model,
+    "x-gateway-attempts": String(attemptCount(run.attempts)),
+  };
+}

@@ -1,0 +1,236 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
+import {
+  chatBody,
+  fakeProvider,
+  jsonOf,
+  postChat,
+  startGateway,
+  type TestGateway,
+} from "../support/gateway.ts";
+
+// One provider fault is enough to bench a target here: whatever these tests do must not bench it.
+const STRICT = {
+  retry: { maxAttempts: 1, baseDelayMs: 10, maxDelayMs: 50, maxRetryAfterMs: 2000 },
+  timeouts: { connectMs: 500, headersMs: 300, firstTokenMs: 250, idleMs: 150, responseMs: 600 },
+  cooldown: { minRequests: 1, failureRateThreshold: 0.01, cooldownMs: 60_000 },
+};
+
+let a: FakeUpstream;
+let b: FakeUpstream;
+let gateway: TestGateway;
+
+async function setup(
+  options: {
+    defaults?: Record<string, unknown>;
+    targets?: Array<Record<string, unknown>>;
+    b?: (url: string) => Record<string, unknown>;
+  } = {},
+) {
+  a = await startFakeUpstream();
+  b = await startFakeUpstream();
+  gateway = await startGateway({
+    defaults: { ...STRICT, resumeByRestart: false, ...options.defaults },
+    providers: [fakeProvider("a", a.url), fakeProvider("b", b.url, options.b?.(b.url))],
+    models: {
+      m: {
+        targets: options.targets ?? [
+          { provider: "a", model: "model-a" },
+          { provider: "b", model: "model-b" },
+        ],
+      },
+    },
+  });
+}
+
+afterEach(async () => {
+  await gateway?.close();
+  await a?.close();
+  await b?.close();
+});
+
+const benched = (target: string) => gateway.runtime.cooldowns.get(target, Date.now());
+const chatLines = () => gateway.logs.filter((l) => l.msg === "chat completion");
+
+describe("only a provider's own faults count against it", () => {
+  it("does not blame the provider for the request's own deadline (not streamed)", async () => {
+    await setup({ defaults: { requestTimeoutMs: 200 } });
+    a.fallback = { kind: "answer", firstTokenDelayMs: 400 };
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(504);
+    expect((await jsonOf(res)).error.code).toBe("deadline_exceeded");
+    expect(benched("a/model-a")).toBeUndefined();
+    expect(chatLines()[0]?.attempts).toMatchObject([{ provider: "a", outcome: "error", fault: "caller" }]);
+  });
+
+  it("does not blame the provider for the request's own deadline (streamed)", async () => {
+    await setup({ defaults: { requestTimeoutMs: 300, timeouts: { ...STRICT.timeouts, idleMs: 1000 } } });
+    a.fallback = { kind: "answer", tokenDelayMs: 40, tokens: Array(50).fill(" tok") };
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(JSON.parse(events.at(-1) ?? "{}").error.code).toBe("stream_interrupted");
+    expect(benched("a/model-a")).toBeUndefined();
+    expect(chatLines()[0]?.attempts).toMatchObject([
+      { provider: "a", outcome: "ok" },
+      { provider: "a", outcome: "error", code: "deadline_timeout", fault: "caller" },
+    ]);
+  });
+});
+
+describe("every request leaves one log line", () => {
+  it("logs a request whose caller left before the answer, at info, as client_closed", async () => {
+    await setup();
+    a.fallback = { kind: "hang" };
+    const controller = new AbortController();
+
+    const pending = gateway.runtime.gateway.handle({
+      method: "POST",
+      path: "/v1/chat/completions",
+      headers: { "content-type": "application/json" },
+      body: chatBody("m"),
+      signal: controller.signal,
+    });
+    await expect.poll(() => a.requests.length).toBe(1);
+    controller.abort();
+    await pending;
+
+    expect(chatLines()).toEqual([
+      expect.objectContaining({ level: "info", outcome: "client_closed", status: 499 }),
+    ]);
+    expect(benched("a/model-a")).toBeUndefined();
+    expect(gateway.logs.filter((l) => l.level === "error")).toEqual([]);
+  });
+});
+
+describe("when every target is benched", () => {
+  it("waits for the first rate limit to end when that fits the deadline, instead of refusing", async () => {
+    await setup({ defaults: { retry: { ...STRICT.retry, maxRetryAfterMs: 1000 } } });
+    // a asks for longer than the cap; b for a moment. Both are benched by this request.
+    a.queue.push({ kind: "status", status: 429, headers: { "retry-after-ms": "5000" } });
+    b.queue.push({ kind: "status", status: 429, headers: { "retry-after-ms": "300" } });
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-gateway-provider")).toBe("b");
+    expect(res.headers.get("x-gateway-attempts")).toBe("3");
+    expect(b.requests).toHaveLength(2);
+    expect(a.requests).toHaveLength(1);
+  });
+
+  it("answers 429 at once when the first bench ends past the cap", async () => {
+    await setup({ defaults: { retry: { ...STRICT.retry, maxRetryAfterMs: 1000 } } });
+    a.queue.push({ kind: "status", status: 429, headers: { "retry-after-ms": "5000" } });
+    b.queue.push({ kind: "status", status: 429, headers: { "retry-after-ms": "4000" } });
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(429);
+    expect(res.headers.get("retry-after")).toBe("4");
+    expect(b.requests).toHaveLength(1);
+  });
+});
+
+describe("context-window fallback", () => {
+  const tooLong = {
+    kind: "status" as const,
+    status: 400,
+    error: {
+      message: "This model's maximum context length is 8192 tokens.",
+      type: "invalid_request_error",
+      code: "context_length_exceeded",
+    },
+  };
+
+  it("falls back to a later target declared with a larger window, and blames nobody", async () => {
+    await setup({
+      targets: [
+        { provider: "a", model: "small", contextWindow: 8192 },
+        { provider: "b", model: "large", contextWindow: 128_000 },
+      ],
+    });
+    a.queue.push(tooLong);
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-gateway-provider")).toBe("b");
+    expect(b.requests[0]?.body.model).toBe("large");
+    expect(benched("a/small")).toBeUndefined();
+  });
+
+  it("returns the 400 unchanged when no later target has a larger window", async () => {
+    await setup({
+      targets: [
+        { provider: "a", model: "small", contextWindow: 8192 },
+        { provider: "b", model: "same", contextWindow: 8192 },
+      ],
+    });
+    a.queue.push(tooLong);
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(400);
+    expect((await jsonOf(res)).error).toMatchObject({
+      code: "context_length_exceeded",
+      message: tooLong.error.message,
+    });
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it("never sends it again to the same model, even on another provider", async () => {
+    await setup({
+      targets: [
+        { provider: "a", model: "shared", contextWindow: 8192 },
+        { provider: "b", model: "shared", contextWindow: 128_000 },
+      ],
+    });
+    a.queue.push(tooLong);
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(400);
+    expect(b.requests).toHaveLength(0);
+  });
+});
+
+describe("the text kept to continue a cut answer is bounded", () => {
+  it("reports a cut past the limit instead of continuing it", async () => {
+    await setup({
+      defaults: { maxResumeChars: 8 },
+      b: (url) => ({ assistantPrefill: true, prefillBaseUrl: `${url}/beta` }),
+    });
+    a.queue.push({ kind: "answer", cutAfter: 4, tokenDelayMs: 10 });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    expect(events).not.toContain("[DONE]");
+    expect(JSON.parse(events.at(-1) ?? "{}").error.code).toBe("stream_interrupted");
+    expect(b.requests).toHaveLength(0);
+  });
+});
+
+describe("a cut answer never looks whole", () => {
+  it("does not pass on a [DONE] that came before any finish reason", async () => {
+    await setup({ b: (url) => ({ assistantPrefill: true, prefillBaseUrl: `${url}/beta` }) });
+    a.queue.push({ kind: "answer", omitFinish: true });
+    b.queue.push({ kind: "answer", tokens: [] });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const events = sseDataLines(await res.text());
+
+    // Continued on b, which finishes the answer properly; without b it would be an error event.
+    expect(b.requests[0]?.path).toBe("/beta/chat/completions");
+    expect(events.at(-1)).toBe("[DONE]");
+    const finishes = events
+      .filter((e) => e.startsWith("{"))
+      .map((e) => JSON.parse(e).choices?.[0]?.finish_reason)
+      .filter(Boolean);
+    expect(finishes).toEqual(["stop"]);
+  });
+});

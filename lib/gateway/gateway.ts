@@ -2,7 +2,7 @@ import type { ModelRoute } from "../config/types.ts";
 import { ClientAbortError, GatewayError, InvalidRequestError } from "../errors.ts";
 import { type ChatContext, completeChat } from "./chat.ts";
 import { errorResponse, type GatewayResponse, jsonResponse, PayloadTooLargeError } from "./response.ts";
-import { DEFAULT_MAX_NESTING_DEPTH, parseChatRequest } from "./validate.ts";
+import { parseChatRequest } from "./validate.ts";
 
 /** A request as any runtime adapter hands it over. */
 export interface GatewayRequest {
@@ -58,7 +58,7 @@ export function createGateway(context: GatewayContext): Gateway {
   async function chat(request: GatewayRequest, requestId: string): Promise<GatewayResponse> {
     if (Buffer.byteLength(request.body) > config.maxBodyBytes)
       throw new PayloadTooLargeError(config.maxBodyBytes);
-    const body = parseChatRequest(request.body, { maxNestingDepth: DEFAULT_MAX_NESTING_DEPTH });
+    const body = parseChatRequest(request.body, { maxNestingDepth: config.maxNestingDepth });
     const route = routes.get(body.model);
     if (route === undefined) {
       throw new InvalidRequestError(

@@ -304,6 +304,22 @@ describe("hostile bodies (issue 9)", () => {
     expect(upstream.requests).toHaveLength(1);
   });
 
+  it("takes the limit from defaults.maxNestingDepth", async () => {
+    const strict = await startGateway({
+      defaults: { maxNestingDepth: 8 },
+      providers: [{ id: "mock", type: "mock", mock: { tokenDelayMs: 0, firstTokenDelayMs: 0 } }],
+      models: { "gpt-4o-mini": { targets: [{ provider: "mock", model: "m1" }] } },
+    });
+    try {
+      expect((await postChat(strict.url, nestedBody(8))).status).toBe(200);
+      const res = await postChat(strict.url, nestedBody(9));
+      expect(res.status).toBe(400);
+      expect((await jsonOf(res)).error.message).toContain("limit of 8 levels");
+    } finally {
+      await strict.close();
+    }
+  });
+
   describe("with room for a 20 KB body", () => {
     let roomy: TestGateway;
     beforeAll(async () => {

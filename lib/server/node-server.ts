@@ -69,6 +69,11 @@ export function createNodeServer(gateway: Gateway, options: NodeServerOptions): 
   // The exchange in progress on each connection, so a parser error never writes into a response
   // that has started, nor answers in place of an earlier pipelined request.
   const inFlight = new WeakMap<Duplex, { req: IncomingMessage; res: ServerResponse }>();
+  /** Answers `error` in the OpenAI shape and closes the connection after it. */
+  const refuse = (req: IncomingMessage, res: ServerResponse, error: GatewayError): void => {
+    res.shouldKeepAlive = false;
+    write(req, res, gateway.refuse(error)).catch(() => res.destroy());
+  };
 
   const server = http.createServer(
     // Node's own Host check answers 400 with an empty body; the handler answers it in the OpenAI shape.
@@ -80,12 +85,7 @@ export function createNodeServer(gateway: Gateway, options: NodeServerOptions): 
       });
       if (req.httpVersion === "1.1" && req.headers.host === undefined) {
         // RFC 9112, section 3.2: a server must answer 400 to an HTTP/1.1 request without Host.
-        res.shouldKeepAlive = false;
-        void write(
-          req,
-          res,
-          gateway.refuse(new InvalidRequestError("The Host header is missing.", null, "missing_host_header")),
-        );
+        refuse(req, res, new InvalidRequestError("The Host header is missing.", null, "missing_host_header"));
         return;
       }
       serve(gateway, options, req, res).catch((error: unknown) => {
@@ -99,15 +99,15 @@ export function createNodeServer(gateway: Gateway, options: NodeServerOptions): 
           res.destroy();
           return;
         }
-        res.shouldKeepAlive = false;
-        const failure = gateway.refuse(
+        refuse(
+          req,
+          res,
           new GatewayError("Internal server error while sending the response.", {
             status: 500,
             type: "api_error",
             code: "internal_error",
           }),
         );
-        void write(req, res, failure).catch(() => res.destroy());
       });
     },
   );
@@ -129,14 +129,16 @@ export function createNodeServer(gateway: Gateway, options: NodeServerOptions): 
   });
   // Node answers an Expect other than 100-continue with a bare 417 unless someone listens.
   server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
-    res.shouldKeepAlive = false;
-    const refusal = new InvalidRequestError(
-      "The Expect header is not supported, except for '100-continue'.",
-      null,
-      "expectation_failed",
-      417,
+    refuse(
+      req,
+      res,
+      new InvalidRequestError(
+        "The Expect header is not supported, except for '100-continue'.",
+        null,
+        "expectation_failed",
+        417,
+      ),
     );
-    void write(req, res, gateway.refuse(refusal)).catch(() => res.destroy());
   });
   // CONNECT is for proxies; without this listener Node closes the socket with no answer at all.
   server.on("connect", (_req: IncomingMessage, socket: Duplex) => {

@@ -105,6 +105,32 @@ describe("what the server answers itself", () => {
   });
 });
 
+describe("a failure of the server itself", () => {
+  it("is a 500 in the OpenAI shape with a request id, logged once at error", async () => {
+    const real = gateway.runtime.gateway;
+    const failingLogs: LogLine[] = [];
+    const failing = createNodeServer(
+      { ...real, handle: () => Promise.reject(new Error("socket hang up in a bug of ours")) },
+      { maxBodyBytes: 1024, logger: recordingLogger(failingLogs) },
+    );
+    const failingUrl = await listen(failing, 0, "127.0.0.1");
+    try {
+      const res = await fetch(`${failingUrl}/v1/models`);
+      expect(res.status).toBe(500);
+      expect(res.headers.get("x-request-id")).toBeTruthy();
+      const body = (await res.json()) as unknown;
+      expect(isOpenAIError(body)).toBe(true);
+      expect(JSON.stringify(body)).not.toContain("hang up");
+      expect(failingLogs.filter((l) => l.level === "error")).toEqual([
+        expect.objectContaining({ msg: "response failed" }),
+      ]);
+    } finally {
+      failing.closeAllConnections();
+      await new Promise<void>((resolve) => failing.close(() => resolve()));
+    }
+  });
+});
+
 describe("a caller leaving mid-body", () => {
   it("is logged at info, not error", async () => {
     const before = logs.length;

@@ -23,15 +23,27 @@ export interface Gateway {
   handle(request: GatewayRequest): Promise<GatewayResponse>;
   /** The response for a body over the size limit, for adapters that stop reading early. */
   tooLarge(requestId?: string): GatewayResponse;
+  /**
+   * The response for a request an adapter refuses before it reaches {@link Gateway.handle} (HTTP the
+   * parser rejects, a body that stops arriving): the OpenAI error shape with a fresh request id.
+   */
+  refuse(error: GatewayError, requestId?: string): GatewayResponse;
 }
 
 export type GatewayContext = ChatContext;
 
-const ROUTES: Record<string, readonly string[]> = {
-  "/v1/chat/completions": ["POST"],
-  "/v1/models": ["GET"],
-  "/health": ["GET"],
-};
+/** The methods each known path answers; HEAD and OPTIONS wherever GET is, OPTIONS everywhere. */
+function allowedMethods(path: string): readonly string[] | undefined {
+  if (path === "/v1/chat/completions") return ["POST", "OPTIONS"];
+  if (path === "/v1/models" || path === "/health" || path.startsWith("/v1/models/"))
+    return ["GET", "HEAD", "OPTIONS"];
+  return undefined;
+}
+
+/** Caller text echoed in an error message, cut short: a 16 KB path is not worth repeating. */
+function echo(text: string): string {
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
 
 /** The whole HTTP API as `request → response`; runtimes are thin adapters around it. */
 export function createGateway(context: GatewayContext): Gateway {
@@ -46,11 +58,11 @@ export function createGateway(context: GatewayContext): Gateway {
   async function chat(request: GatewayRequest, requestId: string): Promise<GatewayResponse> {
     if (Buffer.byteLength(request.body) > config.maxBodyBytes)
       throw new PayloadTooLargeError(config.maxBodyBytes);
-    const body = parseChatRequest(request.body);
+    const body = parseChatRequest(request.body, { maxNestingDepth: config.maxNestingDepth });
     const route = routes.get(body.model);
     if (route === undefined) {
       throw new InvalidRequestError(
-        `The model '${body.model}' does not exist or you do not have access to it.`,
+        `The model '${echo(body.model)}' does not exist or you do not have access to it.`,
         "model",
         "model_not_found",
         404,
@@ -66,66 +78,110 @@ export function createGateway(context: GatewayContext): Gateway {
     });
   }
 
+  async function route(request: GatewayRequest, path: string, requestId: string): Promise<GatewayResponse> {
+    const allowed = allowedMethods(path);
+    // Before auth: a CORS preflight or a client probing the API carries no key.
+    if (request.method === "OPTIONS" && allowed) {
+      return { status: 204, headers: { allow: allowed.join(", "), "x-request-id": requestId }, body: "" };
+    }
+    // HEAD is answered as GET is; handle() drops the body (RFC 9110, section 9.3.2).
+    const method = request.method === "HEAD" ? "GET" : request.method;
+    // Before anything else, and above all before any upstream call. /health stays open for probes.
+    if (context.auth && path !== "/health") await context.auth.verify(request.headers);
+    if (path === "/v1/chat/completions" && method === "POST") return await chat(request, requestId);
+    if (path === "/v1/models" && method === "GET") {
+      return {
+        status: 200,
+        headers: { "content-type": "application/json", "x-request-id": requestId },
+        body: modelListBody,
+      };
+    }
+    if (path.startsWith("/v1/models/") && method === "GET") {
+      const id = decodePathSegment(path.slice("/v1/models/".length));
+      const model = modelList.data.find((m) => m.id === id);
+      if (model) return jsonResponse(200, model, { "x-request-id": requestId });
+      throw new InvalidRequestError(
+        `The model '${echo(id)}' does not exist.`,
+        "model",
+        "model_not_found",
+        404,
+      );
+    }
+    if (path === "/health" && method === "GET") {
+      return jsonResponse(200, { status: "ok" }, { "x-request-id": requestId, "cache-control": "no-store" });
+    }
+    if (allowed) {
+      throw new GatewayError(
+        `Method ${echo(request.method)} is not allowed on ${path}; use ${allowed.join(", ")}.`,
+        {
+          status: 405,
+          type: "invalid_request_error",
+          code: "method_not_allowed",
+          headers: { allow: allowed.join(", ") },
+        },
+      );
+    }
+    throw new InvalidRequestError(
+      `Unknown path: ${echo(request.method)} ${echo(path)}`,
+      null,
+      "unknown_url",
+      404,
+    );
+  }
+
   return {
     async handle(request) {
       const requestId = request.requestId ?? deps.newId();
       const query = request.path.indexOf("?");
       const path = query === -1 ? request.path : request.path.slice(0, query);
+      let response: GatewayResponse;
       try {
-        // Before anything else, and above all before any upstream call. /health stays open for probes.
-        if (context.auth && path !== "/health") await context.auth.verify(request.headers);
-        if (path === "/v1/chat/completions" && request.method === "POST")
-          return await chat(request, requestId);
-        if (path === "/v1/models" && request.method === "GET") {
-          return {
-            status: 200,
-            headers: { "content-type": "application/json", "x-request-id": requestId },
-            body: modelListBody,
-          };
-        }
-        if (path.startsWith("/v1/models/") && request.method === "GET") {
-          const id = decodeURIComponent(path.slice("/v1/models/".length));
-          const model = modelList.data.find((m) => m.id === id);
-          if (model) return jsonResponse(200, model, { "x-request-id": requestId });
-          throw new InvalidRequestError(`The model '${id}' does not exist.`, "model", "model_not_found", 404);
-        }
-        if (path === "/health" && request.method === "GET") {
-          return jsonResponse(
-            200,
-            { status: "ok" },
-            { "x-request-id": requestId, "cache-control": "no-store" },
-          );
-        }
-        const allowed = ROUTES[path] ?? (path.startsWith("/v1/models/") ? ["GET"] : undefined);
-        if (allowed) {
-          return errorResponse(
-            new GatewayError(
-              `Method ${request.method} is not allowed on ${path}; use ${allowed.join(", ")}.`,
-              {
-                status: 405,
-                type: "invalid_request_error",
-                code: "method_not_allowed",
-              },
-            ),
-            requestId,
-            { allow: allowed.join(", ") },
-          );
-        }
-        throw new InvalidRequestError(`Unknown path: ${request.method} ${path}`, null, "unknown_url", 404);
+        response = await route(request, path, requestId);
       } catch (error) {
-        if (error instanceof ClientAbortError) {
-          // Nobody is listening; the adapter drops this (499 is nginx's "client closed request").
-          return jsonResponse(499, {
-            error: { message: error.message, type: "api_error", param: null, code: "client_closed" },
-          });
-        }
-        if (!(error instanceof GatewayError)) {
-          deps.logger.error({ msg: "unhandled error", requestId, error: (error as Error)?.message });
-        }
-        return errorResponse(error, requestId);
+        response = failure(error, requestId);
       }
+      // A HEAD response carries the GET response's status and headers but never a body.
+      return request.method === "HEAD" && typeof response.body === "string"
+        ? { ...response, body: "" }
+        : response;
     },
     tooLarge: (requestId) =>
       errorResponse(new PayloadTooLargeError(config.maxBodyBytes), requestId ?? deps.newId()),
+    refuse: (error, requestId) => errorResponse(error, requestId ?? deps.newId()),
   };
+
+  function failure(error: unknown, requestId: string): GatewayResponse {
+    if (error instanceof ClientAbortError) {
+      // Nobody is listening; the adapter drops this (499 is nginx's "client closed request").
+      return jsonResponse(499, {
+        error: { message: error.message, type: "api_error", param: null, code: "client_closed" },
+      });
+    }
+    if (error instanceof GatewayError) return errorResponse(error, requestId);
+    // A bug of ours, not the caller's nor a provider's: logged once, here, and answered with the
+    // request id so the caller's report can be matched to this line.
+    deps.logger.error({ msg: "unhandled error", requestId, error: (error as Error)?.message });
+    return errorResponse(
+      new GatewayError(`Internal server error (request id ${requestId}).`, {
+        status: 500,
+        type: "api_error",
+        code: "internal_error",
+        cause: error,
+      }),
+      requestId,
+    );
+  }
+}
+
+/** A percent-encoded path segment, or a 400 for malformed encoding (`%E0%A4%A`), never a URIError. */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new InvalidRequestError(
+      `The path segment '${echo(segment)}' is not valid percent-encoded UTF-8.`,
+      null,
+      "invalid_path",
+    );
+  }
 }

@@ -4,11 +4,24 @@ import type { ChatRequest } from "../providers/types.ts";
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
 
 /**
+ * How deeply arrays and objects may nest in a request body unless configured otherwise. A real chat
+ * request nests about six levels (body, messages, message, content parts, part, image_url); tool
+ * schemas add a few more. Issue 9: a body nested 10,000 levels deep (20 KB) parsed fine but blew the
+ * stack when the provider adapter serialised it, and the crash was blamed on the provider.
+ */
+export const DEFAULT_MAX_NESTING_DEPTH = 64;
+
+export interface ParseChatOptions {
+  /** Arrays and objects nested deeper than this are refused with a 400 before any upstream call. */
+  maxNestingDepth?: number;
+}
+
+/**
  * Checks the fields the gateway relies on and the common ones whose type is unambiguous; everything
  * else passes through for the provider to judge. Messages follow the OpenAI API reference
  * (https://platform.openai.com/docs/api-reference/chat/create).
  */
-export function parseChatRequest(body: string): ChatRequest {
+export function parseChatRequest(body: string, options: ParseChatOptions = {}): ChatRequest {
   if (body.trim() === "")
     throw new InvalidRequestError("The request body is empty; expected a JSON object.", null, "invalid_json");
   let json: unknown;
@@ -23,6 +36,16 @@ export function parseChatRequest(body: string): ChatRequest {
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new InvalidRequestError("The request body must be a JSON object.", null, "invalid_json");
+  }
+  // JSON.parse is iterative in V8, but JSON.stringify and any walk of the value are recursive:
+  // refuse deep bodies here, before anything else touches them.
+  const limit = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
+  if (exceedsDepth(json, limit)) {
+    throw new InvalidRequestError(
+      `The request body nests arrays and objects deeper than the limit of ${limit} levels.`,
+      null,
+      "nesting_too_deep",
+    );
   }
   const request = json as Record<string, unknown>;
 
@@ -68,6 +91,25 @@ export function parseChatRequest(body: string): ChatRequest {
   checkNumber(request, "presence_penalty", -2, 2, false);
   checkNumber(request, "frequency_penalty", -2, 2, false);
   return request as ChatRequest;
+}
+
+/**
+ * Whether `value` nests arrays/objects more than `limit` levels deep (the value itself is level 1).
+ * Iterative, with an explicit stack, so the check cannot itself overflow the call stack; it stops at
+ * the first container past the limit.
+ */
+export function exceedsDepth(value: unknown, limit: number): boolean {
+  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 1 }];
+  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
+    const v = item.value;
+    if (typeof v !== "object" || v === null) continue;
+    if (item.depth > limit) return true;
+    const children = Array.isArray(v) ? v : Object.values(v);
+    for (const child of children) {
+      if (typeof child === "object" && child !== null) stack.push({ value: child, depth: item.depth + 1 });
+    }
+  }
+  return false;
 }
 
 function checkMessage(message: unknown, i: number): void {

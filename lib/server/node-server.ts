@@ -1,29 +1,204 @@
 import { once } from "node:events";
 import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import type { Duplex } from "node:stream";
 import type { Logger } from "../deps.ts";
+import { GatewayError, InvalidRequestError } from "../errors.ts";
 import type { Gateway, GatewayRequest } from "../gateway/gateway.ts";
 import type { GatewayResponse } from "../gateway/response.ts";
 
-export interface NodeServerOptions {
+/** The local server's timeouts, in milliseconds. */
+export interface ServerTimeouts {
+  /** Time to receive a request's headers (`server.headersTimeout`). */
+  headersTimeoutMs: number;
+  /** Time to receive a whole request, headers and body (`server.requestTimeout`). */
+  requestTimeoutMs: number;
+  /** How long an idle keep-alive connection stays open between requests. */
+  keepAliveTimeoutMs: number;
+  /** How often Node checks the two request timeouts (`connectionsCheckingInterval`). */
+  timeoutCheckIntervalMs: number;
+}
+
+/** Any timeout left out takes its value from {@link SERVER_TIMEOUTS}. */
+export interface NodeServerOptions extends Partial<ServerTimeouts> {
   maxBodyBytes: number;
   logger: Logger;
 }
 
 /**
+ * The local server's timeouts, set on purpose (issue 9: with Node's defaults, 60 s for headers
+ * checked every 30 s, a slowloris socket lived about 90 s).
+ * - headers: 10 s, from the first byte of a request to its last header line;
+ * - request: 30 s for headers and body together (a 4 MB body then needs ~140 KB/s); it never
+ *   limits the response, so long streams are unaffected;
+ * - keep-alive: 65 s idle between requests, above the idle timeout of clients' pools (Node's agent
+ *   and undici keep sockets 4-5 s) so a client never reuses a socket the server is closing;
+ * - checked every second, so a timeout fires within a second of its value, not 30 s later.
+ * Header size stays at Node's default (16 KB, `--max-http-header-size`); larger is a 431.
+ */
+export const SERVER_TIMEOUTS: Readonly<ServerTimeouts> = {
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  keepAliveTimeoutMs: 65_000,
+  timeoutCheckIntervalMs: 1_000,
+};
+
+/** The caller went away (or its connection broke) before its body arrived: its doing, not ours. */
+class CallerClosedError extends Error {
+  constructor(cause?: unknown) {
+    super("client closed the request before sending its body", cause === undefined ? undefined : { cause });
+    this.name = "CallerClosedError";
+  }
+}
+
+/**
  * Serves the gateway over `node:http`: the same request path the Lambda runs, adapted in a few
  * dozen lines. Reads the body with a size limit, aborts the upstream work when the caller goes
- * away, and writes streamed bodies with back-pressure.
+ * away, and writes streamed bodies with back-pressure. What Node's HTTP parser refuses (oversized
+ * headers, broken chunked encoding, a request too slow to arrive) is answered in the OpenAI error
+ * shape too, then the connection is closed.
  */
 export function createNodeServer(gateway: Gateway, options: NodeServerOptions): http.Server {
-  const server = http.createServer((req, res) => {
-    serve(gateway, options, req, res).catch((error: unknown) => {
-      options.logger.error({ msg: "response failed", error: (error as Error)?.message });
-      res.destroy();
-    });
+  const timeouts: ServerTimeouts = {
+    headersTimeoutMs: options.headersTimeoutMs ?? SERVER_TIMEOUTS.headersTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? SERVER_TIMEOUTS.requestTimeoutMs,
+    keepAliveTimeoutMs: options.keepAliveTimeoutMs ?? SERVER_TIMEOUTS.keepAliveTimeoutMs,
+    timeoutCheckIntervalMs: options.timeoutCheckIntervalMs ?? SERVER_TIMEOUTS.timeoutCheckIntervalMs,
+  };
+  const { logger } = options;
+  // The exchange in progress on each connection, so a parser error never writes into a response
+  // that has started, nor answers in place of an earlier pipelined request.
+  const inFlight = new WeakMap<Duplex, { req: IncomingMessage; res: ServerResponse }>();
+  /** Answers `error` in the OpenAI shape and closes the connection after it. */
+  const refuse = (req: IncomingMessage, res: ServerResponse, error: GatewayError): void => {
+    res.shouldKeepAlive = false;
+    write(req, res, gateway.refuse(error)).catch(() => res.destroy());
+  };
+
+  const server = http.createServer(
+    // Node's own Host check answers 400 with an empty body; the handler answers it in the OpenAI shape.
+    { connectionsCheckingInterval: timeouts.timeoutCheckIntervalMs, requireHostHeader: false },
+    (req, res) => {
+      inFlight.set(req.socket, { req, res });
+      res.once("close", () => {
+        if (inFlight.get(req.socket)?.res === res) inFlight.delete(req.socket);
+      });
+      if (req.httpVersion === "1.1" && req.headers.host === undefined) {
+        // RFC 9112, section 3.2: a server must answer 400 to an HTTP/1.1 request without Host.
+        refuse(req, res, new InvalidRequestError("The Host header is missing.", null, "missing_host_header"));
+        return;
+      }
+      serve(gateway, options, req, res).catch((error: unknown) => {
+        if (error instanceof CallerClosedError || res.destroyed) {
+          logger.info({ msg: "caller left before the response was sent", error: (error as Error)?.message });
+          res.destroy();
+          return;
+        }
+        logger.error({ msg: "response failed", error: (error as Error)?.message });
+        if (res.headersSent) {
+          res.destroy();
+          return;
+        }
+        refuse(
+          req,
+          res,
+          new GatewayError("Internal server error while sending the response.", {
+            status: 500,
+            type: "api_error",
+            code: "internal_error",
+          }),
+        );
+      });
+    },
+  );
+  server.headersTimeout = timeouts.headersTimeoutMs;
+  server.requestTimeout = timeouts.requestTimeoutMs;
+  server.keepAliveTimeout = timeouts.keepAliveTimeoutMs;
+
+  server.on("clientError", (error: Error & { code?: string }, socket: Duplex) => {
+    const current = inFlight.get(socket);
+    const canAnswer =
+      socket.writable && (current === undefined || (!current.res.headersSent && !current.req.complete));
+    const refusal = canAnswer ? parserRefusal(error, timeouts) : undefined;
+    if (refusal === undefined) {
+      socket.destroy();
+      return;
+    }
+    logger.info({ msg: "request refused", status: refusal.status, code: error.code });
+    endWith(socket, gateway.refuse(refusal));
   });
-  server.keepAliveTimeout = 65_000;
+  // Node answers an Expect other than 100-continue with a bare 417 unless someone listens.
+  server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
+    refuse(
+      req,
+      res,
+      new InvalidRequestError(
+        "The Expect header is not supported, except for '100-continue'.",
+        null,
+        "expectation_failed",
+        417,
+      ),
+    );
+  });
+  // CONNECT is for proxies; without this listener Node closes the socket with no answer at all.
+  server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
+    endWith(
+      socket,
+      gateway.refuse(
+        new GatewayError("Method CONNECT is not allowed: this is not a proxy.", {
+          status: 405,
+          type: "invalid_request_error",
+          code: "method_not_allowed",
+        }),
+      ),
+    );
+  });
   return server;
+}
+
+/** What to answer for an error from Node's HTTP parser or its request timers; nothing once the peer is gone. */
+function parserRefusal(error: Error & { code?: string }, timeouts: ServerTimeouts): GatewayError | undefined {
+  switch (error.code) {
+    case "ECONNRESET":
+    case "EPIPE":
+      return undefined;
+    case "HPE_HEADER_OVERFLOW":
+      return new InvalidRequestError(
+        `The request headers are larger than the limit of ${http.maxHeaderSize} bytes.`,
+        null,
+        "request_headers_too_large",
+        431,
+      );
+    case "ERR_HTTP_REQUEST_TIMEOUT":
+      return new InvalidRequestError(
+        `The request did not arrive in time: headers are allowed ${timeouts.headersTimeoutMs} ms, ` +
+          `the whole request ${timeouts.requestTimeoutMs} ms.`,
+        null,
+        "request_timeout",
+        408,
+      );
+    default:
+      return new InvalidRequestError(
+        `The request is not valid HTTP/1.1 (${error.code ?? "parse error"}).`,
+        null,
+        "invalid_http_request",
+      );
+  }
+}
+
+/** Writes a whole response straight to the socket (there is no ServerResponse for it), then closes. */
+function endWith(socket: Duplex, response: GatewayResponse): void {
+  const body = typeof response.body === "string" ? response.body : "";
+  const headers = {
+    ...response.headers,
+    "content-length": String(Buffer.byteLength(body)),
+    connection: "close",
+  };
+  const head = [
+    `HTTP/1.1 ${response.status} ${http.STATUS_CODES[response.status] ?? ""}`,
+    ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+  ].join("\r\n");
+  socket.end(`${head}\r\n\r\n${body}`, () => socket.destroy());
 }
 
 async function serve(
@@ -50,7 +225,7 @@ async function serve(
     signal: abort.signal,
   };
   const response = await gateway.handle(request);
-  await write(res, response);
+  await write(req, res, response);
 }
 
 /** The body as text, or undefined once it passes `limit` (plain events: cheaper than an async iterator). */
@@ -73,9 +248,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | undefin
         chunks.length === 1 ? (chunks[0] as Buffer).toString("utf8") : Buffer.concat(chunks).toString("utf8"),
       ),
     );
-    req.once("error", reject);
+    // An IncomingMessage fails only when its connection does ("aborted", a reset): the caller's side.
+    req.once("error", (error) => reject(new CallerClosedError(error)));
     req.once("close", () => {
-      if (!req.complete) reject(new Error("client closed the request before sending its body"));
+      if (!req.complete) reject(new CallerClosedError());
     });
   });
 }
@@ -83,14 +259,15 @@ function readBody(req: IncomingMessage, limit: number): Promise<string | undefin
 async function sendTooLarge(gateway: Gateway, req: IncomingMessage, res: ServerResponse): Promise<void> {
   // Answer, then close: the rest of an oversized body is not worth reading.
   res.shouldKeepAlive = false;
-  await write(res, gateway.tooLarge());
+  await write(req, res, gateway.tooLarge());
   req.destroy();
 }
 
-async function write(res: ServerResponse, response: GatewayResponse): Promise<void> {
+async function write(req: IncomingMessage, res: ServerResponse, response: GatewayResponse): Promise<void> {
   if (typeof response.body === "string") {
     if (res.destroyed) return;
-    response.headers["content-length"] = String(Buffer.byteLength(response.body));
+    // A HEAD answer must not claim a length of 0 when GET would send a body (RFC 9110, 8.6).
+    if (req.method !== "HEAD") response.headers["content-length"] = String(Buffer.byteLength(response.body));
     res.writeHead(response.status, response.headers);
     res.end(response.body);
     return;

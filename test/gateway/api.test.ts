@@ -232,7 +232,7 @@ describe("errors in the OpenAI shape", () => {
   it("answers a wrong method with 405 and Allow", async () => {
     const res = await fetch(`${gateway.url}/v1/chat/completions`);
     expect(res.status).toBe(405);
-    expect(res.headers.get("allow")).toBe("POST");
+    expect(res.headers.get("allow")).toBe("POST, OPTIONS");
     expect((await jsonOf(res)).error.code).toBe("method_not_allowed");
   });
 
@@ -275,6 +275,151 @@ describe("errors in the OpenAI shape", () => {
     expect(res.status).toBe(400);
     expect(text).not.toContain("sk-test-secret");
     expect(JSON.stringify(gateway.logs)).not.toContain("sk-test-secret");
+  });
+});
+
+/** A chat body whose first message's content nests `depth` levels in all (the body itself is level 1). */
+function nestedBody(depth: number): string {
+  // body (1) > messages (2) > message (3) > content array (4) > ... arrays down to `depth`.
+  const inner = depth - 3;
+  const content = `${"[".repeat(inner)}"x"${"]".repeat(inner)}`;
+  return `{"model":"gpt-4o-mini","messages":[{"role":"user","content":${content}}]}`;
+}
+
+describe("hostile bodies (issue 9)", () => {
+  it("refuses a body nested deeper than 64 levels with a 400, before any upstream call", async () => {
+    upstream.queue.push({ kind: "answer" });
+    const ok = await postChat(gateway.url, nestedBody(64));
+    expect(ok.status).toBe(200);
+    expect(upstream.requests).toHaveLength(1);
+
+    const res = await postChat(gateway.url, nestedBody(65));
+    expect(res.status).toBe(400);
+    expect((await jsonOf(res)).error).toEqual({
+      message: "The request body nests arrays and objects deeper than the limit of 64 levels.",
+      type: "invalid_request_error",
+      param: null,
+      code: "nesting_too_deep",
+    });
+    expect(upstream.requests).toHaveLength(1);
+  });
+
+  it("takes the limit from defaults.maxNestingDepth", async () => {
+    const strict = await startGateway({
+      defaults: { maxNestingDepth: 8 },
+      providers: [{ id: "mock", type: "mock", mock: { tokenDelayMs: 0, firstTokenDelayMs: 0 } }],
+      models: { "gpt-4o-mini": { targets: [{ provider: "mock", model: "m1" }] } },
+    });
+    try {
+      expect((await postChat(strict.url, nestedBody(8))).status).toBe(200);
+      const res = await postChat(strict.url, nestedBody(9));
+      expect(res.status).toBe(400);
+      expect((await jsonOf(res)).error.message).toContain("limit of 8 levels");
+    } finally {
+      await strict.close();
+    }
+  });
+
+  describe("with room for a 20 KB body", () => {
+    let roomy: TestGateway;
+    beforeAll(async () => {
+      roomy = await startGateway({
+        health: { failureThreshold: 1 },
+        providers: [fakeProvider("primary", upstream.url)],
+        models: { "gpt-4o-mini": { targets: [{ provider: "primary", model: "upstream-model" }] } },
+      });
+    });
+    afterAll(() => roomy.close());
+
+    it("answers a body nested 10,000 levels deep with a 400 and never benches the provider", async () => {
+      // The attack from issue 9: three of these used to come back 502 and bench a healthy provider.
+      for (let i = 0; i < 3; i++) {
+        const res = await postChat(roomy.url, nestedBody(10_000));
+        expect(res.status).toBe(400);
+        expect((await jsonOf(res)).error.code).toBe("nesting_too_deep");
+      }
+      expect(upstream.requests).toHaveLength(0);
+      expect(roomy.logs.filter((l) => l.level === "error")).toEqual([]);
+
+      // A million levels (2 MB): the check itself is iterative, so it cannot overflow either.
+      const deepest = await postChat(roomy.url, nestedBody(1_000_000));
+      expect(deepest.status).toBe(400);
+      expect(upstream.requests).toHaveLength(0);
+
+      upstream.queue.push({ kind: "answer" });
+      const normal = await postChat(roomy.url, chatBody("gpt-4o-mini"));
+      expect(normal.status).toBe(200);
+      expect(normal.headers.get("x-gateway-provider")).toBe("primary");
+    });
+  });
+});
+
+describe("the HTTP surface in the OpenAI error shape (issue 9)", () => {
+  it("answers malformed percent-encoding in a path with a 400, not a 500", async () => {
+    const res = await fetch(`${gateway.url}/v1/models/%E0%A4%A`);
+    expect(res.status).toBe(400);
+    expect((await jsonOf(res)).error).toMatchObject({ type: "invalid_request_error", code: "invalid_path" });
+    expect(gateway.logs.filter((l) => l.level === "error")).toEqual([]);
+  });
+
+  it("answers HEAD like GET, without a body", async () => {
+    const get = await fetch(`${gateway.url}/v1/models`);
+    const head = await fetch(`${gateway.url}/v1/models`, { method: "HEAD" });
+    expect(head.status).toBe(200);
+    expect(head.headers.get("content-type")).toBe(get.headers.get("content-type"));
+    expect(await head.text()).toBe("");
+    const unknown = await fetch(`${gateway.url}/v1/models/nope`, { method: "HEAD" });
+    expect(unknown.status).toBe(404);
+    expect(unknown.headers.get("content-type")).toBe("application/json");
+  });
+
+  it("answers HEAD on the chat path with 405 and Allow", async () => {
+    const res = await fetch(`${gateway.url}/v1/chat/completions`, { method: "HEAD" });
+    expect(res.status).toBe(405);
+    expect(res.headers.get("allow")).toBe("POST, OPTIONS");
+  });
+
+  it("answers OPTIONS on known paths with 204 and Allow, and 404 elsewhere", async () => {
+    const chat = await fetch(`${gateway.url}/v1/chat/completions`, { method: "OPTIONS" });
+    expect(chat.status).toBe(204);
+    expect(chat.headers.get("allow")).toBe("POST, OPTIONS");
+    const models = await fetch(`${gateway.url}/v1/models/gpt-4o-mini`, { method: "OPTIONS" });
+    expect(models.status).toBe(204);
+    expect(models.headers.get("allow")).toBe("GET, HEAD, OPTIONS");
+    const unknown = await fetch(`${gateway.url}/v1/embeddings`, { method: "OPTIONS" });
+    expect(unknown.status).toBe(404);
+    expect((await jsonOf(unknown)).error.code).toBe("unknown_url");
+  });
+
+  it("answers an internal exception with a 500 naming the request id, logged once at error", async () => {
+    const broken = await startGateway(
+      {
+        providers: [{ id: "mock", type: "mock" }],
+        models: { m: { targets: [{ provider: "mock", model: "m" }] } },
+      },
+      {
+        auth: {
+          verify: async () => {
+            throw new TypeError("Cannot read properties of undefined (reading 'keys')");
+          },
+        },
+      },
+    );
+    try {
+      const res = await fetch(`${broken.url}/v1/models`);
+      const requestId = res.headers.get("x-request-id");
+      expect(res.status).toBe(500);
+      expect(requestId).toMatch(/^req-\d+$/);
+      const { error } = await jsonOf(res);
+      expect(error).toMatchObject({ type: "api_error", code: "internal_error" });
+      expect(error.message).toContain(requestId);
+      expect(error.message).not.toContain("Cannot read");
+      expect(broken.logs.filter((l) => l.level === "error")).toEqual([
+        expect.objectContaining({ msg: "unhandled error", requestId }),
+      ]);
+    } finally {
+      await broken.close();
+    }
   });
 });
 

@@ -1,5 +1,6 @@
 import { fileURLToPath } from "node:url";
 import {
+  Annotations,
   CfnOutput,
   Duration,
   RemovalPolicy,
@@ -21,6 +22,7 @@ import type { Construct } from "constructs";
 import type { GatewayConfig } from "../lib/config/types.ts";
 import { parseConfig } from "../lib/config/validate.ts";
 import { METRICS_NAMESPACE } from "../lib/metrics/emf.ts";
+import { checkDeployable, UndeployableConfigError } from "./deployable.ts";
 
 export interface GatewayStackProps extends StackProps {
   /** The gateway configuration document (JSON text); validated at synth, baked into the bundle. */
@@ -33,6 +35,8 @@ export interface GatewayStackProps extends StackProps {
   chatTimeoutSeconds?: number;
   /** Keep the table when the stack is deleted (default), or destroy it. */
   retainTable?: boolean;
+  /** Accept `{ "env": ... }` provider keys: the user sets those variables on the functions. */
+  allowEnvKeys?: boolean;
 }
 
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
@@ -64,6 +68,11 @@ export class GatewayStack extends Stack {
   constructor(scope: Construct, id: string, props: GatewayStackProps) {
     super(scope, id, props);
     const config: GatewayConfig = parseConfig(props.configText, "the gateway configuration");
+    const deployable = checkDeployable(config, { allowEnvKeys: props.allowEnvKeys === true });
+    if (deployable.errors.length > 0) throw new UndeployableConfigError(deployable.errors);
+    for (const warning of deployable.warnings) {
+      Annotations.of(this).addWarningV2("@llm-gateway/config", warning);
+    }
     const authType = props.authType ?? "NONE";
     const scheduleMinutes = props.healthScheduleMinutes ?? 1;
 

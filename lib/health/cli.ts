@@ -28,7 +28,8 @@ options:
   --table NAME      the health table (default: $HEALTH_TABLE, else llm-gateway-health)
   --region REGION   an AWS table in this region (default: $AWS_REGION)
   --endpoint URL    a DynamoDB endpoint (default: $DYNAMODB_ENDPOINT, else the local
-                    one npm start runs, http://127.0.0.1:8788, when no region is given)
+                    one npm start runs, http://127.0.0.1:$DYNAMODB_PORT (8788), when no
+                    region is given)
 `;
 
 export interface CliIo {
@@ -59,7 +60,8 @@ export async function runHealthCli(argv: string[], io: CliIo): Promise<number> {
   const endpoint =
     options.endpoint ??
     io.env.DYNAMODB_ENDPOINT ??
-    (region === undefined ? "http://127.0.0.1:8788" : undefined);
+    // The same port `npm start` gives its embedded DynamoDB (issue 13).
+    (region === undefined ? `http://127.0.0.1:${io.env.DYNAMODB_PORT || 8788}` : undefined);
   const client =
     io.client ??
     createDynamoClient({

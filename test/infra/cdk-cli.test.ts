@@ -14,6 +14,8 @@ describe("npx cdk synth", () => {
         { encoding: "utf8", env: { ...process.env, CDK_DISABLE_VERSION_CHECK: "true" } },
       );
       expect(run.stderr).not.toMatch(/ERROR|AwsSolutions-/);
+      // cdk.json carries the recommended flags for the aws-cdk-lib in the lock file (issue 13).
+      expect(run.stderr).not.toMatch(/feature flags are not configured/);
       expect(run.status).toBe(0);
       const template = JSON.parse(readFileSync(join(out, "LlmGateway.template.json"), "utf8"));
       const urls = Object.values(template.Resources as Record<string, { Type: string }>).filter(
@@ -29,4 +31,20 @@ describe("npx cdk synth", () => {
       rmSync(out, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it("refuses the env-keyed example with one message per provider naming the fix, and no stack trace", () => {
+    const run = spawnSync(
+      "npx",
+      ["cdk", "synth", "--quiet", "--no-notices", "-c", "config=config/openai-deepseek.example.json"],
+      { encoding: "utf8", env: { ...process.env, CDK_DISABLE_VERSION_CHECK: "true" } },
+    );
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain(
+      'config/openai-deepseek.example.json: this configuration cannot work on Lambda:\n  - providers[0] "openai"',
+    );
+    expect(run.stderr).toContain(
+      '"apiKey": { "secretId": "llm-gateway/provider-keys", "jsonKey": "deepseek" }',
+    );
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  }, 60_000);
 });

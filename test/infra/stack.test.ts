@@ -147,6 +147,17 @@ describe("GatewayStack", () => {
     expect(put).toContain('\\"openai\\":\\"<key>\\"');
   });
 
+  it("refuses at synth a configuration whose keys the functions will not have, unless told otherwise", () => {
+    const envKeyed = readFileSync("config/openai-deepseek.example.json", "utf8");
+    expect(() => new GatewayStack(new App(), "Env", { configText: envKeyed })).toThrow(
+      /cannot work on Lambda:\n {2}- providers\[0\] "openai" takes its key from the environment variable OPENAI_API_KEY.*"secretId"/,
+    );
+    const app = new App({ context: { "aws:cdk:bundling-stacks": [] } });
+    const stack = new GatewayStack(app, "EnvAllowed", { configText: envKeyed, allowEnvKeys: true });
+    app.synth();
+    Template.fromStack(stack).resourceCountIs("AWS::Lambda::Function", 2);
+  });
+
   it("refuses an invalid configuration at synth, naming the field", () => {
     expect(() => new GatewayStack(new App(), "Bad", { configText: '{"providers":[],"models":{}}' })).toThrow(
       /providers: must be a non-empty array/,

@@ -1,0 +1,105 @@
+import { parseArgs } from "node:util";
+import type { ReadHealth } from "./health-table.ts";
+import type { SmokeHttp } from "./http.ts";
+import { formatJson, formatTable } from "./report.ts";
+import { baseUrl, runSmoke } from "./run.ts";
+
+const USAGE = `usage: npm run smoke -- --url URL [options]
+
+Checks a deployed gateway (its Function URL) or a local one in under a minute: the model list, a
+completion, a streamed completion and its timing, the error shapes, the provider header and,
+with --table, that the health function wrote a check lately. Exit code 0 when nothing failed.
+
+options:
+  --url URL          the gateway's base URL (the FunctionUrl output; a trailing /v1 is fine)
+  --key KEY          a caller key (default: $GATEWAY_KEY); never printed
+  --model NAME       the model to ask (default: the first one listed)
+  --json             print the report as JSON, for scripts
+  --table NAME       also check the health table (the HealthTableName output)
+  --region REGION    the table's region (default: $AWS_REGION)
+  --endpoint URL     a DynamoDB endpoint instead of AWS (e.g. the one npm start prints)
+  --max-age MINUTES  how old the newest health check may be (default 5)
+`;
+
+export interface SmokeCliIo {
+  out: (text: string) => void;
+  err: (text: string) => void;
+  env: NodeJS.ProcessEnv;
+  http: SmokeHttp;
+  now: () => number;
+  clock: () => number;
+  readHealth: ReadHealth;
+}
+
+/** `npm run smoke`. Returns the exit code: 0 all passed (or skipped), 1 a check failed, 2 usage. */
+export async function runSmokeCli(argv: string[], io: SmokeCliIo): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        url: { type: "string" },
+        key: { type: "string" },
+        model: { type: "string" },
+        json: { type: "boolean" },
+        table: { type: "string" },
+        region: { type: "string" },
+        endpoint: { type: "string" },
+        "max-age": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (error) {
+    io.err(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const text = (name: string) => (typeof values[name] === "string" ? (values[name] as string) : undefined);
+  if (values.help === true) {
+    io.out(USAGE);
+    return 0;
+  }
+  const url = text("url");
+  const maxAgeMinutes = Number(text("max-age") ?? 5);
+  const problem =
+    url === undefined
+      ? "--url is required"
+      : !validUrl(url)
+        ? `--url is not an http(s) URL: ${url}`
+        : !(maxAgeMinutes > 0)
+          ? "--max-age must be a number of minutes above 0"
+          : (text("region") !== undefined || text("endpoint") !== undefined) && text("table") === undefined
+            ? "--region and --endpoint need --table"
+            : undefined;
+  if (problem !== undefined || url === undefined) {
+    io.err(`${problem}\n${USAGE}`);
+    return 2;
+  }
+  const table = text("table");
+  const report = await runSmoke(
+    {
+      url,
+      key: text("key") ?? (io.env.GATEWAY_KEY || undefined),
+      model: text("model"),
+      healthTable:
+        table === undefined
+          ? undefined
+          : { table, region: text("region") ?? io.env.AWS_REGION, endpoint: text("endpoint") },
+      maxCheckAgeMs: maxAgeMinutes * 60_000,
+      budgetMs: 55_000,
+    },
+    io,
+  );
+  io.out(values.json === true ? formatJson(report) : formatTable(report));
+  return report.ok ? 0 : 1;
+}
+
+function validUrl(url: string): boolean {
+  try {
+    baseUrl(url);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -187,9 +187,12 @@ describe("the bundled chat handler behind a (shimmed) Function URL", () => {
   });
 
   it("ends a cut stream with an error event and no [DONE]", async () => {
-    upstream.queue.push({ kind: "answer", cutAfter: 3, tokenDelayMs: 20 });
+    // Every continuation (a restart on either target) is cut too: the answer cannot be completed.
+    const fallback = upstream.fallback;
+    upstream.fallback = { kind: "answer", cutAfter: 3, tokenDelayMs: 20 };
     const res = await post({ model: "m", messages, stream: true });
     const events = sseDataLines(await res.text());
+    upstream.fallback = fallback;
     expect(events).not.toContain("[DONE]");
     expect(JSON.parse(events.at(-1) ?? "{}").error.code).toBe("stream_interrupted");
   });

@@ -64,6 +64,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
           // Content-level limits (first token, idle) are the gateway's; this only catches a dead socket.
           bodyIdleTimeoutMs: streaming ? Math.max(t.idleMs, t.firstTokenMs) : t.responseMs,
           ...(streaming ? {} : { totalTimeoutMs: t.responseMs }),
+          ...(options.maxResponseBytes === undefined ? {} : { maxResponseBytes: options.maxResponseBytes }),
         });
       } catch (error) {
         throw toUpstreamError(config.id, error);
@@ -112,8 +113,26 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
         options,
         true,
       );
+      if (isJson(response.headers["content-type"])) {
+        // Some servers ignore `stream: true` and answer with the whole completion (issue 9: served
+        // as a 502 and blamed on the provider). It is a good answer: replay it as stream events.
+        let text: string;
+        try {
+          text = await response.text();
+        } catch (error) {
+          throw toUpstreamError(config.id, error);
+        }
+        const cancel = () => response.destroy();
+        // A body that is SSE after all (only its content-type was wrong) is read as SSE.
+        if (/^\s*(?:data|event|id|retry)?:/.test(text))
+          return { events: streamEvents(config.id, once(Buffer.from(text)), deps, () => {}), cancel };
+        const completion = parseCompletion(config.id, text).json;
+        return { events: replayed(completion, request.stream_options?.include_usage === true), cancel };
+      }
       return {
-        events: streamEvents(config.id, response, deps),
+        events: streamEvents(config.id, response.body, deps, (clean) =>
+          clean ? response.release() : response.destroy(),
+        ),
         cancel: () => response.destroy(),
       };
     },
@@ -204,19 +223,88 @@ function parseCompletion(providerId: string, body: string): ChatResult {
   return { body, json: object };
 }
 
+function isJson(contentType: string | string[] | undefined): boolean {
+  return typeof contentType === "string" && /^\s*application\/(?:[\w.+-]+\+)?json\b/i.test(contentType);
+}
+
+async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
+  yield bytes;
+}
+
+/**
+ * A whole completion as the events its stream would have had: a chunk with each choice's message as
+ * its delta, a chunk with each finish reason, a usage chunk if the caller asked for one
+ * (`stream_options.include_usage`, as OpenAI does), then `[DONE]`.
+ */
+async function* replayed(
+  completion: Record<string, unknown>,
+  includeUsage: boolean,
+): AsyncGenerator<StreamEvent> {
+  const choices = Array.isArray(completion.choices) ? (completion.choices as unknown[]) : [];
+  const head: Record<string, unknown> = {
+    id: completion.id,
+    object: "chat.completion.chunk",
+    created: completion.created,
+    model: completion.model,
+    ...(completion.system_fingerprint === undefined
+      ? {}
+      : { system_fingerprint: completion.system_fingerprint }),
+  };
+  const chunk = (fields: Record<string, unknown>): StreamEvent => {
+    const object = { ...head, ...fields };
+    return { kind: "chunk", raw: JSON.stringify(object), chunk: object as ChatChunk };
+  };
+  const each = (map: (choice: Record<string, unknown>, index: number) => Record<string, unknown>) =>
+    choices.map((c, i) => {
+      const choice = typeof c === "object" && c !== null ? (c as Record<string, unknown>) : {};
+      return map(choice, typeof choice.index === "number" ? choice.index : i);
+    });
+  yield chunk({
+    choices: each((choice, index) => ({
+      index,
+      delta: deltaOf(choice.message),
+      ...(choice.logprobs === undefined ? {} : { logprobs: choice.logprobs }),
+      finish_reason: null,
+    })),
+  });
+  yield chunk({
+    choices: each((choice, index) => ({
+      index,
+      delta: {},
+      finish_reason: typeof choice.finish_reason === "string" ? choice.finish_reason : "stop",
+    })),
+  });
+  if (includeUsage && completion.usage !== undefined) yield chunk({ choices: [], usage: completion.usage });
+  yield { kind: "done" };
+}
+
+/** A whole message as one stream delta: tool calls gain the `index` a streamed tool call carries. */
+function deltaOf(message: unknown): Record<string, unknown> {
+  if (typeof message !== "object" || message === null) return { role: "assistant", content: "" };
+  const delta: Record<string, unknown> = { role: "assistant", ...(message as Record<string, unknown>) };
+  if (Array.isArray(delta.tool_calls)) {
+    delta.tool_calls = delta.tool_calls.map((call: unknown, index) =>
+      typeof call === "object" && call !== null ? { index, ...(call as Record<string, unknown>) } : call,
+    );
+  }
+  return delta;
+}
+
 /**
  * Upstream SSE as parsed chunks. A malformed event is skipped and logged, never forwarded; an error
- * event becomes a thrown error; keep-alives are dropped here (they are not content).
+ * event becomes a thrown error; keep-alives are dropped here (they are not content). `finish` is told
+ * whether the body was read to a clean end (the socket can be reused) or not (it is dropped).
  */
 async function* streamEvents(
   providerId: string,
-  response: HttpResponse,
+  body: AsyncIterable<Uint8Array>,
   deps: Deps,
+  finish: (clean: boolean) => void,
 ): AsyncGenerator<StreamEvent> {
   let malformed = 0;
   let done = false;
   try {
-    for await (const event of parseSse(response.body)) {
+    for await (const event of parseSse(body)) {
       if (event.kind !== "data") continue;
       if (event.data === "[DONE]") {
         done = true;
@@ -244,7 +332,6 @@ async function* streamEvents(
   } catch (error) {
     throw toUpstreamError(providerId, error);
   } finally {
-    if (done) response.release();
-    else response.destroy();
+    finish(done);
   }
 }

@@ -7,14 +7,21 @@ import {
   UpstreamError,
   UpstreamTimeoutError,
 } from "../errors.ts";
-import { HttpNetworkError, HttpTimeoutError } from "../http/client.ts";
+import {
+  HttpNetworkError,
+  HttpPoolSaturatedError,
+  HttpResponseTooLargeError,
+  HttpTimeoutError,
+} from "../http/client.ts";
 import { parseRetryAfter } from "./backoff.ts";
 
 /**
  * The one place where an upstream outcome becomes a typed error with a decision:
  * - `retry` on the same target: resets/refusals before a response, 408, 409, 429, 500, 502, 503, 504;
- * - `failover` to the next target: timeouts (a silent provider is not asked again), other 5xx, and
- *   401/403/404, which concern the gateway's key or route, not the caller's request;
+ * - `failover` to the next target: timeouts (a silent provider is not asked again), other 5xx,
+ *   401/403/404, which concern the gateway's key or route, not the caller's request, and 3xx: a chat
+ *   API does not redirect, so the configured base URL is wrong (and a redirect is never followed, as
+ *   it would carry the gateway's key to another host);
  * - `return` to the caller as is: 400 and the remaining 4xx, so a context-length error is never resent
  *   unchanged and a content-policy rejection keeps the provider's reason.
  */
@@ -23,9 +30,16 @@ const FAILOVER_4XX = new Set([401, 403, 404]);
 
 export function actionForStatus(status: number): ErrorAction {
   if (RETRY_STATUSES.has(status)) return "retry";
-  if (status >= 500 || FAILOVER_4XX.has(status)) return "failover";
+  if (status >= 500 || FAILOVER_4XX.has(status) || isRedirect(status)) return "failover";
   return "return";
 }
+
+function isRedirect(status: number): boolean {
+  return status >= 300 && status < 400;
+}
+
+/** How long a caller refused for want of a free upstream connection is told to wait. */
+export const OVERLOADED_RETRY_AFTER_MS = 1_000;
 
 /** Reads an OpenAI-shaped error out of an upstream body, if it has one. */
 function parseErrorBody(text: string): OpenAIErrorBody | undefined {
@@ -62,6 +76,14 @@ export function errorFromStatus(
   bodyText: string,
   now: number,
 ): UpstreamError {
+  if (isRedirect(status)) {
+    // Not the caller's request and not a status to hand on (a 302 without its Location means nothing
+    // to the caller): a 502 that names the likely cause, for the operator.
+    return new UpstreamError(
+      `${providerId} answered HTTP ${status} (a redirect, not followed): its configured base URL is likely wrong`,
+      { status: 502, type: "api_error", code: "upstream_redirect", action: "failover", providerId },
+    );
+  }
   const parsed = parseErrorBody(bodyText);
   const action = actionForStatus(status);
   const upstreamMessage = parsed ? redactSecrets(parsed.error.message) : `HTTP ${status}`;
@@ -117,6 +139,37 @@ export function toUpstreamError(providerId: string, error: unknown): GatewayErro
   if (error instanceof GatewayError || error instanceof ClientAbortError) return error;
   if (error instanceof HttpTimeoutError) {
     return new UpstreamTimeoutError(providerId, error.phase === "body" ? "idle" : error.phase, error.afterMs);
+  }
+  if (error instanceof HttpPoolSaturatedError) {
+    // The gateway's fault, not the provider's: every connection to it is in use. Another provider is
+    // another origin with its own connections, so fail over; a caller left with nothing waits a second.
+    return new UpstreamError(
+      `${providerId}: the gateway has no free connection to this provider (all ${error.maxSockets} in use); retry shortly`,
+      {
+        status: 503,
+        type: "api_error",
+        code: "gateway_overloaded",
+        action: "failover",
+        retryAfterMs: OVERLOADED_RETRY_AFTER_MS,
+        headers: { "retry-after": String(Math.ceil(OVERLOADED_RETRY_AFTER_MS / 1000)) },
+        providerId,
+        cause: error,
+      },
+    );
+  }
+  if (error instanceof HttpResponseTooLargeError) {
+    // Another provider would write an answer as long: hand the error back rather than try again.
+    return new UpstreamError(
+      `${providerId}: the answer exceeded the gateway's limit of ${error.limit} bytes (maxResponseBytes)`,
+      {
+        status: 502,
+        type: "api_error",
+        code: "response_too_large",
+        action: "return",
+        providerId,
+        cause: error,
+      },
+    );
   }
   if (error instanceof HttpNetworkError) {
     return new UpstreamError(`${providerId}: connection failed (${error.message})`, {

@@ -1,13 +1,29 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createHttpClient, type HttpRequest, HttpTimeoutError } from "../../lib/http/client.ts";
-import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
+import { setTimeout as sleep } from "node:timers/promises";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import {
+  createHttpClient,
+  type HttpClient,
+  HttpPoolSaturatedError,
+  type HttpRequest,
+  HttpResponseTooLargeError,
+  HttpTimeoutError,
+} from "../../lib/http/client.ts";
+import {
+  compressedAnswer,
+  DEFAULT_TOKENS,
+  type FakeUpstream,
+  hugeAnswer,
+  redirectTo,
+  sseDataLines,
+  startFakeUpstream,
+} from "../support/fake-upstream.ts";
 
 let upstream: FakeUpstream;
 const client = createHttpClient();
 const limits = { connectTimeoutMs: 1000, headersTimeoutMs: 300, bodyIdleTimeoutMs: 300 };
 /** A chat completion request to the fake upstream, with the test limits unless overridden. */
-const post = (stream: boolean, extra: Partial<HttpRequest> = {}) =>
-  client.request({
+const post = (stream: boolean, extra: Partial<HttpRequest> = {}, via: HttpClient = client) =>
+  via.request({
     url: `${upstream.url}/chat/completions`,
     method: "POST",
     headers: {},
@@ -82,5 +98,162 @@ describe("createHttpClient", () => {
       code: "ECONNREFUSED",
       beforeResponse: true,
     });
+  });
+});
+
+/** Reads a whole body through its async iterator. */
+async function readAll(body: AsyncIterable<Buffer>): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const chunk of body) parts.push(chunk);
+  return Buffer.concat(parts).toString("utf8");
+}
+
+describe("pool saturation", () => {
+  it("refuses at once when every connection to the origin is busy, and serves again once one frees", async () => {
+    // Prepare: a pool of two, both held by requests the upstream never answers.
+    const small = createHttpClient({ maxSockets: 2 });
+    const slow = await startFakeUpstream();
+    const other = await startFakeUpstream();
+    const url = `${slow.url}/chat/completions`;
+    try {
+      slow.queue.push({ kind: "hang" }, { kind: "hang" });
+      const holders = new AbortController();
+      let holdersSettled = 0;
+      const held = [0, 1].map(() =>
+        post(false, { url, signal: holders.signal, headersTimeoutMs: 5000 }, small).finally(
+          () => holdersSettled++,
+        ),
+      );
+      await vi.waitFor(() => expect(slow.requests).toHaveLength(2));
+
+      // Act: a third request to the same origin.
+      const third = post(false, { url, headersTimeoutMs: 5000 }, small);
+
+      // Assess: refused as overloaded while the two holders still wait (it queued for nothing).
+      await expect(third).rejects.toBeInstanceOf(HttpPoolSaturatedError);
+      await expect(third).rejects.toMatchObject({ maxSockets: 2 });
+      expect(holdersSettled).toBe(0);
+      expect(slow.requests).toHaveLength(2);
+      // Another origin has its own connections.
+      const elsewhere = await post(false, { url: `${other.url}/chat/completions` }, small);
+      expect(elsewhere.status).toBe(200);
+      await elsewhere.text();
+      // Once the holders give their connections up, the origin is served again.
+      holders.abort();
+      await Promise.allSettled(held);
+      const again = await post(false, { url }, small);
+      expect(again.status).toBe(200);
+      await again.text();
+    } finally {
+      small.close();
+      await slow.close();
+      await other.close();
+    }
+  });
+});
+
+describe("a reader that stops reading", () => {
+  it("is not timed out while data it has not read yet is buffered", async () => {
+    // Prepare: 1 MB of events, far more than the socket and stream buffers take.
+    upstream.queue.push({ kind: "custom", respond: hugeAnswer(1024 * 1024) });
+    const res = await post(true, { bodyIdleTimeoutMs: 100 });
+
+    // Act: read one chunk, stop for five idle periods (back-pressure pauses the socket), read on.
+    let bytes = 0;
+    let paused = false;
+    for await (const chunk of res.body) {
+      bytes += chunk.length;
+      if (!paused) {
+        paused = true;
+        await sleep(500);
+      }
+    }
+
+    // Assess: the whole answer arrived.
+    expect(bytes).toBeGreaterThan(1024 * 1024);
+    res.release();
+  });
+});
+
+describe("maxResponseBytes", () => {
+  const MiB = 1024 * 1024;
+
+  it("fails a whole body past the limit and drops the connection", async () => {
+    const answer = hugeAnswer(8 * MiB);
+    upstream.queue.push({ kind: "custom", respond: answer });
+    const before = upstream.requests.length;
+
+    const res = await post(false, { maxResponseBytes: MiB });
+
+    await expect(res.text()).rejects.toMatchObject({ name: "HttpResponseTooLargeError", limit: MiB });
+    await vi.waitFor(() => expect(upstream.requests[before]?.closedEarly).toBe(true));
+    expect(answer.sent()).toBeLessThan(8 * MiB);
+  });
+
+  it("stops an endless stream at the limit", async () => {
+    const answer = hugeAnswer(Number.POSITIVE_INFINITY);
+    upstream.queue.push({ kind: "custom", respond: answer });
+    const before = upstream.requests.length;
+
+    // The signal only keeps a broken client from reading for ever.
+    const res = await post(true, { maxResponseBytes: MiB, signal: AbortSignal.timeout(5000) });
+
+    const read = readAll(res.body);
+    await expect(read).rejects.toBeInstanceOf(HttpResponseTooLargeError);
+    await expect(read).rejects.toThrow(`${MiB} bytes`);
+    await vi.waitFor(() => expect(upstream.requests[before]?.closedEarly).toBe(true));
+  });
+
+  it("applies the client's default, and refuses a declared length past it before reading", async () => {
+    const capped = createHttpClient({ maxResponseBytes: 1000 });
+    try {
+      upstream.queue.push({
+        kind: "custom",
+        respond: (_record, res) => {
+          res.writeHead(200, { "content-type": "application/json", "content-length": "5000" });
+          res.write("{"); // and nothing more: only the declared length can fail it at once
+        },
+      });
+      const res = await post(false, { bodyIdleTimeoutMs: 5000 }, capped);
+      await expect(res.text()).rejects.toMatchObject({ name: "HttpResponseTooLargeError", limit: 1000 });
+    } finally {
+      capped.close();
+    }
+  });
+});
+
+describe("odd upstream answers", () => {
+  it("asks for an uncompressed body", async () => {
+    const before = upstream.requests.length;
+    await (await post(false)).text();
+    expect(upstream.requests[before]?.headers["accept-encoding"]).toBe("identity");
+  });
+
+  it.each(["gzip", "deflate", "br"] as const)("decodes a %s body, whole and streamed", async (encoding) => {
+    upstream.queue.push({ kind: "custom", respond: compressedAnswer(encoding) });
+    const whole = JSON.parse(await (await post(false)).text());
+    expect(whole.choices[0].message.content).toBe(DEFAULT_TOKENS.join(""));
+
+    upstream.queue.push({ kind: "custom", respond: compressedAnswer(encoding) });
+    const events = sseDataLines(await readAll((await post(true)).body));
+    expect(events.at(-1)).toBe("[DONE]");
+    const text = events
+      .slice(0, -1)
+      .map((e) => JSON.parse(e).choices[0].delta.content ?? "")
+      .join("");
+    expect(text).toBe(DEFAULT_TOKENS.join(""));
+  });
+
+  it("never follows a redirect", async () => {
+    const elsewhere = await startFakeUpstream();
+    try {
+      upstream.queue.push({ kind: "custom", respond: redirectTo(`${elsewhere.url}/chat/completions`) });
+      const res = await post(false, { headers: { authorization: "Bearer sk-secret-key-123456" } });
+      expect(res.status).toBe(302);
+      await res.text();
+      expect(elsewhere.requests).toHaveLength(0);
+    } finally {
+      await elsewhere.close();
+    }
   });
 });

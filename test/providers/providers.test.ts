@@ -1,11 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
 import { silentLogger, sleep } from "../../lib/deps.ts";
-import { createHttpClient } from "../../lib/http/client.ts";
+import { createHttpClient, type HttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
-import type { ChatStream } from "../../lib/providers/types.ts";
-import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
+import type { ChatStream, StreamEvent } from "../../lib/providers/types.ts";
+import {
+  compressedAnswer,
+  type FakeUpstream,
+  hugeAnswer,
+  redirectTo,
+  startFakeUpstream,
+  wholeCompletion,
+} from "../support/fake-upstream.ts";
 
 let upstream: FakeUpstream;
 const http = createHttpClient();
@@ -19,7 +26,7 @@ afterAll(async () => {
   await upstream.close();
 });
 
-function factoryFor(env: NodeJS.ProcessEnv) {
+function factoryFor(env: NodeJS.ProcessEnv, client: HttpClient = http) {
   const config = validateConfig({
     providers: [
       { id: "openai", type: "openai", baseUrl: upstream.url, apiKey: { env: "OPENAI_API_KEY" } },
@@ -38,7 +45,7 @@ function factoryFor(env: NodeJS.ProcessEnv) {
     ],
     models: { m: { targets: [{ provider: "mock", model: "x" }] } },
   });
-  return createProviderFactory(config, { http, keys: envKeys(env), deps });
+  return createProviderFactory(config, { http: client, keys: envKeys(env), deps });
 }
 
 const options = (signal = new AbortController().signal) => ({
@@ -127,6 +134,138 @@ describe("OpenAI-compatible providers", () => {
     );
     expect(result?.json.model).toBe("x");
     expect(upstream.requests.length - before).toBe(2);
+  });
+});
+
+describe("odd upstream answers (issue 9)", () => {
+  const request = { model: "x", messages: [{ role: "user", content: "hi" }] };
+  const events = async (stream: ChatStream | undefined): Promise<StreamEvent[]> => {
+    const out: StreamEvent[] = [];
+    for await (const e of stream?.events ?? []) out.push(e);
+    return out;
+  };
+
+  it("serves a whole JSON completion answered to a stream request as stream events", async () => {
+    const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }).getProvider("openai");
+    const usage = { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5 };
+    upstream.queue.push({
+      kind: "custom",
+      respond: wholeCompletion("Hi there", { finishReason: "length", usage }),
+    });
+
+    const got = await events(
+      await provider?.streamChat({ ...request, stream_options: { include_usage: true } }, options()),
+    );
+
+    expect(got.map((e) => (e.kind === "chunk" ? JSON.parse(e.raw) : e))).toEqual([
+      {
+        id: "chatcmpl-fake",
+        object: "chat.completion.chunk",
+        created: 1,
+        model: "x",
+        choices: [{ index: 0, delta: { role: "assistant", content: "Hi there" }, finish_reason: null }],
+      },
+      {
+        id: "chatcmpl-fake",
+        object: "chat.completion.chunk",
+        created: 1,
+        model: "x",
+        choices: [{ index: 0, delta: {}, finish_reason: "length" }],
+      },
+      { id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model: "x", choices: [], usage },
+      { kind: "done" },
+    ]);
+  });
+
+  it("gives a replayed tool call the index a streamed one carries, and no usage chunk unasked", async () => {
+    const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }).getProvider("openai");
+    const call = { id: "call_1", type: "function", function: { name: "f", arguments: "{}" } };
+    upstream.queue.push({
+      kind: "custom",
+      respond: (_record, res) => {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(
+          JSON.stringify({
+            id: "c",
+            object: "chat.completion",
+            created: 1,
+            model: "x",
+            choices: [
+              {
+                index: 0,
+                message: { role: "assistant", content: null, tool_calls: [call] },
+                finish_reason: "tool_calls",
+              },
+            ],
+            usage: { total_tokens: 1 },
+          }),
+        );
+      },
+    });
+
+    const got = await events(await provider?.streamChat(request, options()));
+
+    const first = got[0]?.kind === "chunk" ? got[0].chunk : undefined;
+    expect(first?.choices?.[0]?.delta?.tool_calls).toEqual([{ index: 0, ...call }]);
+    expect(got.filter((e) => e.kind === "chunk" && e.chunk.usage !== undefined)).toHaveLength(0);
+    expect(got.at(-1)).toEqual({ kind: "done" });
+  });
+
+  it("decodes a compressed stream", async () => {
+    const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }).getProvider("openai");
+    upstream.queue.push({ kind: "custom", respond: compressedAnswer("gzip") });
+    expect(await collect(await provider?.streamChat(request, options()))).toBe(
+      "Hello from the fake upstream.",
+    );
+  });
+
+  it("stops a stream at the call's maxResponseBytes, to be returned to the caller", async () => {
+    const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }).getProvider("openai");
+    upstream.queue.push({ kind: "custom", respond: hugeAnswer(Number.POSITIVE_INFINITY) });
+    const stream = await provider?.streamChat(request, { ...options(), maxResponseBytes: 64 * 1024 });
+    await expect(collect(stream)).rejects.toMatchObject({
+      status: 502,
+      code: "response_too_large",
+      action: "return",
+    });
+  });
+
+  it("fails a redirect over without sending the key to its Location", async () => {
+    const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }).getProvider("openai");
+    const elsewhere = await startFakeUpstream();
+    try {
+      upstream.queue.push({ kind: "custom", respond: redirectTo(`${elsewhere.url}/chat/completions`, 307) });
+      await expect(provider?.chatCompletion(request, options())).rejects.toMatchObject({
+        status: 502,
+        action: "failover",
+        code: "upstream_redirect",
+      });
+      expect(elsewhere.requests).toHaveLength(0);
+    } finally {
+      await elsewhere.close();
+    }
+  });
+
+  it("answers overloaded at once when every connection to the provider is in use", async () => {
+    const single = createHttpClient({ maxSockets: 1 });
+    const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }, single).getProvider("openai");
+    const holder = new AbortController();
+    try {
+      const before = upstream.requests.length;
+      upstream.queue.push({ kind: "hang" });
+      const held = provider?.streamChat(request, options(holder.signal)).catch(() => undefined);
+      await vi.waitFor(() => expect(upstream.requests.length).toBe(before + 1));
+      await expect(provider?.streamChat(request, options())).rejects.toMatchObject({
+        status: 503,
+        code: "gateway_overloaded",
+        action: "failover",
+        retryAfterMs: 1000,
+      });
+      holder.abort();
+      await held;
+    } finally {
+      single.close();
+    }
   });
 });
 

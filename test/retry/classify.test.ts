@@ -1,6 +1,11 @@
 import { describe, expect, it } from "vitest";
 import { ClientAbortError, UpstreamTimeoutError } from "../../lib/errors.ts";
-import { HttpNetworkError, HttpTimeoutError } from "../../lib/http/client.ts";
+import {
+  HttpNetworkError,
+  HttpPoolSaturatedError,
+  HttpResponseTooLargeError,
+  HttpTimeoutError,
+} from "../../lib/http/client.ts";
 import {
   actionForStatus,
   errorFromStatus,
@@ -18,6 +23,10 @@ describe("classification", () => {
     [503, "retry"],
     [504, "retry"],
     [501, "failover"],
+    [301, "failover"],
+    [302, "failover"],
+    [307, "failover"],
+    [308, "failover"],
     [401, "failover"],
     [403, "failover"],
     [404, "failover"],
@@ -89,5 +98,35 @@ describe("classification", () => {
       action: "return",
     });
     expect(errorFromStreamEvent("p", "boom")).toMatchObject({ status: 502, action: "retry" });
+  });
+});
+
+describe("odd outcomes (issue 9)", () => {
+  it("fails a redirect over as a 502 that names the likely cause, never as the 3xx", () => {
+    const error = errorFromStatus("p", 302, { location: "https://elsewhere.example/v1" }, "<html>", 0);
+    expect(error).toMatchObject({ status: 502, action: "failover", code: "upstream_redirect" });
+    expect(error.upstreamBody).toBeUndefined();
+    expect(error.message).toContain("HTTP 302");
+    expect(error.message).toContain("base URL is likely wrong");
+    expect(error.message).not.toContain("elsewhere.example");
+  });
+
+  it("marks a saturated connection pool as the gateway's overload, to fail over and retry later", () => {
+    const error = toUpstreamError("p", new HttpPoolSaturatedError(512));
+    expect(error).toMatchObject({
+      status: 503,
+      type: "api_error",
+      code: "gateway_overloaded",
+      action: "failover",
+      retryAfterMs: 1000,
+      providerId: "p",
+      headers: { "retry-after": "1" },
+    });
+  });
+
+  it("returns an answer past the size limit to the caller: another provider would do the same", () => {
+    const error = toUpstreamError("p", new HttpResponseTooLargeError(16 * 1024 * 1024));
+    expect(error).toMatchObject({ status: 502, code: "response_too_large", action: "return" });
+    expect(error.message).toContain("16777216 bytes");
   });
 });

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import http from "node:http";
 import type { AddressInfo, Socket } from "node:net";
+import zlib from "node:zlib";
 
 /** What the fake does with one request. */
 export type Behaviour =
@@ -41,7 +42,16 @@ export type Behaviour =
   /** Destroy the connection before any response byte. */
   | { kind: "reset" }
   /** Accept the request and never answer. */
-  | { kind: "hang" };
+  | { kind: "hang" }
+  /** Anything else, written by a function (see the responders below `startFakeUpstream`). */
+  | { kind: "custom"; respond: CustomResponder };
+
+/** Answers one request its own way; `alive()` turns false once the gateway has closed the connection. */
+export type CustomResponder = (
+  record: RecordedRequest,
+  res: http.ServerResponse,
+  alive: () => boolean,
+) => Promise<void> | void;
 
 export interface RecordedRequest {
   at: number;
@@ -139,6 +149,10 @@ async function respond(
     return;
   }
   if (behaviour.kind === "hang") return;
+  if (behaviour.kind === "custom") {
+    await behaviour.respond(record, res, () => !res.destroyed && !record.closedEarly);
+    return;
+  }
   if (behaviour.kind === "status") {
     res.writeHead(behaviour.status, { "content-type": "application/json", ...behaviour.headers });
     res.end(
@@ -276,4 +290,105 @@ export function sseDataLines(text: string): string[] {
     .map((e) => e.trim())
     .filter((e) => e.startsWith("data: "))
     .map((e) => e.slice(6));
+}
+
+// Odd upstream answers (issue 9), as `{ kind: "custom", respond: ... }` behaviours.
+
+/** A redirect with a `Location`, which the gateway must neither follow nor pass on. */
+export function redirectTo(location: string, status = 302): CustomResponder {
+  return (_record, res) => {
+    res.writeHead(status, { location, "content-type": "text/html" });
+    res.end(`<a href="${location}">moved</a>`);
+  };
+}
+
+/** A whole JSON completion, whatever the request asked for (servers that ignore `stream: true`). */
+export function wholeCompletion(
+  content = DEFAULT_TOKENS.join(""),
+  extra: { finishReason?: string; usage?: object } = {},
+): CustomResponder {
+  return (record, res) => {
+    res.writeHead(200, { "content-type": "application/json; charset=utf-8" });
+    res.end(JSON.stringify(completionOf(record, content, extra.finishReason ?? "stop", extra.usage)));
+  };
+}
+
+function completionOf(record: RecordedRequest, content: string, finishReason: string, usage?: object) {
+  return {
+    id: "chatcmpl-fake",
+    object: "chat.completion",
+    created: 1,
+    model: String(record.body.model),
+    choices: [{ index: 0, message: { role: "assistant", content }, finish_reason: finishReason }],
+    ...(usage ? { usage } : {}),
+  };
+}
+
+/**
+ * The normal answer (JSON, or SSE when asked to stream), compressed although the request did not ask
+ * for it. Stream events are flushed one by one, so the gateway has to decode as they come.
+ */
+export function compressedAnswer(encoding: "gzip" | "deflate" | "br"): CustomResponder {
+  return async (record, res, alive) => {
+    const compressor =
+      encoding === "gzip"
+        ? zlib.createGzip()
+        : encoding === "deflate"
+          ? zlib.createDeflate()
+          : zlib.createBrotliCompress();
+    const contentType = record.body.stream === true ? "text/event-stream" : "application/json";
+    res.writeHead(200, { "content-type": contentType, "content-encoding": encoding });
+    compressor.pipe(res);
+    const flush = () => new Promise<void>((resolve) => compressor.flush(() => resolve()));
+    if (record.body.stream !== true) {
+      compressor.end(JSON.stringify(completionOf(record, DEFAULT_TOKENS.join(""), "stop")));
+      return;
+    }
+    const chunk = (delta: object, finish: string | null) =>
+      `data: ${JSON.stringify({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model: record.body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    compressor.write(chunk({ role: "assistant", content: "" }, null));
+    for (const token of DEFAULT_TOKENS) {
+      if (!alive()) return;
+      compressor.write(chunk({ content: token }, null));
+      await flush();
+    }
+    compressor.write(chunk({}, "stop"));
+    compressor.end("data: [DONE]\n\n");
+  };
+}
+
+/**
+ * A huge answer written as fast as the reader takes it: SSE events of `pieceBytes` characters each
+ * (or, not streaming, one JSON completion whose content is that long), `totalBytes` in all, without
+ * end if `Infinity`. Stops when the gateway drops the connection; `sent()` tells how far it got.
+ */
+export function hugeAnswer(totalBytes: number, pieceBytes = 16 * 1024): CustomResponder & { sent(): number } {
+  let sent = 0;
+  const piece = "a".repeat(pieceBytes);
+  const write = async (res: http.ServerResponse, text: string) => {
+    sent += text.length;
+    if (!res.write(text)) await Promise.race([once(res, "drain"), once(res, "close")]);
+  };
+  const respond: CustomResponder = async (record, res, alive) => {
+    sent = 0;
+    const model = String(record.body.model);
+    if (record.body.stream !== true) {
+      // No content-length: the gateway cannot know the size before reading it.
+      res.writeHead(200, { "content-type": "application/json" });
+      await write(
+        res,
+        `{"id":"chatcmpl-fake","object":"chat.completion","created":1,"model":${JSON.stringify(model)},"choices":[{"index":0,"message":{"role":"assistant","content":"`,
+      );
+      while (sent < totalBytes && alive()) await write(res, piece);
+      if (alive()) res.end(`"},"finish_reason":"stop"}]}`);
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/event-stream" });
+    const event = (delta: object, finish: string | null) =>
+      `data: ${JSON.stringify({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+    await write(res, event({ role: "assistant", content: "" }, null));
+    while (sent < totalBytes && alive()) await write(res, event({ content: piece }, null));
+    if (alive()) res.end(`${event({}, "stop")}data: [DONE]\n\n`);
+  };
+  return Object.assign(respond, { sent: () => sent });
 }

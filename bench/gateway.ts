@@ -28,6 +28,9 @@ const config = customConfig
   : validateConfig({
       defaults: {
         requestTimeoutMs: 120_000,
+        // The memory run holds 1,000 streams to this one upstream: past the default pool of 512
+        // the gateway would answer 503 gateway_overloaded, as it should.
+        upstreamMaxSockets: 2_048,
         timeouts: { firstTokenMs: 30_000, idleMs: 30_000, headersMs: 30_000 },
       },
       health: { cacheTtlMs: 5_000 },

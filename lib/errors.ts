@@ -91,6 +91,17 @@ export class UpstreamTimeoutError extends UpstreamError {
   }
 }
 
+/**
+ * A bug of the gateway's, met while talking to a provider (a thrown TypeError, a stack overflow):
+ * never the provider's failure, never failed over. The edge answers 500 with the request id.
+ */
+export class InternalError extends GatewayError {
+  constructor(cause: unknown) {
+    super("Internal server error", { status: 500, type: "api_error", code: "internal_error", cause });
+    this.name = "InternalError";
+  }
+}
+
 /** The caller went away; nothing is sent and no further attempts are made. */
 export class ClientAbortError extends Error {
   constructor() {

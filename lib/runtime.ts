@@ -45,7 +45,12 @@ export interface RuntimeOptions {
 
 export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {}): GatewayRuntime {
   const deps = options.deps ?? systemDeps();
-  const http = options.http ?? createHttpClient({ maxSockets: config.upstreamMaxSockets });
+  const http =
+    options.http ??
+    createHttpClient({
+      maxSockets: config.upstreamMaxSockets,
+      maxResponseBytes: config.maxResponseBytes,
+    });
   const keys = registeringKeys(options.keys ?? envKeys());
   const factory = createProviderFactory(config, { http, keys, deps });
   const healthStore = options.healthStore ?? createMemoryHealthStore(config.health);

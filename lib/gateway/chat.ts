@@ -1,6 +1,6 @@
 import { capTimeouts } from "../config/timeouts.ts";
 import type { ModelRoute, RouteTarget } from "../config/types.ts";
-import { ClientAbortError, GatewayError } from "../errors.ts";
+import { ClientAbortError, GatewayError, InternalError } from "../errors.ts";
 import { targetKey } from "./cooldown.ts";
 import { exhausted, isContextLengthError, isDeadline } from "./outcome.ts";
 import {
@@ -55,6 +55,7 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
       run.finish(499, "client_closed");
       throw new ClientAbortError();
     }
+    run.finish(500, "error");
     throw error;
   } finally {
     if (!run.handedOff) run.release();
@@ -79,7 +80,8 @@ async function serve(run: RequestRun, candidates: Candidate[]): Promise<GatewayR
         return "stop";
       }
       if (error instanceof ClientAbortError) throw error;
-      if (!(error instanceof GatewayError)) throw error;
+      // Our own bug: the edge answers 500 with the request id and logs it once.
+      if (!(error instanceof GatewayError) || error instanceof InternalError) throw error;
       if (error.action !== "return") {
         failures.push(error);
         return "next";

@@ -1,5 +1,5 @@
 import type { ModelRoute } from "../config/types.ts";
-import { ClientAbortError, GatewayError, InvalidRequestError } from "../errors.ts";
+import { ClientAbortError, GatewayError, InternalError, InvalidRequestError } from "../errors.ts";
 import { type ChatContext, completeChat } from "./chat.ts";
 import { errorResponse, type GatewayResponse, jsonResponse, PayloadTooLargeError } from "./response.ts";
 import { parseChatRequest } from "./validate.ts";
@@ -157,10 +157,12 @@ export function createGateway(context: GatewayContext): Gateway {
         error: { message: error.message, type: "api_error", param: null, code: "client_closed" },
       });
     }
-    if (error instanceof GatewayError) return errorResponse(error, requestId);
+    if (error instanceof GatewayError && !(error instanceof InternalError))
+      return errorResponse(error, requestId);
     // A bug of ours, not the caller's nor a provider's: logged once, here, and answered with the
     // request id so the caller's report can be matched to this line.
-    deps.logger.error({ msg: "unhandled error", requestId, error: (error as Error)?.message });
+    const cause = error instanceof InternalError ? error.cause : error;
+    deps.logger.error({ msg: "unhandled error", requestId, error: (cause as Error)?.message });
     return errorResponse(
       new GatewayError(`Internal server error (request id ${requestId}).`, {
         status: 500,

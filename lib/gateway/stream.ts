@@ -187,7 +187,10 @@ async function* relay(
         const cut = current.candidate;
         const order = [...pool.filter((c) => c !== cut), cut];
         const next =
-          state.resumable && !run.signal.aborted && continuations++ < MAX_CONTINUATIONS
+          state.resumable &&
+          error.action !== "return" &&
+          !run.signal.aborted &&
+          continuations++ < MAX_CONTINUATIONS
             ? await resume(run, order, state)
             : undefined;
         if (next === undefined) {

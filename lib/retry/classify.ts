@@ -2,6 +2,7 @@ import {
   ClientAbortError,
   type ErrorAction,
   GatewayError,
+  InternalError,
   type OpenAIErrorBody,
   redactSecrets,
   UpstreamError,
@@ -183,10 +184,6 @@ export function toUpstreamError(providerId: string, error: unknown): GatewayErro
     });
   }
   if ((error as Error | undefined)?.name === "AbortError") return new ClientAbortError();
-  return new UpstreamError(`${providerId}: ${redactSecrets(String((error as Error)?.message ?? error))}`, {
-    status: 502,
-    action: "failover",
-    providerId,
-    cause: error,
-  });
+  // Anything else was thrown by our own code: a provider must not be blamed (or benched) for it.
+  return new InternalError(error);
 }

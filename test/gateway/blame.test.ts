@@ -79,6 +79,65 @@ describe("only a provider's own faults count against it", () => {
       { provider: "a", outcome: "error", code: "deadline_timeout", fault: "caller" },
     ]);
   });
+  it("does not time out a provider while the caller is not reading", async () => {
+    await setup();
+    a.fallback = { kind: "answer", tokenDelayMs: 5, tokens: Array(20).fill(" tok") };
+    const controller = new AbortController();
+
+    const response = await gateway.runtime.gateway.handle({
+      method: "POST",
+      path: "/v1/chat/completions",
+      headers: { "content-type": "application/json" },
+      body: chatBody("m", { stream: true }),
+      signal: controller.signal,
+    });
+    // The caller takes the headers, then reads nothing for several idle timeouts.
+    await new Promise((r) => setTimeout(r, 600));
+    let text = "";
+    for await (const part of response.body) text += part;
+
+    const events = sseDataLines(text);
+    expect(events.at(-1)).toBe("[DONE]");
+    expect(benched("a/model-a")).toBeUndefined();
+    expect(b.requests).toHaveLength(0);
+  });
+
+  it("answers our own bug with a 500 naming the request, and blames no provider", async () => {
+    a = await startFakeUpstream();
+    b = await startFakeUpstream();
+    const keys = {
+      get: async () => {
+        throw new TypeError("a bug in the gateway");
+      },
+      has: () => true,
+      invalidate() {},
+    };
+    gateway = await startGateway(
+      {
+        defaults: STRICT,
+        providers: [fakeProvider("a", a.url), fakeProvider("b", b.url)],
+        models: {
+          m: {
+            targets: [
+              { provider: "a", model: "model-a" },
+              { provider: "b", model: "model-b" },
+            ],
+          },
+        },
+      },
+      { keys },
+    );
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(500);
+    const body = await jsonOf(res);
+    expect(body.error.code).toBe("internal_error");
+    expect(body.error.message).toContain(res.headers.get("x-request-id"));
+    expect(benched("a/model-a")).toBeUndefined();
+    expect(b.requests).toHaveLength(0);
+    expect(gateway.logs.filter((l) => l.level === "error")).toHaveLength(1);
+  });
 });
 
 describe("every request leaves one log line", () => {

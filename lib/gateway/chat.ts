@@ -1,7 +1,7 @@
 import { capTimeouts } from "../config/timeouts.ts";
 import type { ModelRoute, RouteTarget } from "../config/types.ts";
+import { targetKey } from "../cooldown/target.ts";
 import { ClientAbortError, GatewayError, InternalError } from "../errors.ts";
-import { targetKey } from "./cooldown.ts";
 import { exhausted, isContextLengthError, isDeadline } from "./outcome.ts";
 import {
   answeredBy,

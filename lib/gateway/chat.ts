@@ -279,7 +279,7 @@ async function plan(context: ChatContext, route: ModelRoute): Promise<Candidate[
     byKey = new Map(route.targets.map((t) => [targetKey(t.provider, t.model), t]));
     targetsByKey.set(route, byKey);
   }
-  const order = context.balancers.get(route.name)?.order() ?? [...byKey.keys()];
+  const order = context.balancers.get(route.name)?.getAvailableProviders() ?? [...byKey.keys()];
   const candidates: Candidate[] = [];
   for (const key of order) {
     const target = byKey.get(key);

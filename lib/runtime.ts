@@ -159,30 +159,27 @@ export function loadConfigFromEnv(
 
 let shared: GatewayRuntime | undefined;
 
+/** The runtime `npm start` and the tests get: the configuration the environment names, in memory. */
+const fromEnv = (): GatewayRuntime => createRuntime(loadConfigFromEnv());
+
 /**
  * The process's one runtime (factory, cooldowns, HTTP pool), created on first use, never at import:
  * on Lambda it then lives as long as the execution environment and is reused by every invocation.
+ * `create` builds it on that first use (the Lambda handlers pass `createLambdaRuntime`); later calls
+ * get the one already built.
  */
-export function getSharedRuntime(
-  create: () => GatewayRuntime = () => createRuntime(loadConfigFromEnv()),
-): GatewayRuntime {
+export function getSharedRuntime(create: () => GatewayRuntime = fromEnv): GatewayRuntime {
   shared ??= create();
   return shared;
 }
 
-/** The shared provider factory (one per process). */
-export function getProviderFactory(): ProviderFactory {
-  return getSharedRuntime().factory;
-}
-
-/** The shared health checker (one per process). */
-export function getHealthChecker(): HealthChecker {
-  return getSharedRuntime().healthChecker;
-}
-
-/** The shared load balancer of a model route (one per route per process). */
-export function getLoadBalancer(model: string): LoadBalancer | undefined {
-  return getSharedRuntime().balancers.get(model);
+/**
+ * The shared health checker (one per process), what the scheduled health function runs; `create` as
+ * in {@link getSharedRuntime}. The chat path has no such accessor for its factory and balancers: the
+ * runtime hands them to the gateway as parameters, so tests can build several gateways side by side.
+ */
+export function getHealthChecker(create: () => GatewayRuntime = fromEnv): HealthChecker {
+  return getSharedRuntime(create).healthChecker;
 }
 
 /** Drops the shared runtime and its connections (tests, shutdown). */

@@ -71,8 +71,16 @@ export interface MockOptions {
   healthy: boolean;
 }
 
-export type StrategyName = "ROUND_ROBIN" | "WEIGHTED" | "HEALTH_FIRST";
-export const STRATEGIES: readonly StrategyName[] = ["ROUND_ROBIN", "WEIGHTED", "HEALTH_FIRST"];
+/**
+ * How a route's balancer orders its targets (`lib/balancer/load-balancer.ts` says what each does).
+ * One constant that the configuration's validation, its types and the balancer all name.
+ */
+export const LoadBalanceStrategy = {
+  ROUND_ROBIN: "ROUND_ROBIN",
+  WEIGHTED: "WEIGHTED",
+  HEALTH_FIRST: "HEALTH_FIRST",
+} as const;
+export type LoadBalanceStrategy = (typeof LoadBalanceStrategy)[keyof typeof LoadBalanceStrategy];
 
 /** How a provider is probed by the health checker. */
 export type HealthProbe =
@@ -134,7 +142,7 @@ export interface RouteTarget {
 export interface ModelRoute {
   name: string;
   targets: RouteTarget[];
-  strategy: StrategyName;
+  strategy: LoadBalanceStrategy;
 }
 
 export interface GatewayConfig {

@@ -4,6 +4,7 @@ import {
   type HealthPolicy,
   type HealthProbe,
   type KeySource,
+  LoadBalanceStrategy,
   type MockOptions,
   type MockScriptStep,
   type ModelRoute,
@@ -11,8 +12,6 @@ import {
   type ProviderConfig,
   type ProviderType,
   type RetryPolicy,
-  STRATEGIES,
-  type StrategyName,
   type Timeouts,
 } from "./types.ts";
 
@@ -270,11 +269,14 @@ function probe(value: unknown, field: string): HealthProbe {
   throw new ConfigError(`${field}.kind`, 'must be "models" or "chat"');
 }
 
-function strategy(value: unknown, field: string): StrategyName {
-  if (typeof value !== "string" || !STRATEGIES.includes(value as StrategyName)) {
-    throw new ConfigError(field, `must be one of ${STRATEGIES.join(", ")}`);
+const STRATEGY_NAMES: readonly string[] = Object.values(LoadBalanceStrategy);
+const isStrategy = (value: string): value is LoadBalanceStrategy => STRATEGY_NAMES.includes(value);
+
+function strategy(value: unknown, field: string): LoadBalanceStrategy {
+  if (typeof value !== "string" || !isStrategy(value)) {
+    throw new ConfigError(field, `must be one of ${STRATEGY_NAMES.join(", ")}`);
   }
-  return value as StrategyName;
+  return value;
 }
 
 function headers(value: unknown, field: string): Record<string, string> {
@@ -338,7 +340,7 @@ function routes(
   value: unknown,
   field: string,
   providerIds: Set<string>,
-  defaultStrategy: StrategyName,
+  defaultStrategy: LoadBalanceStrategy,
 ): ModelRoute[] {
   const obj = object(value, field);
   const names = Object.keys(obj);
@@ -439,7 +441,7 @@ export function validateConfig(document: unknown): GatewayConfig {
       root.models,
       "models",
       ids,
-      optional(defaults, "strategy", "defaults", strategy, "HEALTH_FIRST"),
+      optional(defaults, "strategy", "defaults", strategy, LoadBalanceStrategy.HEALTH_FIRST),
     ),
   };
 }

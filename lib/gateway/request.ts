@@ -1,6 +1,7 @@
 import { type ChildAbort, childAbort } from "../abort.ts";
 import type { LoadBalancer } from "../balancer/load-balancer.ts";
 import type { GatewayConfig, ModelRoute, RouteTarget } from "../config/types.ts";
+import type { Cooldown, CooldownStore } from "../cooldown/types.ts";
 import type { Deps } from "../deps.ts";
 import { type GatewayError, UpstreamTimeoutError } from "../errors.ts";
 import type { HealthView } from "../health/view.ts";
@@ -8,7 +9,6 @@ import type { ProviderFactory } from "../providers/factory.ts";
 import type { ChatRequest, Provider } from "../providers/types.ts";
 import { faultOf } from "../retry/blame.ts";
 import type { ClientAuth } from "./auth.ts";
-import type { Cooldown, CooldownStore } from "./cooldown.ts";
 
 export interface ChatContext {
   config: GatewayConfig;

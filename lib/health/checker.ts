@@ -1,7 +1,7 @@
 import type { GatewayConfig } from "../config/types.ts";
+import { targetKey } from "../cooldown/target.ts";
 import { withDeadline } from "../deadline.ts";
 import type { Deps } from "../deps.ts";
-import { targetKey } from "../gateway/cooldown.ts";
 import { createOutageLog } from "../outage-log.ts";
 import type { HealthResult, Provider } from "../providers/types.ts";
 import type { HealthStore, ProviderState } from "./types.ts";

@@ -1,6 +1,6 @@
+import type { Cooldown } from "../cooldown/types.ts";
 import { withDeadline } from "../deadline.ts";
 import type { Logger } from "../deps.ts";
-import type { Cooldown } from "../gateway/cooldown.ts";
 import { createOutageLog } from "../outage-log.ts";
 import type { HealthSnapshot, HealthStore, ProviderState } from "./types.ts";
 

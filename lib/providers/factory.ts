@@ -8,10 +8,6 @@ export interface ProviderFactory {
   createProvider(type: ProviderType, config: ProviderConfig): Provider;
   /** The provider with this id (created once), or undefined if the config names none. */
   getProvider(id: string): Provider | undefined;
-  /** The first enabled, configured provider in configuration order. */
-  createPrimaryProvider(): Provider | undefined;
-  /** Every other enabled, configured provider, in configuration order. */
-  getFallbackProviders(): Provider[];
   /** Enabled and has what it needs to be called (a key, for providers that need one). */
   isProviderConfigured(id: string): boolean;
 }
@@ -47,16 +43,6 @@ export function createProviderFactory(config: GatewayConfig, context: ProviderCo
     isProviderConfigured(id) {
       const providerConfig = byId.get(id);
       return providerConfig?.enabled === true && context.keys.has(providerConfig);
-    },
-    createPrimaryProvider() {
-      const first = config.providers.find((p) => factory.isProviderConfigured(p.id));
-      return first ? factory.getProvider(first.id) : undefined;
-    },
-    getFallbackProviders() {
-      const primary = factory.createPrimaryProvider();
-      return config.providers
-        .filter((p) => p.id !== primary?.id && factory.isProviderConfigured(p.id))
-        .map((p) => factory.getProvider(p.id) as Provider);
     },
   };
   return factory;

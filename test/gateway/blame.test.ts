@@ -138,6 +138,26 @@ describe("only a provider's own faults count against it", () => {
     expect(b.requests).toHaveLength(0);
     expect(gateway.logs.filter((l) => l.level === "error")).toHaveLength(1);
   });
+
+  it("answers 503 gateway_overloaded when every upstream connection is busy, and blames no provider", async () => {
+    await setup({
+      defaults: { upstreamMaxSockets: 1 },
+      targets: [{ provider: "a", model: "model-a" }],
+    });
+    a.fallback = { kind: "answer", firstTokenDelayMs: 150 };
+
+    const [first, second] = await Promise.all([
+      postChat(gateway.url, chatBody("m")),
+      new Promise<Response>((resolve) => setTimeout(() => resolve(postChat(gateway.url, chatBody("m"))), 30)),
+    ]);
+
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(503);
+    expect((await jsonOf(second)).error.code).toBe("gateway_overloaded");
+    expect(second.headers.get("retry-after")).toBe("1");
+    expect(benched("a/model-a")).toBeUndefined();
+    expect(a.requests).toHaveLength(1);
+  });
 });
 
 describe("every request leaves one log line", () => {

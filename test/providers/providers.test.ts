@@ -71,12 +71,6 @@ describe("provider factory", () => {
     expect(factory.isProviderConfigured("nope")).toBe(false);
   });
 
-  it("picks the first configured provider as primary and the rest as fallbacks", () => {
-    const factory = factoryFor({ DEEPSEEK_API_KEY: "sk-y" });
-    expect(factory.createPrimaryProvider()?.id).toBe("deepseek");
-    expect(factory.getFallbackProviders().map((p) => p.id)).toEqual(["mock"]);
-  });
-
   it("keeps one instance per provider id", () => {
     const factory = factoryFor({});
     expect(factory.getProvider("mock")).toBe(factory.getProvider("mock"));

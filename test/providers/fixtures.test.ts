@@ -528,6 +528,9 @@ describe("recorded answers through the whole gateway", () => {
     return { text, payloads, done, got: assemble(chunks) };
   }
 
+  /** The usage the gateway recorded in its one log line for the request (what accounting reads). */
+  const loggedUsage = () => gateway.logs.find((line) => line.msg === "chat completion")?.usage;
+
   describe("streamed", () => {
     it("OpenAI: the caller gets the text, the finish reason, the usage chunk and [DONE]", async () => {
       await setup();
@@ -544,6 +547,7 @@ describe("recorded answers through the whole gateway", () => {
       expect(got.usages).toEqual([expect.objectContaining(OPENAI_TEXT_USAGE)]);
       expect(done).toBe(true);
       expect(text).not.toContain(KEY);
+      expect(loggedUsage()).toMatchObject(OPENAI_TEXT_USAGE);
       // The upstream was asked for the target's model, streamed, with the caller's stream options.
       expect(upstream.requests[0]?.body).toMatchObject({
         model: "gpt-4o-mini",
@@ -577,6 +581,8 @@ describe("recorded answers through the whole gateway", () => {
       expect(got.content).toBe(DEEPSEEK_TEXT);
       expect(got.usages).toEqual([expect.objectContaining(DEEPSEEK_TEXT_USAGE)]);
       expect(payloads.some((p) => p.includes("keep-alive"))).toBe(false);
+      // DeepSeek's usage rides on the finish chunk, not on a chunk of its own: it is recorded all the same.
+      expect(loggedUsage()).toMatchObject(DEEPSEEK_TEXT_USAGE);
       expect(done).toBe(true);
     });
 
@@ -589,6 +595,7 @@ describe("recorded answers through the whole gateway", () => {
       expect(got.content).toBe(DEEPSEEK_ANSWER);
       expect(got.usages).toEqual([expect.objectContaining(DEEPSEEK_REASONER_USAGE)]);
       expect(done).toBe(true);
+      expect(loggedUsage()).toMatchObject(DEEPSEEK_REASONER_USAGE);
     });
 
     it("DeepSeek: a tool call reaches the caller whole", async () => {
@@ -633,6 +640,7 @@ describe("recorded answers through the whole gateway", () => {
         choices: [{ message: { content: DEEPSEEK_TEXT } }],
         usage: DEEPSEEK_TEXT_USAGE,
       });
+      expect(loggedUsage()).toMatchObject(DEEPSEEK_TEXT_USAGE);
     });
 
     it("DeepSeek reasoner: reasoning_content is kept", async () => {

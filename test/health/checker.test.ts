@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
-import { silentLogger, sleep } from "../../lib/deps.ts";
+import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
 import { createHealthChecker } from "../../lib/health/checker.ts";
 import { createMemoryHealthStore } from "../../lib/health/memory-store.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
@@ -10,7 +10,7 @@ import type { Provider } from "../../lib/providers/types.ts";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
 
 const http = createHttpClient();
-const deps = { now: Date.now, sleep, random: () => 0.5, newId: () => "id", logger: silentLogger };
+const deps = { now: Date.now, sleep, setTimer, random: () => 0.5, newId: () => "id", logger: silentLogger };
 const upstreams: FakeUpstream[] = [];
 
 afterEach(async () => {

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
-import { silentLogger, sleep } from "../../lib/deps.ts";
+import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
 import { createHttpClient, type HttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
@@ -16,7 +16,7 @@ import {
 
 let upstream: FakeUpstream;
 const http = createHttpClient();
-const deps = { now: Date.now, sleep, random: () => 0.5, newId: () => "id", logger: silentLogger };
+const deps = { now: Date.now, sleep, setTimer, random: () => 0.5, newId: () => "id", logger: silentLogger };
 
 beforeAll(async () => {
   upstream = await startFakeUpstream();

@@ -1,23 +1,30 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
 import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
-import { createHealthChecker } from "../../lib/health/checker.ts";
+import { createHealthChecker, type HealthChecker } from "../../lib/health/checker.ts";
 import { createMemoryHealthStore } from "../../lib/health/memory-store.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
-import type { Provider } from "../../lib/providers/types.ts";
+import type { HealthResult, Provider } from "../../lib/providers/types.ts";
+import { createFakeClock, type FakeClock } from "../support/fake-clock.ts";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
 
 const http = createHttpClient();
 const deps = { now: Date.now, sleep, setTimer, random: () => 0.5, newId: () => "id", logger: silentLogger };
 const upstreams: FakeUpstream[] = [];
+const checkers: HealthChecker[] = [];
 
 afterEach(async () => {
+  for (const c of checkers.splice(0)) c.stop();
   for (const u of upstreams.splice(0)) await u.close();
 });
 
-async function setup(health: Record<string, unknown>, providers: (urls: string[]) => unknown[]) {
+async function setup(
+  health: Record<string, unknown>,
+  providers: (urls: string[]) => unknown[],
+  options: { clock?: FakeClock; wrap?: (provider: Provider) => Provider } = {},
+) {
   const fast = await startFakeUpstream();
   const slow = await startFakeUpstream();
   upstreams.push(fast, slow);
@@ -33,14 +40,22 @@ async function setup(health: Record<string, unknown>, providers: (urls: string[]
       },
     },
   });
-  const factory = createProviderFactory(config, { http, keys: envKeys({ K: "sk-test-123456" }), deps });
+  const { clock } = options;
+  const clocked = clock ? { ...deps, now: clock.now, sleep: clock.sleep, setTimer: clock.setTimer } : deps;
+  const factory = createProviderFactory(config, {
+    http,
+    keys: envKeys({ K: "sk-test-123456" }),
+    deps: clocked,
+  });
   const store = createMemoryHealthStore(config.health);
+  const wrap = options.wrap ?? ((p: Provider) => p);
   const checker = createHealthChecker({
     config,
-    providers: () => config.providers.map((p) => factory.getProvider(p.id) as Provider),
+    providers: () => config.providers.map((p) => wrap(factory.getProvider(p.id) as Provider)),
     store,
-    deps,
+    deps: clocked,
   });
+  checkers.push(checker);
   return { fast, slow, store, checker };
 }
 
@@ -52,28 +67,34 @@ const provider = (id: string, url: string | undefined, extra: object = {}) => ({
   ...extra,
 });
 
+const OK: HealthResult = { ok: true, status: 200, latencyMs: 1, ttftMs: undefined, error: undefined };
+
 describe("health checker", () => {
   it("checks in parallel: a hanging provider does not hold back the others' results", async () => {
-    const { slow, store, checker } = await setup({ timeoutMs: 400 }, ([a, b]) => [
-      provider("fast", a),
-      provider("slow", b),
-    ]);
+    const clock = createFakeClock();
+    // The hanging provider comes first: checked one after the other, "fast" would wait for it.
+    const { slow, store, checker } = await setup(
+      { timeoutMs: 5000 },
+      ([a, b]) => [provider("slow", b), provider("fast", a)],
+      { clock },
+    );
     slow.fallback = { kind: "hang" };
 
-    const started = Date.now();
-    const run = checker.runOnce();
+    let settled = false;
+    const run = checker.runOnce().finally(() => {
+      settled = true;
+    });
     await expect
-      .poll(async () => (await store.read(["fast"], [])).providers.get("fast")?.status, {
-        timeout: 300,
-        interval: 10,
-      })
+      .poll(async () => (await store.read(["fast"], [])).providers.get("fast")?.status)
       .toBe("healthy");
-    expect(Date.now() - started).toBeLessThan(300);
+    expect(settled).toBe(false);
 
+    // The probe's own timeout, on the fake clock (the socket's timers are real and 5 s long).
+    await clock.advance(5000);
     const outcomes = await run;
     expect(outcomes.find((o) => o.providerId === "slow")).toMatchObject({
       ok: false,
-      error: "slow: no answer within 400 ms",
+      error: "slow: no answer within 5000 ms",
     });
     expect((await store.read(["slow"], [])).providers.get("slow")?.status).toBe("degraded");
   });
@@ -138,5 +159,70 @@ describe("health checker", () => {
     expect((await store.read(["fast"], [])).providers.get("fast")?.status).toBe("unhealthy");
     await checker.runOnce();
     expect((await store.read(["fast"], [])).providers.get("fast")?.status).toBe("healthy");
+  });
+
+  it("start() checks at once, then every intervalMs on the clock, until stop()", async () => {
+    const clock = createFakeClock(0);
+    const probedAt: number[] = [];
+    const { checker } = await setup(
+      { intervalMs: 30_000 },
+      ([a, b]) => [provider("fast", a), provider("slow", b)],
+      {
+        clock,
+        wrap: (p) => ({
+          ...p,
+          healthCheck: async () => {
+            if (p.id === "fast") probedAt.push(clock.now());
+            return OK;
+          },
+        }),
+      },
+    );
+
+    checker.start();
+    checker.start(); // a second start is no second loop
+    await clock.advance(29_999);
+    expect(probedAt).toEqual([0]);
+    await clock.advance(1);
+    expect(probedAt).toEqual([0, 30_000]);
+    await clock.advance(60_000);
+    expect(probedAt).toEqual([0, 30_000, 60_000, 90_000]);
+
+    checker.stop();
+    await clock.advance(300_000);
+    expect(probedAt).toEqual([0, 30_000, 60_000, 90_000]);
+    expect(clock.pending()).toEqual([]);
+  });
+
+  it("start() never overlaps two runs: a tick during a slow run is skipped", async () => {
+    const clock = createFakeClock(0);
+    const probedAt: number[] = [];
+    let finish: (result: HealthResult) => void = () => {};
+    const { checker } = await setup(
+      { intervalMs: 1_000, timeoutMs: 10_000 },
+      ([a, b]) => [provider("fast", a), provider("slow", b)],
+      {
+        clock,
+        wrap: (p) => ({
+          ...p,
+          // Only "fast" is slow to answer; "slow" answers at once.
+          healthCheck: () => {
+            if (p.id !== "fast") return Promise.resolve(OK);
+            probedAt.push(clock.now());
+            return new Promise<HealthResult>((resolve) => {
+              finish = resolve;
+            });
+          },
+        }),
+      },
+    );
+
+    checker.start();
+    await clock.advance(3_500); // ticks at 1, 2 and 3 s find the first run still going
+    expect(probedAt).toEqual([0]);
+
+    finish(OK);
+    await clock.advance(500);
+    expect(probedAt).toEqual([0, 4_000]);
   });
 });

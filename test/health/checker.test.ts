@@ -67,6 +67,16 @@ const provider = (id: string, url: string | undefined, extra: object = {}) => ({
   ...extra,
 });
 
+/** One streamed chunk of a chat completion, as an SSE event. */
+const sseChunk = (delta: Record<string, unknown>, finish: string | null) =>
+  `data: ${JSON.stringify({
+    id: "chatcmpl-probe",
+    object: "chat.completion.chunk",
+    created: 0,
+    model: "probe-model",
+    choices: [{ index: 0, delta, finish_reason: finish }],
+  })}\n\n`;
+
 const OK: HealthResult = { ok: true, status: 200, latencyMs: 1, ttftMs: undefined, error: undefined };
 
 describe("health checker", () => {
@@ -100,11 +110,28 @@ describe("health checker", () => {
   });
 
   it("probes with a one-token chat when configured, measuring time to first token", async () => {
-    const { fast, slow, store, checker } = await setup({ degradedTtftMs: 100 }, ([a, b]) => [
-      provider("fast", a, { healthCheck: { kind: "chat", model: "probe-model" } }),
-      provider("slow", b, { healthCheck: { kind: "chat", model: "probe-model" } }),
-    ]);
-    slow.fallback = { kind: "answer", firstTokenDelayMs: 200, keepAliveEveryMs: 20 };
+    const clock = createFakeClock(0);
+    const { fast, slow, store, checker } = await setup(
+      { degradedTtftMs: 100 },
+      ([a, b]) => [
+        provider("fast", a, { healthCheck: { kind: "chat", model: "probe-model" } }),
+        provider("slow", b, { healthCheck: { kind: "chat", model: "probe-model" } }),
+      ],
+      { clock },
+    );
+    // slow sends a keep-alive, waits until fast's result is written (so fast's probe sees no time
+    // pass), then 200 ms pass on the clock before its first token.
+    slow.queue.push({
+      kind: "custom",
+      respond: async (_record, res) => {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write(": keep-alive\n\n");
+        await expect.poll(async () => (await store.read(["fast"], [])).providers.get("fast")).toBeDefined();
+        await clock.advance(200);
+        res.write(sseChunk({ role: "assistant", content: "pong" }, null));
+        res.end(`${sseChunk({}, "length")}data: [DONE]\n\n`);
+      },
+    });
 
     await checker.runOnce();
 
@@ -112,9 +139,9 @@ describe("health checker", () => {
     expect(probe?.body).toMatchObject({ model: "probe-model", max_tokens: 1, stream: true });
     const { providers } = await store.read(["fast", "slow"], []);
     expect(providers.get("fast")?.status).toBe("healthy");
-    expect(providers.get("fast")?.ttftMs).toBeLessThan(100);
+    expect(providers.get("fast")?.ttftMs).toBe(0);
     expect(providers.get("slow")?.status).toBe("degraded");
-    expect(providers.get("slow")?.ttftMs).toBeGreaterThanOrEqual(200);
+    expect(providers.get("slow")?.ttftMs).toBe(200);
   });
 
   it("records history, and a good check clears failing targets but lets a rate limit run its course", async () => {

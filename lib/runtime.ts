@@ -66,6 +66,7 @@ export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {
     ttlMs: config.health.cacheTtlMs,
     firstReadTimeoutMs: 250,
     now: deps.now,
+    setTimer: deps.setTimer,
     logger: deps.logger,
   });
   const cooldowns = createSharedCooldownStore(

@@ -85,7 +85,7 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
   // controller, a listener and a timer (see BENCHMARKS.md).
   const request: ChildAbort | undefined = streaming ? childAbort(call.signal) : undefined;
   const deadlineTimer = request
-    ? setTimeout(
+    ? deps.setTimer(
         () => request.controller.abort(deadlineError(call, started)),
         Math.max(0, call.deadline - started),
       )
@@ -101,7 +101,7 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
     attempts: [],
     handedOff: false,
     release() {
-      clearTimeout(deadlineTimer);
+      deadlineTimer?.clear();
       request?.dispose();
     },
     finish(status, outcome, extra = {}) {

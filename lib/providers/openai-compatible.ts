@@ -161,7 +161,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     async healthCheck({ signal, timeoutMs }) {
       const started = deps.now();
       const limit = childAbort(signal ?? new AbortController().signal);
-      const timeout = setTimeout(() => limit.controller.abort(), timeoutMs);
+      const timeout = deps.setTimer(() => limit.controller.abort(), timeoutMs);
       const probeSignal = limit.signal;
       const probe = config.healthProbe;
       try {
@@ -210,7 +210,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
               : e.message,
         };
       } finally {
-        clearTimeout(timeout);
+        timeout.clear();
         limit.dispose();
       }
     },

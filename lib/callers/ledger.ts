@@ -6,6 +6,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import type { ModelPrice } from "../config/types.ts";
 import type { Logger } from "../deps.ts";
+import type { TokenMetrics } from "../metrics/emf.ts";
 import { createOutageLog } from "../outage-log.ts";
 import { callerPk, daySk, KEY_SK, minuteSk, minuteTtl, monthSk, n, usageSk } from "./store.ts";
 import { type Caller, dayOf, minuteOf, monthOf } from "./types.ts";
@@ -38,12 +39,7 @@ export interface LocalSpend {
   minuteTokens: number;
 }
 
-export interface UsageMetric {
-  model: string;
-  keyId: string;
-  promptTokens: number;
-  completionTokens: number;
-}
+export type UsageMetric = TokenMetrics;
 
 export interface UsageLedger {
   /** Adds one finished request to the per-key × model × day aggregate. Never does I/O. */

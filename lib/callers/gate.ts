@@ -20,6 +20,7 @@ import {
   dayOf,
   emptyTotals,
   type KeyLimits,
+  LIMIT_NAMES,
   MINUTE_MS,
   minuteOf,
   monthOf,
@@ -114,13 +115,21 @@ export function createCallerAuth(options: CallerAuthOptions): CallerGate {
         .finally(() => loading.delete(id));
       loading.set(id, pending);
     }
-    try {
-      return await pending;
-    } catch (error) {
-      readOutage.failed({ error: (error as Error)?.message });
-      if (cached) return cached;
-      throw authUnavailable(error);
+    if (cached === undefined) {
+      try {
+        return await pending;
+      } catch (error) {
+        readOutage.failed({ error: (error as Error)?.message });
+        throw authUnavailable(error);
+      }
     }
+    // A key seen before is never held up by a slow or dead table: past `limitTimeoutMs` its last
+    // record serves, and the table is asked again only after a pause (one probe, not one per request).
+    const fresh = await within(pending, policy.limitTimeoutMs);
+    if (fresh !== undefined) return fresh;
+    readOutage.failed({ keyId: id });
+    cached.expiresAt = now() + Math.min(policy.cacheTtlMs, STALE_RETRY_MS);
+    return cached;
   }
 
   /** The key's totals as the table last told them, rolled over when a period has ended. */
@@ -137,8 +146,7 @@ export function createCallerAuth(options: CallerAuthOptions): CallerGate {
 
   function checkSpend(caller: Caller, e: CacheEntry, at: number): void {
     const l = caller.limits;
-    if (l.tpm === undefined && l.tokensPerDay === undefined && l.tokensPerMonth === undefined)
-      if (l.costPerDay === undefined && l.costPerMonth === undefined) return;
+    if (LIMIT_NAMES.every((name) => name === "rpm" || l[name] === undefined)) return;
     const fleet = fleetTotals(e, at);
     const local = ledger.local(caller.id, at);
     const checks: Array<[keyof KeyLimits, number, string, number]> = [
@@ -277,6 +285,23 @@ export function createCallerAuth(options: CallerAuthOptions): CallerGate {
 
     ...(options.flushAfterResponse ? { afterResponse: () => ledger.flush() } : {}),
   };
+}
+
+/** After a failed table read or counter update, how long to use what this process has before trying again. */
+const STALE_RETRY_MS = 5_000;
+
+/** The promise's value if it settles well within `ms`; undefined on a timeout or a failure. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    timer = setTimeout(() => resolve(undefined), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise.catch(() => undefined), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function nextMinute(at: number): number {

@@ -68,7 +68,12 @@ export interface LedgerOptions {
   /** Told the period totals the table returned after a flush (the limits' view of the fleet). */
   onTotals?: (keyId: string, sk: string, values: { tokens: number; cost: number }) => void;
   metrics?: (metric: UsageMetric) => void;
+  /** Longest wait for one write (default 1 s): on Lambda a flush delays the end of a response. */
+  writeTimeoutMs?: number;
 }
+
+/** After a failed flush, writes wait this long (usage keeps aggregating meanwhile). */
+const RETRY_AFTER_FAILURE_MS = 5_000;
 
 /** The token counts of an OpenAI `usage` object; anything missing or malformed counts as 0. */
 export function countUsage(usage: unknown, price: ModelPrice | undefined): CountedUsage {
@@ -99,6 +104,8 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
   let inflight = new Map<string, Increment>();
   let chain: Promise<void> = Promise.resolve();
   let timer: NodeJS.Timeout | undefined;
+  let retryAt = 0;
+  const writeTimeoutMs = options.writeTimeoutMs ?? 1_000;
   const outage = createOutageLog({
     logger: options.logger,
     failing: "usage not written to the table; kept for the next flush",
@@ -160,6 +167,9 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
           ExpressionAttributeValues: values,
           ...(periodic ? { ReturnValues: "ALL_NEW" } : {}),
         }),
+        // A write that times out goes back and is retried; if it had landed, it counts twice: the
+        // ledger errs towards counting too much, never towards losing usage.
+        { abortSignal: AbortSignal.timeout(writeTimeoutMs) },
       );
       // Confirmed: from now on the table's totals hold it, so it must not count locally too.
       inflight.delete(key);
@@ -176,7 +186,7 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
   }
 
   async function flushOnce(): Promise<void> {
-    if (pending.size === 0) return;
+    if (pending.size === 0 || now() < retryAt) return;
     inflight = pending;
     pending = new Map();
     const batch = [...inflight.entries()];
@@ -192,8 +202,10 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
       }
     });
     inflight = new Map();
-    if (failed > 0) outage.failed({ failed, error: (firstError as Error)?.message });
-    else outage.succeeded();
+    if (failed > 0) {
+      retryAt = now() + RETRY_AFTER_FAILURE_MS;
+      outage.failed({ failed, error: (firstError as Error)?.message });
+    } else outage.succeeded();
   }
 
   function sumLocal(sk: string, keyId: string): { tokens: number; cost: number } {

@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Callers } from "../../lib/callers/callers.ts";
-import { callerPk, KEY_SK } from "../../lib/callers/store.ts";
+import { createUsageLedger } from "../../lib/callers/ledger.ts";
+import { callerPk, createCallerStore, KEY_SK } from "../../lib/callers/store.ts";
 import { hashClientKey } from "../../lib/gateway/auth.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 import { DEFAULT_TOKENS, type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
@@ -9,6 +10,7 @@ import {
   jsonOf,
   type LogLine,
   postChat,
+  recordingLogger,
   startGateway,
   type TestGateway,
 } from "../support/gateway.ts";
@@ -219,6 +221,39 @@ describe("callers: keys", () => {
 });
 
 describe("callers: the table down", () => {
+  it("keeps usage the table could not take and writes it once, exactly, when it is back", async () => {
+    const clock = testClock();
+    let down = false;
+    const flaky = new Proxy(table.client, {
+      get: (target, property) =>
+        property === "send" && down
+          ? () => Promise.reject(new Error("table down"))
+          : Reflect.get(target, property),
+    });
+    const ledger = createUsageLedger({
+      client: flaky,
+      tableName: table.tableName,
+      prices: {},
+      now: clock.now,
+      logger: recordingLogger([]),
+    });
+    const caller = { id: "flakyflaky23", name: "flaky", models: undefined, limits: {} };
+    const usage = { prompt_tokens: 3, completion_tokens: 2 };
+    ledger.record(caller, "m", usage);
+    down = true;
+    await ledger.flush();
+    expect(ledger.pendingItems).toBeGreaterThan(0);
+    ledger.record(caller, "m", usage);
+    down = false;
+    await ledger.flush(); // too soon after the failure: nothing is tried
+    expect(ledger.pendingItems).toBeGreaterThan(0);
+    clock.advance(5_000);
+    await ledger.flush();
+    expect(ledger.pendingItems).toBe(0);
+    const rows = await createCallerStore(table.client, table.tableName).usage({ keyId: caller.id });
+    expect(rows.map((r) => [r.requests, r.promptTokens, r.completionTokens])).toEqual([[2, 6, 4]]);
+  });
+
   async function outage(failOpen: boolean): Promise<number[]> {
     const own = await startTestTable();
     const clock = testClock();
@@ -227,6 +262,8 @@ describe("callers: the table down", () => {
     const { auth } = await createKey(callers, "limited", { limits: { rpm: 2 } });
     const statuses = [(await postChat(gateway.url, chatBody("m"), auth)).status];
     await own.dynamo.close();
+    // Past the key cache's TTL too: the key's last record serves while the table cannot be read.
+    clock.advance(31_000);
     for (let i = 0; i < 3; i++) statuses.push((await postChat(gateway.url, chatBody("m"), auth)).status);
     own.client.destroy();
     return statuses;

@@ -2,6 +2,7 @@ import { capTimeouts } from "../config/timeouts.ts";
 import type { ModelRoute, RouteTarget } from "../config/types.ts";
 import { targetKey } from "../cooldown/target.ts";
 import { ClientAbortError, GatewayError, InternalError } from "../errors.ts";
+import { openStream } from "./open.ts";
 import { exhausted, isContextLengthError, isDeadline } from "./outcome.ts";
 import {
   answeredBy,
@@ -18,7 +19,7 @@ import {
   startRun,
 } from "./request.ts";
 import { errorResponse, type GatewayResponse, jsonHeaders } from "./response.ts";
-import { openStream, streamResponse } from "./stream.ts";
+import { streamResponse } from "./stream.ts";
 
 export type { AttemptRecord, ChatCall, ChatContext } from "./request.ts";
 

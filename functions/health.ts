@@ -4,7 +4,7 @@ import { runHealthSchedule } from "../lib/health/schedule.ts";
 import type { LambdaContextLike } from "../lib/lambda/function-url.ts";
 import { createLambdaRuntime } from "../lib/lambda/runtime.ts";
 import { emfHealthLine } from "../lib/metrics/emf.ts";
-import { getSharedRuntime } from "../lib/runtime.ts";
+import { getHealthChecker, getSharedRuntime } from "../lib/runtime.ts";
 
 /**
  * The scheduled health function: checks every provider and writes the results to the table,
@@ -12,10 +12,11 @@ import { getSharedRuntime } from "../lib/runtime.ts";
  */
 export const handler = middy<unknown, unknown>().handler(
   async (_event: unknown, context: LambdaContextLike) => {
-    const runtime = getSharedRuntime(createLambdaRuntime);
+    const checker = getHealthChecker(createLambdaRuntime);
+    const { health } = getSharedRuntime(createLambdaRuntime).config;
     const runs = await runHealthSchedule({
-      checker: runtime.healthChecker,
-      intervalMs: runtime.config.health.intervalMs,
+      checker,
+      intervalMs: health.intervalMs,
       periodMs: Number(process.env.HEALTH_SCHEDULE_MS ?? 60_000),
       remainingMs: () => context.getRemainingTimeInMillis?.() ?? 60_000,
       now: Date.now,

@@ -10,6 +10,22 @@ export interface Logger {
 }
 
 /**
+ * A pending one-shot timer. The real one is a thin shell over a Node `Timeout`, so pushing a timer
+ * back on every streamed chunk stays a `refresh()` and costs no new timer (see BENCHMARKS.md).
+ */
+export interface Timer {
+  /**
+   * Restarts the countdown: it now fires `ms` after this call. Re-arms a timer that has already
+   * fired (from inside its own callback too); does nothing once cleared.
+   */
+  refresh(): void;
+  /** Cancels it; safe to call more than once, or after it fired. */
+  clear(): void;
+  /** Lets the process exit while only this timer is pending (background jobs). */
+  unref(): void;
+}
+
+/**
  * Every effect the request path uses, built once at the edge and passed down, so tests can hand in
  * a fake clock, a seeded random source and a recording logger.
  */
@@ -20,6 +36,11 @@ export interface Deps {
   /** Uniform in [0, 1). */
   random(): number;
   newId(): string;
+  /**
+   * Calls `fn` once, `ms` from now, unless cleared first. Every timeout on the request path and in
+   * the health code goes through here, so tests run them on a fake clock (issue 10).
+   */
+  setTimer(fn: () => void, ms: number): Timer;
   logger: Logger;
   /** Per-request metrics (CloudWatch EMF on Lambda); none locally. */
   metrics?: MetricsSink;
@@ -77,6 +98,28 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** A real timer: one small object around the `Timeout`, methods on the prototype. */
+class NodeTimer implements Timer {
+  readonly #timeout: NodeJS.Timeout;
+  constructor(fn: () => void, ms: number) {
+    this.#timeout = setTimeout(fn, ms);
+  }
+  refresh(): void {
+    this.#timeout.refresh();
+  }
+  clear(): void {
+    clearTimeout(this.#timeout);
+  }
+  unref(): void {
+    this.#timeout.unref();
+  }
+}
+
+/** {@link Deps.setTimer} on the real clock. */
+export function setTimer(fn: () => void, ms: number): Timer {
+  return new NodeTimer(fn, ms);
+}
+
 export function systemDeps(logger: Logger = jsonLogger()): Deps {
-  return { now: Date.now, sleep, random: Math.random, newId: randomUUID, logger };
+  return { now: Date.now, sleep, random: Math.random, newId: randomUUID, setTimer, logger };
 }

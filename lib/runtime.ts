@@ -3,13 +3,15 @@ import { fileURLToPath } from "node:url";
 import { type HealthLookup, LoadBalancer } from "./balancer/load-balancer.ts";
 import type { GatewayConfig } from "./config/types.ts";
 import { parseConfig } from "./config/validate.ts";
+import { createMemoryCooldownStore } from "./cooldown/memory-store.ts";
+import { createSharedCooldownStore } from "./cooldown/shared-store.ts";
+import { targetKey } from "./cooldown/target.ts";
+import type { CooldownStore } from "./cooldown/types.ts";
 import { type Deps, systemDeps } from "./deps.ts";
 import type { ClientAuth } from "./gateway/auth.ts";
-import { type CooldownStore, createMemoryCooldownStore, targetKey } from "./gateway/cooldown.ts";
 import { createGateway, type Gateway } from "./gateway/gateway.ts";
 import { createHealthChecker, type HealthChecker } from "./health/checker.ts";
 import { createMemoryHealthStore } from "./health/memory-store.ts";
-import { createSharedCooldownStore } from "./health/shared-cooldowns.ts";
 import type { HealthStore } from "./health/types.ts";
 import { createHealthView, type HealthView } from "./health/view.ts";
 import { createHttpClient, type HttpClient } from "./http/client.ts";
@@ -64,6 +66,7 @@ export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {
     ttlMs: config.health.cacheTtlMs,
     firstReadTimeoutMs: 250,
     now: deps.now,
+    setTimer: deps.setTimer,
     logger: deps.logger,
   });
   const cooldowns = createSharedCooldownStore(
@@ -157,30 +160,27 @@ export function loadConfigFromEnv(
 
 let shared: GatewayRuntime | undefined;
 
+/** The runtime `npm start` and the tests get: the configuration the environment names, in memory. */
+const fromEnv = (): GatewayRuntime => createRuntime(loadConfigFromEnv());
+
 /**
  * The process's one runtime (factory, cooldowns, HTTP pool), created on first use, never at import:
  * on Lambda it then lives as long as the execution environment and is reused by every invocation.
+ * `create` builds it on that first use (the Lambda handlers pass `createLambdaRuntime`); later calls
+ * get the one already built.
  */
-export function getSharedRuntime(
-  create: () => GatewayRuntime = () => createRuntime(loadConfigFromEnv()),
-): GatewayRuntime {
+export function getSharedRuntime(create: () => GatewayRuntime = fromEnv): GatewayRuntime {
   shared ??= create();
   return shared;
 }
 
-/** The shared provider factory (one per process). */
-export function getProviderFactory(): ProviderFactory {
-  return getSharedRuntime().factory;
-}
-
-/** The shared health checker (one per process). */
-export function getHealthChecker(): HealthChecker {
-  return getSharedRuntime().healthChecker;
-}
-
-/** The shared load balancer of a model route (one per route per process). */
-export function getLoadBalancer(model: string): LoadBalancer | undefined {
-  return getSharedRuntime().balancers.get(model);
+/**
+ * The shared health checker (one per process), what the scheduled health function runs; `create` as
+ * in {@link getSharedRuntime}. The chat path has no such accessor for its factory and balancers: the
+ * runtime hands them to the gateway as parameters, so tests can build several gateways side by side.
+ */
+export function getHealthChecker(create: () => GatewayRuntime = fromEnv): HealthChecker {
+  return getSharedRuntime(create).healthChecker;
 }
 
 /** Drops the shared runtime and its connections (tests, shutdown). */

@@ -1,9 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { ConfigError } from "../lib/config/validate.ts";
 import {
+  createRuntime,
+  type GatewayRuntime,
   getHealthChecker,
-  getLoadBalancer,
-  getProviderFactory,
   getSharedRuntime,
   loadConfigFromEnv,
   resetSharedRuntime,
@@ -15,11 +15,21 @@ describe("the process's shared runtime", () => {
   it("is created once, on first use, and shared by every accessor", () => {
     const runtime = getSharedRuntime();
     expect(getSharedRuntime()).toBe(runtime);
-    expect(getProviderFactory()).toBe(runtime.factory);
     expect(getHealthChecker()).toBe(runtime.healthChecker);
-    expect(getLoadBalancer("gpt-4o-mini")).toBe(runtime.balancers.get("gpt-4o-mini"));
-    expect(getLoadBalancer("no-such-model")).toBeUndefined();
-    expect(getProviderFactory().createPrimaryProvider()?.id).toBe("mock-primary");
+  });
+
+  it("is built by the creator of its first use (the Lambda's), and only once", () => {
+    let built = 0;
+    const create = (): GatewayRuntime => {
+      built++;
+      return createRuntime(loadConfigFromEnv({ GATEWAY_CONFIG: "config/openai-deepseek.example.json" }));
+    };
+    const checker = getHealthChecker(create);
+    const runtime = getSharedRuntime(create);
+    expect(runtime.config.providers.map((p) => p.id)).toEqual(["openai", "deepseek"]);
+    expect(checker).toBe(runtime.healthChecker);
+    expect(getHealthChecker()).toBe(checker);
+    expect(built).toBe(1);
   });
 
   it("is built afresh after a reset", () => {

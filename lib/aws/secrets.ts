@@ -134,7 +134,6 @@ export function secretKeys(cache: SecretCache, env: NodeJS.ProcessEnv = process.
     },
     has(provider: ProviderConfig) {
       const source = provider.apiKey;
-      if (provider.type === "mock") return true;
       if (source === undefined) return false;
       return "env" in source ? Boolean(env[source.env]?.trim()) : true;
     },

@@ -1,4 +1,4 @@
-import type { StrategyName } from "../config/types.ts";
+import { LoadBalanceStrategy } from "../config/types.ts";
 import type { HealthStatus } from "../health/types.ts";
 
 /** What the balancer needs to know of a provider's health: the table's view, cached. */
@@ -17,7 +17,8 @@ interface Entry {
 }
 
 /**
- * Orders a route's targets for one request. The first is the pick; the rest are the failover order.
+ * Orders a route's targets for one request: `getAvailableProviders()` is the failover order the
+ * request path walks, `getProvider()` its first. Per strategy ({@link LoadBalanceStrategy}):
  * - `ROUND_ROBIN`: rotates the start among available targets (per execution environment: each Lambda
  *   instance keeps its own counter, so the fleet's split is even only on average).
  * - `WEIGHTED`: draws without replacement, each draw in proportion to weight.
@@ -26,13 +27,13 @@ interface Entry {
  * is left) and one disabled by an operator is left out.
  */
 export class LoadBalancer {
-  readonly strategy: StrategyName;
+  readonly strategy: LoadBalanceStrategy;
   readonly #random: () => number;
   readonly #health: HealthLookup;
   #entries: Entry[] = [];
   #turn = 0;
 
-  constructor(strategy: StrategyName, random: () => number, health: HealthLookup) {
+  constructor(strategy: LoadBalanceStrategy, random: () => number, health: HealthLookup) {
     this.strategy = strategy;
     this.#random = random;
     this.#health = health;
@@ -48,44 +49,31 @@ export class LoadBalancer {
     this.#entries = this.#entries.filter((e) => e.id !== id);
   }
 
-  /** The next pick according to the strategy, or undefined when none is registered and enabled. */
+  /** The pick for one request (the first of {@link getAvailableProviders}), or undefined when none is enabled. */
   getProvider(): string | undefined {
-    return this.order()[0];
+    return this.getAvailableProviders()[0];
   }
 
-  /** Every enabled target not marked unavailable (unhealthy), in registration order. */
+  /**
+   * Every enabled target, in the failover order of one request: the strategy's order over the
+   * targets whose provider is not unhealthy, then the unhealthy ones. Each call is a new pick (round
+   * robin advances, weighted draws again).
+   */
   getAvailableProviders(): string[] {
-    return this.#enabled()
-      .filter((e) => this.#health.status(e.providerId) !== "unhealthy")
-      .map((e) => e.id);
-  }
-
-  /** Every enabled target whose provider is healthy (or not yet checked), in registration order. */
-  getHealthyProviders(): string[] {
-    return this.#enabled()
-      .filter((e) => {
-        const status = this.#health.status(e.providerId);
-        return status === "healthy" || status === "unknown";
-      })
-      .map((e) => e.id);
-  }
-
-  /** The whole failover order for one request. */
-  order(): string[] {
     const enabled = this.#enabled();
     const available = enabled.filter((e) => this.#health.status(e.providerId) !== "unhealthy");
     const unavailable = enabled.filter((e) => this.#health.status(e.providerId) === "unhealthy");
     let ordered: Entry[];
     switch (this.strategy) {
-      case "ROUND_ROBIN": {
+      case LoadBalanceStrategy.ROUND_ROBIN: {
         const start = available.length === 0 ? 0 : this.#turn++ % available.length;
         ordered = [...available.slice(start), ...available.slice(0, start)];
         break;
       }
-      case "WEIGHTED":
+      case LoadBalanceStrategy.WEIGHTED:
         ordered = this.#weightedDraw(available);
         break;
-      case "HEALTH_FIRST":
+      case LoadBalanceStrategy.HEALTH_FIRST:
         ordered = [
           ...available.filter((e) => this.#health.status(e.providerId) !== "degraded"),
           ...available.filter((e) => this.#health.status(e.providerId) === "degraded"),

@@ -1,7 +1,11 @@
 /** The gateway's configuration document, after validation and with every default filled in. */
 
-export type ProviderType = "openai" | "deepseek" | "mock";
-export const PROVIDER_TYPES: readonly ProviderType[] = ["openai", "deepseek", "mock"];
+/**
+ * A provider type's name, as registered in `lib/providers/registry.ts` (`openai`, `deepseek`,
+ * `mock`, ...). A plain string here so this file never imports the providers; validation checks the
+ * name against the registry.
+ */
+export type ProviderType = string;
 
 /** Where a provider's API key comes from. */
 export type KeySource =
@@ -49,32 +53,18 @@ export interface CooldownPolicy {
   maxCooldownMs: number;
 }
 
-export interface MockScriptStep {
-  /** Answer with this HTTP-like status and an OpenAI error body instead of a completion. */
-  status?: number;
-  /** With `status`: a `Retry-After` in seconds. */
-  retryAfterSeconds?: number;
-  /** Stream this many tokens, then fail as a cut connection would. */
-  cutAfterTokens?: number;
-  /** Never produce a first token (the request hangs until a timeout or abort). */
-  hang?: boolean;
-}
+/**
+ * How a route's balancer orders its targets (`lib/balancer/load-balancer.ts` says what each does).
+ * One constant that the configuration's validation, its types and the balancer all name.
+ */
+export const LoadBalanceStrategy = {
+  ROUND_ROBIN: "ROUND_ROBIN",
+  WEIGHTED: "WEIGHTED",
+  HEALTH_FIRST: "HEALTH_FIRST",
+} as const;
+export type LoadBalanceStrategy = (typeof LoadBalanceStrategy)[keyof typeof LoadBalanceStrategy];
 
-export interface MockOptions {
-  /** The answer; `{input}` is replaced by the last user message. */
-  reply: string;
-  firstTokenDelayMs: number;
-  tokenDelayMs: number;
-  /** Steps taken in turn, one per call, cycling; an empty script always answers. */
-  script: MockScriptStep[];
-  /** What the mock's health probe reports. */
-  healthy: boolean;
-}
-
-export type StrategyName = "ROUND_ROBIN" | "WEIGHTED" | "HEALTH_FIRST";
-export const STRATEGIES: readonly StrategyName[] = ["ROUND_ROBIN", "WEIGHTED", "HEALTH_FIRST"];
-
-/** How a provider is probed by the health checker. */
+/** How a provider is probed by the health checker (which kinds a type accepts is its definition's). */
 export type HealthProbe =
   /** `GET {baseUrl}/models`: cheap, proves the API and the key answer. */
   | { kind: "models" }
@@ -100,10 +90,16 @@ export interface HealthPolicy {
   cacheTtlMs: number;
 }
 
-export interface ProviderConfig {
+/**
+ * One provider, validated: the fields every provider has, and `options`, the fields of its own type
+ * (the mock's reply and script, a region, ...) as its definition in `lib/providers/` validated them.
+ */
+export interface ProviderConfig<Options = unknown> {
   id: string;
   type: ProviderType;
+  /** Where it is reached (a fixed placeholder for a type with no URL, such as the mock). */
   baseUrl: string;
+  /** Absent when the type needs none (its definition says whether a key is required, optional or unused). */
   apiKey: KeySource | undefined;
   weight: number;
   enabled: boolean;
@@ -116,7 +112,8 @@ export interface ProviderConfig {
   timeouts: Timeouts;
   retry: RetryPolicy;
   healthProbe: HealthProbe;
-  mock: MockOptions | undefined;
+  /** The fields of this provider's own type; `undefined` for a type that has none. */
+  options: Options;
 }
 
 export interface RouteTarget {
@@ -134,7 +131,7 @@ export interface RouteTarget {
 export interface ModelRoute {
   name: string;
   targets: RouteTarget[];
-  strategy: StrategyName;
+  strategy: LoadBalanceStrategy;
 }
 
 export interface GatewayConfig {

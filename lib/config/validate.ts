@@ -1,30 +1,21 @@
+import type { RegisteredProvider } from "../providers/definition.ts";
+import { type ProviderRegistry, providerRegistry } from "../providers/registry.ts";
+import { boolean, ConfigError, number, object, optional, string, url } from "./fields.ts";
 import {
   type CooldownPolicy,
   type GatewayConfig,
   type HealthPolicy,
   type HealthProbe,
   type KeySource,
-  type MockOptions,
-  type MockScriptStep,
+  LoadBalanceStrategy,
   type ModelRoute,
-  PROVIDER_TYPES,
   type ProviderConfig,
-  type ProviderType,
   type RetryPolicy,
-  STRATEGIES,
-  type StrategyName,
   type Timeouts,
 } from "./types.ts";
 
-/** A configuration that cannot be used; the message starts with the path of the offending field. */
-export class ConfigError extends Error {
-  readonly field: string;
-  constructor(field: string, problem: string) {
-    super(`${field}: ${problem}`);
-    this.name = "ConfigError";
-    this.field = field;
-  }
-}
+/** Re-exported: where callers have always found it; it lives in `fields.ts` for the provider files. */
+export { ConfigError };
 
 export const DEFAULT_TIMEOUTS: Timeouts = {
   connectMs: 3_000,
@@ -59,76 +50,6 @@ export const DEFAULT_HEALTH: HealthPolicy = {
   historyTtlHours: 24,
   cacheTtlMs: 5_000,
 };
-
-const DEFAULT_BASE_URLS: Record<ProviderType, string> = {
-  openai: "https://api.openai.com/v1",
-  deepseek: "https://api.deepseek.com",
-  mock: "mock://local",
-};
-
-export const DEFAULT_MOCK: MockOptions = {
-  reply: "This is the mock provider answering: {input}",
-  firstTokenDelayMs: 50,
-  tokenDelayMs: 20,
-  script: [],
-  healthy: true,
-};
-
-type Obj = Record<string, unknown>;
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-function object(value: unknown, field: string): Obj {
-  if (!isObject(value)) throw new ConfigError(field, "must be an object");
-  return value;
-}
-
-function optional<T>(
-  obj: Obj,
-  key: string,
-  field: string,
-  read: (v: unknown, f: string) => T,
-  fallback: T,
-): T {
-  const value = obj[key];
-  return value === undefined ? fallback : read(value, `${field}.${key}`);
-}
-
-function string(value: unknown, field: string): string {
-  if (typeof value !== "string" || value.trim() === "")
-    throw new ConfigError(field, "must be a non-empty string");
-  return value;
-}
-
-function boolean(value: unknown, field: string): boolean {
-  if (typeof value !== "boolean") throw new ConfigError(field, "must be true or false");
-  return value;
-}
-
-function number(min: number, max = Number.MAX_SAFE_INTEGER) {
-  return (value: unknown, field: string): number => {
-    if (typeof value !== "number" || !Number.isFinite(value) || value < min || value > max) {
-      throw new ConfigError(field, `must be a number from ${min} to ${max}`);
-    }
-    return value;
-  };
-}
-
-function url(value: unknown, field: string): string {
-  const text = string(value, field);
-  let parsed: URL;
-  try {
-    parsed = new URL(text);
-  } catch {
-    throw new ConfigError(field, `is not a URL: ${JSON.stringify(text)}`);
-  }
-  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") {
-    throw new ConfigError(field, "must be an http(s) URL");
-  }
-  return text.replace(/\/+$/, "");
-}
 
 function keySource(value: unknown, field: string): KeySource {
   const obj = object(value, field);
@@ -196,39 +117,6 @@ function cooldown(value: unknown, field: string): CooldownPolicy {
   };
 }
 
-function mockStep(value: unknown, field: string): MockScriptStep {
-  if (value === "ok") return {};
-  const obj = object(value, field);
-  const step: MockScriptStep = {};
-  if (obj.status !== undefined) step.status = number(400, 599)(obj.status, `${field}.status`);
-  if (obj.retryAfterSeconds !== undefined) {
-    step.retryAfterSeconds = number(0, 86_400)(obj.retryAfterSeconds, `${field}.retryAfterSeconds`);
-  }
-  if (obj.cutAfterTokens !== undefined)
-    step.cutAfterTokens = number(0)(obj.cutAfterTokens, `${field}.cutAfterTokens`);
-  if (obj.hang !== undefined) step.hang = boolean(obj.hang, `${field}.hang`);
-  return step;
-}
-
-function mock(value: unknown, field: string): MockOptions {
-  const obj = object(value, field);
-  const script = obj.script === undefined ? [] : obj.script;
-  if (!Array.isArray(script)) throw new ConfigError(`${field}.script`, "must be an array");
-  return {
-    reply: optional(obj, "reply", field, string, DEFAULT_MOCK.reply),
-    firstTokenDelayMs: optional(
-      obj,
-      "firstTokenDelayMs",
-      field,
-      number(0, 600_000),
-      DEFAULT_MOCK.firstTokenDelayMs,
-    ),
-    tokenDelayMs: optional(obj, "tokenDelayMs", field, number(0, 60_000), DEFAULT_MOCK.tokenDelayMs),
-    script: script.map((step, i) => mockStep(step, `${field}.script[${i}]`)),
-    healthy: optional(obj, "healthy", field, boolean, true),
-  };
-}
-
 function health(value: unknown, field: string): HealthPolicy {
   const obj = object(value, field);
   const ms = number(1, 3_600_000);
@@ -262,19 +150,25 @@ function health(value: unknown, field: string): HealthPolicy {
   };
 }
 
-function probe(value: unknown, field: string): HealthProbe {
-  const obj = object(value, field);
-  const kind = obj.kind;
-  if (kind === "models") return { kind };
-  if (kind === "chat") return { kind, model: string(obj.model, `${field}.model`) };
-  throw new ConfigError(`${field}.kind`, 'must be "models" or "chat"');
+/** A `healthCheck` section, of one of the kinds the provider's type accepts. */
+function probe(kinds: readonly HealthProbe["kind"][]) {
+  return (value: unknown, field: string): HealthProbe => {
+    const obj = object(value, field);
+    const kind = obj.kind;
+    if (kind === "models" && kinds.includes(kind)) return { kind };
+    if (kind === "chat" && kinds.includes(kind)) return { kind, model: string(obj.model, `${field}.model`) };
+    throw new ConfigError(`${field}.kind`, `must be ${kinds.map((k) => JSON.stringify(k)).join(" or ")}`);
+  };
 }
 
-function strategy(value: unknown, field: string): StrategyName {
-  if (typeof value !== "string" || !STRATEGIES.includes(value as StrategyName)) {
-    throw new ConfigError(field, `must be one of ${STRATEGIES.join(", ")}`);
+const STRATEGY_NAMES: readonly string[] = Object.values(LoadBalanceStrategy);
+const isStrategy = (value: string): value is LoadBalanceStrategy => STRATEGY_NAMES.includes(value);
+
+function strategy(value: unknown, field: string): LoadBalanceStrategy {
+  if (typeof value !== "string" || !isStrategy(value)) {
+    throw new ConfigError(field, `must be one of ${STRATEGY_NAMES.join(", ")}`);
   }
-  return value as StrategyName;
+  return value;
 }
 
 function headers(value: unknown, field: string): Record<string, string> {
@@ -286,40 +180,63 @@ function headers(value: unknown, field: string): Record<string, string> {
 
 const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 
+/** The key source, as the type's definition allows: required, optional, or not used. */
+function apiKey(
+  obj: Record<string, unknown>,
+  field: string,
+  definition: RegisteredProvider,
+): KeySource | undefined {
+  const type = definition.type;
+  if (obj.apiKey === undefined) {
+    if (definition.apiKey === "required")
+      throw new ConfigError(`${field}.apiKey`, `is required for a provider of type ${type}`);
+    return undefined;
+  }
+  if (definition.apiKey === "none") {
+    throw new ConfigError(`${field}.apiKey`, `is not used by a provider of type ${type}; remove it`);
+  }
+  return keySource(obj.apiKey, `${field}.apiKey`);
+}
+
+/**
+ * One provider: the fields every provider has, with the defaults of its type, then its type's own
+ * fields, validated by its definition (lib/providers/<type>.ts).
+ */
 function provider(
   value: unknown,
   field: string,
   defaults: { timeouts: Timeouts; retry: RetryPolicy },
+  registry: ProviderRegistry,
 ): ProviderConfig {
   const obj = object(value, field);
   const id = string(obj.id, `${field}.id`);
   if (!ID_PATTERN.test(id))
     throw new ConfigError(`${field}.id`, "must be letters, digits, '.', '_' or '-' (max 64)");
-  const type = string(obj.type, `${field}.type`) as ProviderType;
-  if (!PROVIDER_TYPES.includes(type)) {
+  const type = string(obj.type, `${field}.type`);
+  const definition = registry.find(type);
+  if (definition === undefined) {
     throw new ConfigError(
       `${field}.type`,
-      `must be one of ${PROVIDER_TYPES.join(", ")}, got ${JSON.stringify(type)}`,
+      `must be one of ${registry.types.join(", ")}, got ${JSON.stringify(type)}`,
     );
   }
-  const apiKey = obj.apiKey === undefined ? undefined : keySource(obj.apiKey, `${field}.apiKey`);
-  if (apiKey === undefined && type !== "mock") {
-    throw new ConfigError(`${field}.apiKey`, `is required for a provider of type ${type}`);
-  }
-  const prefillDefault = type === "deepseek" ? `${DEFAULT_BASE_URLS.deepseek}/beta` : undefined;
   return {
     id,
     type,
-    baseUrl:
-      type === "mock"
-        ? DEFAULT_BASE_URLS.mock
-        : optional(obj, "baseUrl", field, url, DEFAULT_BASE_URLS[type]),
-    apiKey,
+    baseUrl: definition.baseUrl.configurable
+      ? optional(obj, "baseUrl", field, url, definition.baseUrl.default)
+      : definition.baseUrl.default,
+    apiKey: apiKey(obj, field, definition),
     weight: optional(obj, "weight", field, number(0, 1000), 1),
     enabled: optional(obj, "enabled", field, boolean, true),
-    assistantPrefill: optional(obj, "assistantPrefill", field, boolean, false),
-    prefillBaseUrl:
-      obj.prefillBaseUrl === undefined ? prefillDefault : url(obj.prefillBaseUrl, `${field}.prefillBaseUrl`),
+    assistantPrefill: optional(
+      obj,
+      "assistantPrefill",
+      field,
+      boolean,
+      definition.capabilities.assistantPrefill,
+    ),
+    prefillBaseUrl: optional(obj, "prefillBaseUrl", field, url, definition.prefillBaseUrl),
     headers: optional(obj, "headers", field, headers, {}),
     timeouts: optional(
       obj,
@@ -329,8 +246,14 @@ function provider(
       defaults.timeouts,
     ),
     retry: optional(obj, "retry", field, (v, f) => retry(v, f, defaults.retry), defaults.retry),
-    healthProbe: optional(obj, "healthCheck", field, probe, { kind: "models" }),
-    mock: type === "mock" ? optional(obj, "mock", field, mock, DEFAULT_MOCK) : undefined,
+    healthProbe: optional(
+      obj,
+      "healthCheck",
+      field,
+      probe(definition.healthProbe.kinds),
+      definition.healthProbe.default,
+    ),
+    options: definition.options(obj, field),
   };
 }
 
@@ -338,7 +261,7 @@ function routes(
   value: unknown,
   field: string,
   providerIds: Set<string>,
-  defaultStrategy: StrategyName,
+  defaultStrategy: LoadBalanceStrategy,
 ): ModelRoute[] {
   const obj = object(value, field);
   const names = Object.keys(obj);
@@ -381,8 +304,15 @@ function routes(
   });
 }
 
-/** Validates a parsed configuration document and fills in defaults. Throws {@link ConfigError}. */
-export function validateConfig(document: unknown): GatewayConfig {
+/**
+ * Validates a parsed configuration document and fills in defaults. Throws {@link ConfigError}.
+ * Provider types, their defaults and their own fields come from `registry` (the gateway's unless a
+ * test brings its own).
+ */
+export function validateConfig(
+  document: unknown,
+  registry: ProviderRegistry = providerRegistry,
+): GatewayConfig {
   const root = object(document, "config");
   const defaults = optional(root, "defaults", "config", object, {});
   const baseTimeouts = optional(
@@ -404,7 +334,7 @@ export function validateConfig(document: unknown): GatewayConfig {
     throw new ConfigError("providers", "must be a non-empty array");
   }
   const providers = root.providers.map((p, i) =>
-    provider(p, `providers[${i}]`, { timeouts: baseTimeouts, retry: baseRetry }),
+    provider(p, `providers[${i}]`, { timeouts: baseTimeouts, retry: baseRetry }, registry),
   );
   const ids = new Set<string>();
   providers.forEach((p, i) => {
@@ -439,18 +369,22 @@ export function validateConfig(document: unknown): GatewayConfig {
       root.models,
       "models",
       ids,
-      optional(defaults, "strategy", "defaults", strategy, "HEALTH_FIRST"),
+      optional(defaults, "strategy", "defaults", strategy, LoadBalanceStrategy.HEALTH_FIRST),
     ),
   };
 }
 
 /** Parses and validates configuration text; a JSON syntax error is reported as a ConfigError too. */
-export function parseConfig(text: string, source = "config"): GatewayConfig {
+export function parseConfig(
+  text: string,
+  source = "config",
+  registry: ProviderRegistry = providerRegistry,
+): GatewayConfig {
   let document: unknown;
   try {
     document = JSON.parse(text);
   } catch (error) {
     throw new ConfigError(source, `is not valid JSON (${(error as Error).message})`);
   }
-  return validateConfig(document);
+  return validateConfig(document, registry);
 }

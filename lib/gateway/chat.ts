@@ -1,7 +1,7 @@
 import { capTimeouts } from "../config/timeouts.ts";
 import type { ModelRoute, RouteTarget } from "../config/types.ts";
+import { targetKey } from "../cooldown/target.ts";
 import { ClientAbortError, GatewayError, InternalError } from "../errors.ts";
-import { targetKey } from "./cooldown.ts";
 import { exhausted, isContextLengthError, isDeadline } from "./outcome.ts";
 import {
   answeredBy,
@@ -279,7 +279,7 @@ async function plan(context: ChatContext, route: ModelRoute): Promise<Candidate[
     byKey = new Map(route.targets.map((t) => [targetKey(t.provider, t.model), t]));
     targetsByKey.set(route, byKey);
   }
-  const order = context.balancers.get(route.name)?.order() ?? [...byKey.keys()];
+  const order = context.balancers.get(route.name)?.getAvailableProviders() ?? [...byKey.keys()];
   const candidates: Candidate[] = [];
   for (const key of order) {
     const target = byKey.get(key);

@@ -1,5 +1,5 @@
+import type { Cooldown } from "../cooldown/types.ts";
 import { GatewayError, UpstreamTimeoutError } from "../errors.ts";
-import type { Cooldown } from "./cooldown.ts";
 import type { ChatCall } from "./request.ts";
 
 /**

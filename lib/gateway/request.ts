@@ -1,6 +1,7 @@
 import { type ChildAbort, childAbort } from "../abort.ts";
 import type { LoadBalancer } from "../balancer/load-balancer.ts";
 import type { GatewayConfig, ModelRoute, RouteTarget } from "../config/types.ts";
+import type { Cooldown, CooldownStore } from "../cooldown/types.ts";
 import type { Deps } from "../deps.ts";
 import { type GatewayError, UpstreamTimeoutError } from "../errors.ts";
 import type { HealthView } from "../health/view.ts";
@@ -8,7 +9,6 @@ import type { ProviderFactory } from "../providers/factory.ts";
 import type { ChatRequest, Provider } from "../providers/types.ts";
 import { faultOf } from "../retry/blame.ts";
 import type { ClientAuth } from "./auth.ts";
-import type { Cooldown, CooldownStore } from "./cooldown.ts";
 
 export interface ChatContext {
   config: GatewayConfig;
@@ -85,7 +85,7 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
   // controller, a listener and a timer (see BENCHMARKS.md).
   const request: ChildAbort | undefined = streaming ? childAbort(call.signal) : undefined;
   const deadlineTimer = request
-    ? setTimeout(
+    ? deps.setTimer(
         () => request.controller.abort(deadlineError(call, started)),
         Math.max(0, call.deadline - started),
       )
@@ -101,7 +101,7 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
     attempts: [],
     handedOff: false,
     release() {
-      clearTimeout(deadlineTimer);
+      deadlineTimer?.clear();
       request?.dispose();
     },
     finish(status, outcome, extra = {}) {

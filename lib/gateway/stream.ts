@@ -1,5 +1,6 @@
 import { type ChildAbort, childAbort } from "../abort.ts";
 import { capTimeouts } from "../config/timeouts.ts";
+import type { Timer } from "../deps.ts";
 import { GatewayError, toOpenAIErrorBody, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
 import { SSE_DONE, sseData } from "../http/sse.ts";
 import { hasContent } from "../providers/chunks.ts";
@@ -17,7 +18,7 @@ export interface OpenedStream {
   /** Aborts this attempt (with the request); its reason is the timeout that fired. */
   attempt: ChildAbort;
   /** Reset on every data event; fires the idle timeout. */
-  idleTimer: NodeJS.Timeout;
+  idleTimer: Timer;
   /**
    * True while the relay waits for the caller to take what it was given. The idle timeout does not
    * run then: a caller who stops reading must never make a healthy provider look silent.
@@ -53,7 +54,7 @@ export async function openStream(
   const timeouts = capTimeouts(candidate.provider.config.timeouts, run.call.deadline - deps.now());
   const attempt = childAbort(run.signal);
   const id = candidate.provider.id;
-  const firstTokenTimer = setTimeout(
+  const firstTokenTimer = deps.setTimer(
     () => attempt.controller.abort(new UpstreamTimeoutError(id, "first_token", timeouts.firstTokenMs)),
     timeouts.firstTokenMs,
   );
@@ -80,7 +81,7 @@ export async function openStream(
     }
     // Until the relay first pulls, the stream waits on the caller (its response is being set up).
     const gate = { waitingOnCaller: true };
-    const idleTimer: NodeJS.Timeout = setTimeout(() => {
+    const idleTimer: Timer = deps.setTimer(() => {
       if (gate.waitingOnCaller) idleTimer.refresh();
       else attempt.controller.abort(new UpstreamTimeoutError(id, "idle", timeouts.idleMs));
     }, timeouts.idleMs);
@@ -91,7 +92,7 @@ export async function openStream(
     if (attempt.signal.aborted && !run.signal.aborted) throw attempt.signal.reason;
     throw toUpstreamError(id, error);
   } finally {
-    clearTimeout(firstTokenTimer);
+    firstTokenTimer.clear();
   }
 }
 
@@ -161,7 +162,7 @@ async function* relay(
         });
       } catch (thrown) {
         current.stream.cancel();
-        clearTimeout(current.idleTimer);
+        current.idleTimer.clear();
         current.attempt.dispose();
         if (call.signal.aborted) return;
         const error =
@@ -203,7 +204,7 @@ async function* relay(
       }
     }
   } finally {
-    clearTimeout(current.idleTimer);
+    current.idleTimer.clear();
     current.attempt.dispose();
     current.stream.cancel();
     run.release();

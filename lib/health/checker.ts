@@ -1,7 +1,7 @@
 import type { GatewayConfig } from "../config/types.ts";
+import { targetKey } from "../cooldown/target.ts";
 import { withDeadline } from "../deadline.ts";
-import type { Deps } from "../deps.ts";
-import { targetKey } from "../gateway/cooldown.ts";
+import type { Deps, Timer } from "../deps.ts";
 import { createOutageLog } from "../outage-log.ts";
 import type { HealthResult, Provider } from "../providers/types.ts";
 import type { HealthStore, ProviderState } from "./types.ts";
@@ -61,7 +61,7 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
       targetsOf.set(t.provider, list);
     }
   }
-  let timer: NodeJS.Timeout | undefined;
+  let timer: Timer | undefined;
   let busy = false;
   const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
   const notWritten = createOutageLog({
@@ -80,7 +80,7 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
         provider.healthCheck({ timeoutMs: policy.timeoutMs }),
         limit,
         `health check of ${provider.id}`,
-        deps.sleep,
+        deps.setTimer,
       );
     } catch (error) {
       return {
@@ -127,7 +127,7 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
         write(provider, result, benched, now),
         storeTimeoutMs,
         "health table write",
-        deps.sleep,
+        deps.setTimer,
       );
       return { providerId: provider.id, state, ok: result.ok, error: result.error, written: true };
     } catch (error) {
@@ -150,7 +150,7 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
         store.read([], allTargets),
         storeTimeoutMs,
         "health table read",
-        deps.sleep,
+        deps.setTimer,
       );
       return new Set(
         [...targets.values()]
@@ -198,12 +198,18 @@ export function createHealthChecker(options: HealthCheckerOptions): HealthChecke
             busy = false;
           });
       };
+      // An interval from a one-shot timer that re-arms itself as it fires. Unref'd: a checker that
+      // was never stopped does not keep the process alive.
+      const interval = deps.setTimer(() => {
+        interval.refresh();
+        tick();
+      }, policy.intervalMs);
+      interval.unref();
+      timer = interval;
       tick();
-      timer = setInterval(tick, policy.intervalMs);
-      timer.unref();
     },
     stop() {
-      clearInterval(timer);
+      timer?.clear();
       timer = undefined;
     },
   };

@@ -12,7 +12,7 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { CooldownPolicy, HealthPolicy } from "../config/types.ts";
-import type { CooldownReason } from "../gateway/cooldown.ts";
+import type { CooldownReason } from "../cooldown/types.ts";
 import { nextState } from "./transition.ts";
 import {
   type CheckRecord,

@@ -1,4 +1,4 @@
-import type { Cooldown, CooldownReason } from "../gateway/cooldown.ts";
+import type { Cooldown, CooldownReason } from "../cooldown/types.ts";
 import type { HealthResult } from "../providers/types.ts";
 
 /** `unknown` until the first check; the balancer treats it like healthy (no news is good news). */

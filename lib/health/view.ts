@@ -1,6 +1,6 @@
+import type { Cooldown } from "../cooldown/types.ts";
 import { withDeadline } from "../deadline.ts";
-import type { Logger } from "../deps.ts";
-import type { Cooldown } from "../gateway/cooldown.ts";
+import type { Deps, Logger, Timer } from "../deps.ts";
 import { createOutageLog } from "../outage-log.ts";
 import type { HealthSnapshot, HealthStore, ProviderState } from "./types.ts";
 
@@ -36,6 +36,7 @@ export interface HealthViewOptions {
    */
   readTimeoutMs?: number;
   now: () => number;
+  setTimer: Deps["setTimer"];
   logger: Logger;
 }
 
@@ -64,6 +65,7 @@ export function createHealthView(options: HealthViewOptions): HealthView {
           options.store.read(options.providerIds, options.targets),
           readTimeoutMs,
           "health table read",
+          options.setTimer,
         );
         outage.succeeded();
       } catch (error) {
@@ -84,14 +86,14 @@ export function createHealthView(options: HealthViewOptions): HealthView {
       // Serve the copy we have while it refreshes, unless there is none or caching is off (TTL 0).
       // Once a read has failed, nothing is waited for: requests are not slowed by a table known sick.
       if (!outage.failing && (snapshot === undefined || options.ttlMs === 0)) {
-        let timer: NodeJS.Timeout | undefined;
+        let timer: Timer | undefined;
         await Promise.race([
           pending,
           new Promise<void>((r) => {
-            timer = setTimeout(r, options.firstReadTimeoutMs);
+            timer = options.setTimer(r, options.firstReadTimeoutMs);
           }),
         ]);
-        clearTimeout(timer);
+        timer?.clear();
       }
     },
     provider: (id) => snapshot?.providers.get(id),

@@ -222,6 +222,8 @@ function send(request: HttpRequest, agent: http.Agent, pool: Pool): Promise<Http
     // \`signal\` option, which also hooks end-of-stream tracking onto the request).
     const onAbort = () => req.destroy(abortError());
     signal?.addEventListener("abort", onAbort, { once: true });
+    // The timers below stay on the real clock, not Deps.setTimer: they are I/O timeouts on a real
+    // socket, below Deps, and only fire while real bytes are late (issue 10).
     const totalTimer =
       request.totalTimeoutMs === undefined
         ? undefined

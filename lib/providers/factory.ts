@@ -1,6 +1,6 @@
 import type { GatewayConfig, ProviderConfig, ProviderType } from "../config/types.ts";
-import { createMockProvider } from "./mock.ts";
-import { createOpenAICompatibleProvider, type ProviderContext } from "./openai-compatible.ts";
+import type { ProviderContext } from "./definition.ts";
+import { needsApiKey, type ProviderRegistry, providerRegistry } from "./registry.ts";
 import type { Provider } from "./types.ts";
 
 /** Builds providers from configuration and keeps one instance per provider id. */
@@ -8,32 +8,22 @@ export interface ProviderFactory {
   createProvider(type: ProviderType, config: ProviderConfig): Provider;
   /** The provider with this id (created once), or undefined if the config names none. */
   getProvider(id: string): Provider | undefined;
-  /** The first enabled, configured provider in configuration order. */
-  createPrimaryProvider(): Provider | undefined;
-  /** Every other enabled, configured provider, in configuration order. */
-  getFallbackProviders(): Provider[];
   /** Enabled and has what it needs to be called (a key, for providers that need one). */
   isProviderConfigured(id: string): boolean;
 }
 
-/**
- * DeepSeek speaks the OpenAI wire format (https://api-docs.deepseek.com/); its differences are data:
- * the default base URL and the /beta base for prefix completion, both set in config validation. Under
- * load it sends blank lines and `: keep-alive` comments before content, which the SSE reader drops
- * and the first-token timer ignores.
- */
-const CONSTRUCTORS: Record<ProviderType, (config: ProviderConfig, context: ProviderContext) => Provider> = {
-  openai: (config, context) => createOpenAICompatibleProvider(config, context),
-  deepseek: (config, context) => createOpenAICompatibleProvider(config, context),
-  mock: (config, context) => createMockProvider(config, context.deps),
-};
-
-export function createProviderFactory(config: GatewayConfig, context: ProviderContext): ProviderFactory {
+/** Providers are built by their type's definition in `registry` (every type of the gateway unless a test says). */
+export function createProviderFactory(
+  config: GatewayConfig,
+  context: ProviderContext,
+  registry: ProviderRegistry = providerRegistry,
+): ProviderFactory {
   const instances = new Map<string, Provider>();
   const byId = new Map(config.providers.map((p) => [p.id, p]));
 
   const factory: ProviderFactory = {
-    createProvider: (type, providerConfig) => CONSTRUCTORS[type]({ ...providerConfig, type }, context),
+    // The definition checks the configuration is of its own type: its options are the type's own.
+    createProvider: (type, providerConfig) => registry.get(type).create(providerConfig, context),
     getProvider(id) {
       let provider = instances.get(id);
       if (provider === undefined) {
@@ -46,17 +36,8 @@ export function createProviderFactory(config: GatewayConfig, context: ProviderCo
     },
     isProviderConfigured(id) {
       const providerConfig = byId.get(id);
-      return providerConfig?.enabled === true && context.keys.has(providerConfig);
-    },
-    createPrimaryProvider() {
-      const first = config.providers.find((p) => factory.isProviderConfigured(p.id));
-      return first ? factory.getProvider(first.id) : undefined;
-    },
-    getFallbackProviders() {
-      const primary = factory.createPrimaryProvider();
-      return config.providers
-        .filter((p) => p.id !== primary?.id && factory.isProviderConfigured(p.id))
-        .map((p) => factory.getProvider(p.id) as Provider);
+      if (providerConfig?.enabled !== true) return false;
+      return !needsApiKey(providerConfig, registry) || context.keys.has(providerConfig);
     },
   };
   return factory;

@@ -5,7 +5,10 @@ import { registerSecret } from "../secrets/redact.ts";
 export interface ApiKeys {
   /** The key, or undefined when its source holds none. */
   get(provider: ProviderConfig): Promise<string | undefined>;
-  /** Whether the provider can have a key without asking anyone (env set), or may have one (a secret). */
+  /**
+   * Whether the provider can have a key without asking anyone (env set), or may have one (a secret).
+   * Whether it needs one at all is its type's (`needsApiKey` in `registry.ts`), not asked here.
+   */
   has(provider: ProviderConfig): boolean;
   /** The upstream refused `rejected` (401): the next `get` must not serve that key from a cache. */
   invalidate(provider: ProviderConfig, rejected: string): void;
@@ -21,7 +24,7 @@ export function envKeys(env: NodeJS.ProcessEnv = process.env): ApiKeys {
   };
   return {
     get: async (provider) => read(provider),
-    has: (provider) => provider.type === "mock" || read(provider) !== undefined,
+    has: (provider) => read(provider) !== undefined,
     invalidate() {},
   };
 }

@@ -1,9 +1,10 @@
-import type { MockOptions, MockScriptStep, ProviderConfig } from "../config/types.ts";
-import { DEFAULT_MOCK } from "../config/validate.ts";
+import { boolean, ConfigError, number, object, optional, string } from "../config/fields.ts";
+import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
 import { ClientAbortError, UpstreamError } from "../errors.ts";
 import { errorFromStatus } from "../retry/classify.ts";
 import { providerBase } from "./base.ts";
+import { defineProvider } from "./definition.ts";
 import type {
   CallOptions,
   ChatMessage,
@@ -14,14 +15,93 @@ import type {
   StreamEvent,
 } from "./types.ts";
 
+export interface MockScriptStep {
+  /** Answer with this HTTP-like status and an OpenAI error body instead of a completion. */
+  status?: number;
+  /** With `status`: a `Retry-After` in seconds. */
+  retryAfterSeconds?: number;
+  /** Stream this many tokens, then fail as a cut connection would. */
+  cutAfterTokens?: number;
+  /** Never produce a first token (the request hangs until a timeout or abort). */
+  hang?: boolean;
+}
+
+/** The `mock` section of a mock provider's configuration. */
+export interface MockOptions {
+  /** The answer; `{input}` is replaced by the last user message. */
+  reply: string;
+  firstTokenDelayMs: number;
+  tokenDelayMs: number;
+  /** Steps taken in turn, one per call, cycling; an empty script always answers. */
+  script: MockScriptStep[];
+  /** What the mock's health probe reports. */
+  healthy: boolean;
+}
+
+export const DEFAULT_MOCK: MockOptions = {
+  reply: "This is the mock provider answering: {input}",
+  firstTokenDelayMs: 50,
+  tokenDelayMs: 20,
+  script: [],
+  healthy: true,
+};
+
+/**
+ * The mock provider type: no key needed (one may be configured), no URL (a configured `baseUrl` is
+ * ignored), and its health is what its `mock.healthy` says, whatever probe is configured.
+ */
+export const mock = defineProvider<MockOptions>({
+  type: "mock",
+  apiKey: "optional",
+  baseUrl: { default: "mock://local", configurable: false },
+  prefillBaseUrl: undefined,
+  capabilities: { assistantPrefill: false },
+  healthProbe: { default: { kind: "models" }, kinds: ["models", "chat"] },
+  options: (provider, field) => optional(provider, "mock", field, mockOptions, DEFAULT_MOCK),
+  create: (config, context) => createMockProvider(config, context.deps),
+});
+
+function mockOptions(value: unknown, field: string): MockOptions {
+  const obj = object(value, field);
+  const script = obj.script === undefined ? [] : obj.script;
+  if (!Array.isArray(script)) throw new ConfigError(`${field}.script`, "must be an array");
+  return {
+    reply: optional(obj, "reply", field, string, DEFAULT_MOCK.reply),
+    firstTokenDelayMs: optional(
+      obj,
+      "firstTokenDelayMs",
+      field,
+      number(0, 600_000),
+      DEFAULT_MOCK.firstTokenDelayMs,
+    ),
+    tokenDelayMs: optional(obj, "tokenDelayMs", field, number(0, 60_000), DEFAULT_MOCK.tokenDelayMs),
+    script: script.map((step, i) => mockStep(step, `${field}.script[${i}]`)),
+    healthy: optional(obj, "healthy", field, boolean, DEFAULT_MOCK.healthy),
+  };
+}
+
+function mockStep(value: unknown, field: string): MockScriptStep {
+  if (value === "ok") return {};
+  const obj = object(value, field);
+  const step: MockScriptStep = {};
+  if (obj.status !== undefined) step.status = number(400, 599)(obj.status, `${field}.status`);
+  if (obj.retryAfterSeconds !== undefined) {
+    step.retryAfterSeconds = number(0, 86_400)(obj.retryAfterSeconds, `${field}.retryAfterSeconds`);
+  }
+  if (obj.cutAfterTokens !== undefined)
+    step.cutAfterTokens = number(0)(obj.cutAfterTokens, `${field}.cutAfterTokens`);
+  if (obj.hang !== undefined) step.hang = boolean(obj.hang, `${field}.hang`);
+  return step;
+}
+
 /**
  * A provider with no network: answers with a fixed reply, token by token, after configurable delays,
  * and follows a script of failures (an error status, a cut stream, a hang) so failover can be shown
  * and tested locally. With `assistantPrefill` it continues a partial assistant message, as DeepSeek's
  * prefix completion does.
  */
-export function createMockProvider(config: ProviderConfig, deps: Deps): Provider {
-  const options: MockOptions = config.mock ?? DEFAULT_MOCK;
+export function createMockProvider(config: ProviderConfig<MockOptions>, deps: Deps): Provider {
+  const options = config.options;
   let calls = 0;
 
   const nextStep = (): MockScriptStep => {

@@ -3,12 +3,12 @@ import { capTimeouts } from "../config/timeouts.ts";
 import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
 import { GatewayError, UpstreamError } from "../errors.ts";
-import type { HttpClient, HttpResponse } from "../http/client.ts";
+import type { HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
 import { errorFromStatus, errorFromStreamEvent, toUpstreamError } from "../retry/classify.ts";
 import { providerBase } from "./base.ts";
 import { hasContent } from "./chunks.ts";
-import type { ApiKeys } from "./keys.ts";
+import { defineProvider, type ProviderContext, type RegisteredProvider } from "./definition.ts";
 import type {
   CallOptions,
   ChatChunk,
@@ -19,10 +19,31 @@ import type {
   StreamEvent,
 } from "./types.ts";
 
-export interface ProviderContext {
-  http: HttpClient;
-  keys: ApiKeys;
-  deps: Deps;
+/** What sets one OpenAI-compatible provider type apart: data, no code. */
+export interface OpenAICompatibleFacts {
+  type: string;
+  /** The API's base URL, under which `/chat/completions` and `/models` live. */
+  baseUrl: string;
+  /** Where the API serves prefix completion (a final assistant message continued), if elsewhere. */
+  prefillBaseUrl?: string;
+}
+
+/**
+ * The definition of a provider type that speaks the OpenAI wire format: an API key is required, the
+ * base URL may be changed (a proxy, a self-hosted server), prefill is off unless configured, and the
+ * health probe is `GET /models` unless a one-token chat is configured.
+ */
+export function defineOpenAICompatible(facts: OpenAICompatibleFacts): RegisteredProvider {
+  return defineProvider<undefined>({
+    type: facts.type,
+    apiKey: "required",
+    baseUrl: { default: facts.baseUrl, configurable: true },
+    prefillBaseUrl: facts.prefillBaseUrl,
+    capabilities: { assistantPrefill: false },
+    healthProbe: { default: { kind: "models" }, kinds: ["models", "chat"] },
+    options: () => undefined,
+    create: createOpenAICompatibleProvider,
+  });
 }
 
 /**
@@ -140,7 +161,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     async healthCheck({ signal, timeoutMs }) {
       const started = deps.now();
       const limit = childAbort(signal ?? new AbortController().signal);
-      const timeout = setTimeout(() => limit.controller.abort(), timeoutMs);
+      const timeout = deps.setTimer(() => limit.controller.abort(), timeoutMs);
       const probeSignal = limit.signal;
       const probe = config.healthProbe;
       try {
@@ -189,7 +210,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
               : e.message,
         };
       } finally {
-        clearTimeout(timeout);
+        timeout.clear();
         limit.dispose();
       }
     },

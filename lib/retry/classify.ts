@@ -20,14 +20,15 @@ import { parseRetryAfter } from "./backoff.ts";
  * The one place where an upstream outcome becomes a typed error with a decision:
  * - `retry` on the same target: resets/refusals before a response, 408, 409, 429, 500, 502, 503, 504;
  * - `failover` to the next target: timeouts (a silent provider is not asked again), other 5xx,
- *   401/403/404, which concern the gateway's key or route, not the caller's request, and 3xx: a chat
+ *   401/402/403/404, which concern the gateway's key, credit or route, not the caller's request, and 3xx: a chat
  *   API does not redirect, so the configured base URL is wrong (and a redirect is never followed, as
  *   it would carry the gateway's key to another host);
  * - `return` to the caller as is: 400 and the remaining 4xx, so a context-length error is never resent
  *   unchanged and a content-policy rejection keeps the provider's reason.
  */
 const RETRY_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504]);
-const FAILOVER_4XX = new Set([401, 403, 404]);
+// 402: the gateway's account is out of credit (DeepSeek's "Insufficient Balance"), not the caller's fault.
+const FAILOVER_4XX = new Set([401, 402, 403, 404]);
 
 export function actionForStatus(status: number): ErrorAction {
   if (RETRY_STATUSES.has(status)) return "retry";

@@ -55,11 +55,13 @@ const SHAPES: readonly string[] = [
 ];
 
 /**
- * A masked echo of a key: `abcd****wxyz` (always redacted: nobody masks what is not a secret), or
+ * A masked echo of a key: `abcd****wxyz` or DeepSeek's `****wxyz` (always redacted: nobody masks
+ * what is not a secret), or
  * `abcd...wxyz` / `abcd…wxyz` (redacted when its ends are the ends of a registered value, since
  * prose has dots too). Run only on text that holds such a mask: the scan is the costliest of all.
  */
-const MASKED = /\b[A-Za-z0-9][A-Za-z0-9_-]{0,64}(?:\*{3,}|\.{2,}|…)[A-Za-z0-9_*.…-]{0,64}/g;
+const MASKED =
+  /(?:\b[A-Za-z0-9][A-Za-z0-9_-]{0,64}|(?<![\w*])(?=\*{3,}[A-Za-z0-9]))(?:\*{3,}|\.{2,}|…)[A-Za-z0-9_*.…-]{0,64}/g;
 const MASK_MARKS = ["***", "..", "…"];
 
 function escapeRegExp(text: string): string {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { type HealthLookup, LoadBalancer } from "../../lib/balancer/load-balancer.ts";
+import { LoadBalanceStrategy } from "../../lib/config/types.ts";
 import type { HealthStatus } from "../../lib/health/types.ts";
 import { seededRandom } from "../support/random.ts";
 
@@ -14,11 +15,7 @@ function lookup(
   };
 }
 
-function balancer(
-  strategy: "ROUND_ROBIN" | "WEIGHTED" | "HEALTH_FIRST",
-  health = lookup(),
-  random = seededRandom(1),
-) {
+function balancer(strategy: LoadBalanceStrategy, health = lookup(), random = seededRandom(1)) {
   const b = new LoadBalancer(strategy, random, health);
   b.registerProvider("a", { weight: 3 });
   b.registerProvider("b", { weight: 1 });
@@ -28,8 +25,13 @@ function balancer(
 
 describe("LoadBalancer", () => {
   it("round robin rotates the start, per instance", () => {
-    const b = balancer("ROUND_ROBIN");
-    expect([b.order(), b.order(), b.order(), b.order()]).toEqual([
+    const b = balancer(LoadBalanceStrategy.ROUND_ROBIN);
+    expect([
+      b.getAvailableProviders(),
+      b.getAvailableProviders(),
+      b.getAvailableProviders(),
+      b.getAvailableProviders(),
+    ]).toEqual([
       ["a", "b", "c"],
       ["b", "c", "a"],
       ["c", "a", "b"],
@@ -38,7 +40,7 @@ describe("LoadBalancer", () => {
   });
 
   it("weighted picks converge on the configured weights", () => {
-    const b = balancer("WEIGHTED", lookup(), seededRandom(42));
+    const b = balancer(LoadBalanceStrategy.WEIGHTED, lookup(), seededRandom(42));
     const counts: Record<string, number> = { a: 0, b: 0, c: 0 };
     const draws = 20_000;
     for (let i = 0; i < draws; i++) {
@@ -52,33 +54,37 @@ describe("LoadBalancer", () => {
   });
 
   it("weighted order puts zero weights after the others, and the table's weight wins", () => {
-    const b = balancer("WEIGHTED", lookup({}, { weight: { a: 0, b: 5 } }), seededRandom(3));
-    for (let i = 0; i < 20; i++) expect(b.order()[0]).toBe("b");
+    const b = balancer(LoadBalanceStrategy.WEIGHTED, lookup({}, { weight: { a: 0, b: 5 } }), seededRandom(3));
+    for (let i = 0; i < 20; i++) expect(b.getAvailableProviders()[0]).toBe("b");
   });
 
   it("health first: healthy, then degraded, never unhealthy unless nothing else is left", () => {
-    const b = balancer("HEALTH_FIRST", lookup({ a: "unhealthy", b: "degraded", c: "healthy" }));
-    expect(b.order()).toEqual(["c", "b", "a"]);
+    const b = balancer(
+      LoadBalanceStrategy.HEALTH_FIRST,
+      lookup({ a: "unhealthy", b: "degraded", c: "healthy" }),
+    );
+    expect(b.getAvailableProviders()).toEqual(["c", "b", "a"]);
     expect(b.getProvider()).toBe("c");
-    expect(b.getAvailableProviders()).toEqual(["b", "c"]);
-    expect(b.getHealthyProviders()).toEqual(["c"]);
 
-    const allDown = balancer("HEALTH_FIRST", lookup({ a: "unhealthy", b: "unhealthy", c: "unhealthy" }));
-    expect(allDown.order()).toEqual(["a", "b", "c"]);
+    const allDown = balancer(
+      LoadBalanceStrategy.HEALTH_FIRST,
+      lookup({ a: "unhealthy", b: "unhealthy", c: "unhealthy" }),
+    );
+    expect(allDown.getAvailableProviders()).toEqual(["a", "b", "c"]);
   });
 
   it("puts unhealthy providers last in every strategy and leaves disabled ones out", () => {
     const health = lookup({ a: "unhealthy" }, { disabled: ["b"] });
-    for (const strategy of ["ROUND_ROBIN", "WEIGHTED", "HEALTH_FIRST"] as const) {
-      const order = balancer(strategy, health).order();
+    for (const strategy of Object.values(LoadBalanceStrategy)) {
+      const order = balancer(strategy, health).getAvailableProviders();
       expect(order).toEqual(["c", "a"]);
     }
   });
 
   it("registers and unregisters targets", () => {
-    const b = balancer("HEALTH_FIRST");
+    const b = balancer(LoadBalanceStrategy.HEALTH_FIRST);
     b.unregisterProvider("a");
     b.registerProvider("d", { providerId: "a" });
-    expect(b.order()).toEqual(["b", "c", "d"]);
+    expect(b.getAvailableProviders()).toEqual(["b", "c", "d"]);
   });
 });

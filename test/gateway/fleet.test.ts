@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../../lib/config/validate.ts";
 import { createDynamoClient, createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
+import { createFakeClock, type FakeClock } from "../support/fake-clock.ts";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
 import { chatBody, fakeProvider, postChat, startGateway, type TestGateway } from "../support/gateway.ts";
 
@@ -43,15 +44,17 @@ function document(extra: { strategy?: string; cacheTtlMs?: number } = {}) {
   };
 }
 
-async function gateway(extra: { strategy?: string; cacheTtlMs?: number } = {}) {
+async function gateway(
+  extra: { strategy?: string; cacheTtlMs?: number } = {},
+  options: { clock?: FakeClock; random?: () => number } = {},
+) {
   const g = await startGateway(document(extra), {
     healthStore: table.store(),
+    ...options,
   });
   gateways.push(g);
   return g;
 }
-
-const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("health shared across instances through DynamoDB", () => {
   it("one instance's discovery that a target is down benches it for every instance", async () => {
@@ -93,19 +96,24 @@ describe("health shared across instances through DynamoDB", () => {
 
   it("an operator disables a provider or moves its weight with no redeploy", async () => {
     await setup();
-    const g = await gateway({ strategy: "WEIGHTED" });
+    // The cache's 50 ms TTL runs on a fake clock. With equal weights a random draw of 0 picks a.
+    const clock = createFakeClock();
+    const g = await gateway({ strategy: "WEIGHTED" }, { clock, random: () => 0 });
+    const provider = async () => (await postChat(g.url, chatBody("m"))).headers.get("x-gateway-provider");
+    expect(await provider()).toBe("a");
+
     const store = table.store();
     await store.setWeight("a", 0);
-    await pause(60);
-    for (let i = 0; i < 5; i++)
-      expect((await postChat(g.url, chatBody("m"))).headers.get("x-gateway-provider")).toBe("b");
+    await clock.advance(60);
+    await provider(); // the first request after the TTL refreshes in the background
+    await expect.poll(() => g.runtime.healthView.provider("a")?.weight).toBe(0);
+    for (let i = 0; i < 5; i++) expect(await provider()).toBe("b");
 
     await store.setEnabled("b", false);
-    await pause(60);
-    await postChat(g.url, chatBody("m")); // the first request after the TTL refreshes in the background
-    await pause(20);
-    const res = await postChat(g.url, chatBody("m"));
-    expect(res.headers.get("x-gateway-provider")).toBe("a");
+    await clock.advance(60);
+    await provider();
+    await expect.poll(() => g.runtime.healthView.provider("b")?.enabled).toBe(false);
+    expect(await provider()).toBe("a");
   });
 
   it("costs no table read per request while the cache is fresh", async () => {

@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
-import { type Deps, jsonLogger, sleep } from "../../lib/deps.ts";
+import { type Deps, jsonLogger, setTimer, sleep } from "../../lib/deps.ts";
 import { createClientAuth, hashClientKey } from "../../lib/gateway/auth.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import { createRuntime, type GatewayRuntime } from "../../lib/runtime.ts";
@@ -48,6 +48,7 @@ async function setup(): Promise<void> {
   const deps: Deps = {
     now: Date.now,
     sleep,
+    setTimer,
     random: () => 0.5,
     newId: () => "req-1",
     logger: jsonLogger((line) => lines.push(line)),

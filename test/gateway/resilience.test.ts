@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { createFakeClock, type FakeClock } from "../support/fake-clock.ts";
 import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
 import {
   chatBody,
@@ -19,22 +20,37 @@ let b: FakeUpstream;
 let gateway: TestGateway;
 
 async function setup(
-  options: { b?: (url: string) => Record<string, unknown>; defaults?: Record<string, unknown> } = {},
+  options: {
+    b?: (url: string) => Record<string, unknown>;
+    defaults?: Record<string, unknown>;
+    /** The gateway's clock (sleeps and timers); the upstreams and sockets stay on real time. */
+    clock?: FakeClock;
+  } = {},
 ) {
   a = await startFakeUpstream();
   b = await startFakeUpstream();
-  gateway = await startGateway({
-    defaults: { ...FAST, resumeByRestart: false, ...options.defaults },
-    providers: [fakeProvider("a", a.url), fakeProvider("b", b.url, options.b?.(b.url))],
-    models: {
-      m: {
-        targets: [
-          { provider: "a", model: "model-a" },
-          { provider: "b", model: "model-b" },
-        ],
+  gateway = await startGateway(
+    {
+      defaults: { ...FAST, resumeByRestart: false, ...options.defaults },
+      providers: [fakeProvider("a", a.url), fakeProvider("b", b.url, options.b?.(b.url))],
+      models: {
+        m: {
+          targets: [
+            { provider: "a", model: "model-a" },
+            { provider: "b", model: "model-b" },
+          ],
+        },
       },
     },
-  });
+    options.clock ? { clock: options.clock } : {},
+  );
+}
+
+/** The request's one log line ("chat completion"), once written. */
+async function logged() {
+  await expect.poll(() => gateway.logs.some((l) => l.msg === "chat completion")).toBe(true);
+  const line = gateway.logs.find((l) => l.msg === "chat completion");
+  return { attempts: (line?.attempts ?? []) as Array<Record<string, unknown>> };
 }
 
 afterEach(async () => {
@@ -79,25 +95,34 @@ describe("retry on the same target", () => {
   });
 
   it("waits the retry-after-ms the provider asked for on a 429", async () => {
-    await setup();
+    const clock = createFakeClock();
+    await setup({ clock });
     a.queue.push({ kind: "status", status: 429, headers: { "retry-after-ms": "150" } });
 
-    const res = await postChat(gateway.url, chatBody("m"));
+    const pending = postChat(gateway.url, chatBody("m"));
+    await clock.scheduled((t) => t.kind === "sleep");
+    expect(clock.sleeps).toEqual([150]);
+    expect(a.requests).toHaveLength(1);
+    await clock.advance(150);
+    const res = await pending;
 
     expect(res.status).toBe(200);
-    const [first, second] = a.requests;
-    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(145);
+    expect(a.requests).toHaveLength(2);
   });
 
   it("waits a Retry-After given in seconds", async () => {
-    await setup();
+    const clock = createFakeClock();
+    await setup({ clock });
     a.queue.push({ kind: "status", status: 429, headers: { "retry-after": "1" } });
 
-    const res = await postChat(gateway.url, chatBody("m"));
+    const pending = postChat(gateway.url, chatBody("m"));
+    await clock.scheduled((t) => t.kind === "sleep");
+    expect(clock.sleeps).toEqual([1000]);
+    await clock.advance(1000);
+    const res = await pending;
 
     expect(res.status).toBe(200);
-    const [first, second] = a.requests;
-    expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(990);
+    expect(a.requests).toHaveLength(2);
   });
 
   it("backs off on a 429 without Retry-After, then fails over when attempts are spent", async () => {
@@ -162,16 +187,17 @@ describe("failover", () => {
   });
 
   it("fails over instead of waiting when Retry-After is longer than the time left", async () => {
-    await setup({ defaults: { requestTimeoutMs: 800 } });
+    // On a fake clock that never moves: a wait would never end, and the request could not answer.
+    const clock = createFakeClock();
+    await setup({ defaults: { requestTimeoutMs: 800 }, clock });
     a.queue.push({ kind: "status", status: 429, headers: { "retry-after-ms": "1500" } });
-    const started = Date.now();
 
     const res = await postChat(gateway.url, chatBody("m"));
 
     expect(res.status).toBe(200);
     expect(res.headers.get("x-gateway-provider")).toBe("b");
     expect(a.requests).toHaveLength(1);
-    expect(Date.now() - started).toBeLessThan(700);
+    expect(clock.sleeps).toEqual([]);
   });
 
   it("benches a failing target, per target; with all benched, one trial, then 503", async () => {
@@ -208,7 +234,6 @@ describe("failover", () => {
   it("does not wait on a provider that accepts and never answers, nor ask it again", async () => {
     await setup();
     a.fallback = { kind: "hang" };
-    const started = Date.now();
 
     const res = await postChat(gateway.url, chatBody("m", { stream: true }));
     const events = sseDataLines(await res.text());
@@ -216,18 +241,21 @@ describe("failover", () => {
     expect(streamed(events)).toBe(FULL);
     expect(res.headers.get("x-gateway-provider")).toBe("b");
     expect(a.requests).toHaveLength(1);
-    expect(Date.now() - started).toBeLessThan(1500);
+    // One timed-out attempt on a, then b: no retry on a target that does not answer.
+    const { attempts } = await logged();
+    expect(attempts.map((x) => [x.provider, x.outcome, x.code])).toEqual([
+      ["a", "error", "first_token_timeout"],
+      ["b", "ok", undefined],
+    ]);
   });
 
   it("fails over on a slow first token, keep-alive comments notwithstanding", async () => {
     await setup();
     a.fallback = { kind: "answer", firstTokenDelayMs: 5000, keepAliveEveryMs: 20 };
-    const started = Date.now();
 
     const res = await postChat(gateway.url, chatBody("m", { stream: true }));
     const events = sseDataLines(await res.text());
 
-    expect(Date.now() - started).toBeLessThan(1500);
     expect(streamed(events)).toBe(FULL);
     expect(events.at(-1)).toBe("[DONE]");
     expect(res.headers.get("x-gateway-provider")).toBe("b");
@@ -294,7 +322,6 @@ describe("failover", () => {
     });
     a.fallback = { kind: "hang" };
     b.fallback = { kind: "hang" };
-    const started = Date.now();
 
     const res = await postChat(gateway.url, chatBody("m"));
 
@@ -302,18 +329,31 @@ describe("failover", () => {
     expect(res.status).toBe(504);
     expect(body.error.code).toBe("deadline_exceeded");
     expect(body.error.message).toContain("a: timed out waiting for response");
-    expect(Date.now() - started).toBeLessThan(1000);
+    // a's wait was cut to what was left of the 300 ms, not its own 5 s headers timeout.
+    const waited = Number(/a: timed out waiting for response after (\d+) ms/.exec(body.error.message)?.[1]);
+    expect(waited).toBeGreaterThan(0);
+    expect(waited).toBeLessThanOrEqual(300);
   });
 
   it("cuts a stream that would outlive the deadline, honestly", async () => {
-    await setup({ defaults: { requestTimeoutMs: 400, resumeByRestart: true } });
+    const clock = createFakeClock();
+    // Tokens flow in real time, which the fake clock does not see: the idle timeout is set long, so
+    // capped at the time left it comes due with the deadline, whose timer was set first and fires
+    // first, as on the real clock.
+    await setup({
+      defaults: {
+        requestTimeoutMs: 400,
+        resumeByRestart: true,
+        timeouts: { ...FAST.timeouts, idleMs: 5000 },
+      },
+      clock,
+    });
     a.queue.push({ kind: "answer", tokenDelayMs: 20, tokens: Array(100).fill(" tok") });
-    const started = Date.now();
 
     const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    await clock.advance(400);
     const events = sseDataLines(await res.text());
 
-    expect(Date.now() - started).toBeLessThan(1000);
     expect(events).not.toContain("[DONE]");
     const error = JSON.parse(events.at(-1) ?? "{}").error;
     expect(error.code).toBe("stream_interrupted");
@@ -340,29 +380,37 @@ describe("failover", () => {
 
 describe("with the mock provider", () => {
   it("fails over from a mock that hangs, after the first-token timeout", async () => {
-    gateway = await startGateway({
-      defaults: { timeouts: { firstTokenMs: 150 } },
-      providers: [
-        { id: "stuck", type: "mock", mock: { script: [{ hang: true }] } },
-        { id: "fine", type: "mock", mock: { reply: "fine answer", firstTokenDelayMs: 0, tokenDelayMs: 0 } },
-      ],
-      models: {
-        m: {
-          targets: [
-            { provider: "stuck", model: "s" },
-            { provider: "fine", model: "f" },
-          ],
+    const clock = createFakeClock();
+    gateway = await startGateway(
+      {
+        defaults: { timeouts: { firstTokenMs: 150 } },
+        providers: [
+          { id: "stuck", type: "mock", mock: { script: [{ hang: true }] } },
+          { id: "fine", type: "mock", mock: { reply: "fine answer", firstTokenDelayMs: 0, tokenDelayMs: 0 } },
+        ],
+        models: {
+          m: {
+            targets: [
+              { provider: "stuck", model: "s" },
+              { provider: "fine", model: "f" },
+            ],
+          },
         },
       },
-    });
-    const started = Date.now();
+      { clock },
+    );
 
-    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const pending = postChat(gateway.url, chatBody("m", { stream: true }));
+    await clock.scheduled((t) => t.kind === "timer" && t.ms === 150);
+    await clock.advance(150);
+    const res = await pending;
     const events = sseDataLines(await res.text());
 
     expect(res.headers.get("x-gateway-provider")).toBe("fine");
     expect(streamed(events)).toBe("fine answer");
-    expect(Date.now() - started).toBeLessThan(1000);
+    // Given up on at exactly the first-token timeout, on the fake clock.
+    const { attempts } = await logged();
+    expect(attempts[0]).toMatchObject({ provider: "stuck", outcome: "error", ms: 150 });
   });
 });
 
@@ -478,12 +526,10 @@ describe("streams that never lie", () => {
   it("treats a stall mid-stream as a failure once the idle timeout passes", async () => {
     await setup();
     a.queue.push({ kind: "answer", stallAfter: 2, tokenDelayMs: 20 });
-    const started = Date.now();
 
     const res = await postChat(gateway.url, chatBody("m", { stream: true }));
     const events = sseDataLines(await res.text());
 
-    expect(Date.now() - started).toBeLessThan(1500);
     expect(events).not.toContain("[DONE]");
     expect(JSON.parse(events.at(-1) ?? "{}").error.message).toContain("idle");
   });

@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterEach, describe, expect, it } from "vitest";
 import { DEFAULT_COOLDOWN, DEFAULT_HEALTH, validateConfig } from "../../lib/config/validate.ts";
-import { type Deps, sleep } from "../../lib/deps.ts";
+import { type Deps, setTimer, sleep } from "../../lib/deps.ts";
 import { createHealthChecker } from "../../lib/health/checker.ts";
 import { runHealthCli } from "../../lib/health/cli.ts";
 import { createDynamoClient, createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
@@ -62,6 +62,7 @@ function view(store: HealthStore, logs: LogLine[] = [], readTimeoutMs = 1_000) {
     firstReadTimeoutMs: 50,
     readTimeoutMs,
     now: Date.now,
+    setTimer,
     logger: recordingLogger(logs),
   });
 }
@@ -181,6 +182,7 @@ describe("the health checker against a table that hangs", () => {
     const deps: Deps = {
       now: Date.now,
       sleep,
+      setTimer,
       random: () => 0.5,
       newId: () => "id",
       logger: recordingLogger(logs),

@@ -3,10 +3,11 @@ import { DEFAULT_HEALTH } from "../../lib/config/validate.ts";
 import { createMemoryHealthStore } from "../../lib/health/memory-store.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
 import { createHealthView } from "../../lib/health/view.ts";
+import { createFakeClock } from "../support/fake-clock.ts";
 import { type LogLine, recordingLogger } from "../support/gateway.ts";
 
 function setup(store: HealthStore) {
-  let now = 0;
+  const clock = createFakeClock(0);
   const logs: LogLine[] = [];
   const view = createHealthView({
     store,
@@ -14,16 +15,12 @@ function setup(store: HealthStore) {
     targets: ["p/m"],
     ttlMs: 5000,
     firstReadTimeoutMs: 50,
-    now: () => now,
+    readTimeoutMs: 1000,
+    now: clock.now,
+    setTimer: clock.setTimer,
     logger: recordingLogger(logs),
   });
-  return {
-    view,
-    logs,
-    advance: (ms: number) => {
-      now += ms;
-    },
-  };
+  return { view, logs, clock, advance: (ms: number) => clock.advance(ms) };
 }
 
 const good = { ok: true, status: 200, latencyMs: 1, ttftMs: undefined, error: undefined };
@@ -36,12 +33,12 @@ describe("health view (the request path's cached copy)", () => {
 
     for (let i = 0; i < 100; i++) {
       await view.refresh();
-      advance(10);
+      await advance(10);
     }
     expect(view.reads).toBe(1);
     expect(view.provider("p")?.status).toBe("healthy");
 
-    advance(5000);
+    await advance(5000);
     await view.refresh();
     expect(view.reads).toBe(2);
   });
@@ -66,7 +63,7 @@ describe("health view (the request path's cached copy)", () => {
     await store.setEnabled("p", false);
     gated = true;
 
-    advance(6000);
+    await advance(6000);
     await view.refresh(); // the TTL passed: a read starts, and the request does not wait for it
     expect(view.provider("p")?.enabled).toBeUndefined();
     expect(view.reads).toBe(2);
@@ -88,7 +85,7 @@ describe("health view (the request path's cached copy)", () => {
 
     broken = true;
     for (let i = 0; i < 3; i++) {
-      advance(6000);
+      await advance(6000);
       await view.refresh();
       await new Promise((r) => setTimeout(r, 0));
     }
@@ -101,11 +98,44 @@ describe("health view (the request path's cached copy)", () => {
       ...createMemoryHealthStore(DEFAULT_HEALTH),
       read: () => new Promise(() => {}),
     };
-    const { view } = setup(hanging);
-    const started = Date.now();
-    await view.refresh();
-    expect(Date.now() - started).toBeLessThan(500);
+    const { view, advance } = setup(hanging);
+    let served = false;
+    const refreshed = view.refresh().then(() => {
+      served = true;
+    });
+
+    await advance(49);
+    expect(served).toBe(false);
+    await advance(1);
+    expect(served).toBe(true);
+    await refreshed;
     expect(view.provider("p")).toBeUndefined();
+  });
+
+  it("abandons a read that hangs past the read timeout, so a later refresh reads again", async () => {
+    const store = createMemoryHealthStore(DEFAULT_HEALTH);
+    await store.applyCheck("p", good, 0);
+    let hang = true;
+    const sometimes: HealthStore = {
+      ...store,
+      read: (ids, targets) => (hang ? new Promise(() => {}) : store.read(ids, targets)),
+    };
+    const { view, logs, advance } = setup(sometimes);
+    const first = view.refresh();
+    await advance(50); // the first-read wait ends; the read itself is still out
+    await first;
+    expect(view.reads).toBe(1);
+
+    await advance(949);
+    expect(logs.some((l) => l.msg === "health table unreadable; serving last known state")).toBe(false);
+    await advance(1); // the read timeout: abandoned, logged, and "fresh" for a TTL
+    expect(logs.some((l) => l.msg === "health table unreadable; serving last known state")).toBe(true);
+
+    hang = false;
+    await advance(5000);
+    await view.refresh();
+    expect(view.reads).toBe(2);
+    await expect.poll(() => view.provider("p")?.status).toBe("healthy");
   });
 
   it("reports a target's cooldown only while it is in force", async () => {

@@ -28,6 +28,7 @@ describe("classification", () => {
     [307, "failover"],
     [308, "failover"],
     [401, "failover"],
+    [402, "failover"],
     [403, "failover"],
     [404, "failover"],
     [400, "return"],

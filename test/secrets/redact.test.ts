@@ -146,3 +146,11 @@ describe("registeringKeys", () => {
     expect(registered).toEqual(["header-secret-123", "abc"]);
   });
 });
+
+describe("masked echoes without a visible prefix", () => {
+  it("redacts DeepSeek's '****3456' form and leaves prose stars alone", () => {
+    const r = createSecretRedactor();
+    expect(r.redact("Authentication Fails, Your api key: ****3456 is invalid")).not.toContain("3456");
+    expect(r.redact("rated ** out of five")).toBe("rated ** out of five");
+  });
+});

@@ -1,6 +1,6 @@
 import type { Server } from "node:http";
 import { validateConfig } from "../../lib/config/validate.ts";
-import { type Deps, type Logger, sleep } from "../../lib/deps.ts";
+import { type Deps, type Logger, setTimer, sleep } from "../../lib/deps.ts";
 import type { ClientAuth } from "../../lib/gateway/auth.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
 import { type ApiKeys, envKeys } from "../../lib/providers/keys.ts";
@@ -36,12 +36,15 @@ export async function startGateway(
     healthStore?: HealthStore;
     auth?: ClientAuth;
     keys?: ApiKeys;
+    /** A fake clock (test/support/fake-clock.ts) instead of the real one. */
+    clock?: Pick<Deps, "now" | "sleep" | "setTimer">;
   } = {},
 ): Promise<TestGateway> {
   const logs: LogLine[] = [];
   const deps: Deps = {
-    now: Date.now,
-    sleep,
+    now: options.clock?.now ?? Date.now,
+    sleep: options.clock?.sleep ?? sleep,
+    setTimer: options.clock?.setTimer ?? setTimer,
     random: options.random ?? (() => 0.5),
     newId: (() => {
       let n = 0;

@@ -1,8 +1,24 @@
 import type { Logger } from "../deps.ts";
-import type { Cooldown, CooldownStore } from "../gateway/cooldown.ts";
 import { createOutageLog } from "../outage-log.ts";
-import type { HealthStore } from "./types.ts";
-import type { HealthView } from "./view.ts";
+import type { Cooldown, CooldownStore } from "./types.ts";
+
+/**
+ * What the shared store reads of the fleet's benches: the health table's cached view
+ * (`lib/health/view.ts` provides it). Declared here, not imported, so `cooldown` depends on no
+ * `health` module and `health` can depend on `cooldown`.
+ */
+export interface FleetCooldownView {
+  /** A bench some instance wrote to the table, in force at `now`. */
+  cooldown(target: string, now: number): Cooldown | undefined;
+  /** Whether the table counts failures for the target since it last answered. */
+  hasFailures(target: string): boolean;
+}
+
+/** Where the shared store writes the benches it decides (the health table: `lib/health/types.ts`). */
+export interface FleetCooldownTable {
+  recordTargetFailure(target: string, bench: Cooldown, now: number): Promise<void>;
+  clearTarget(target: string, now: number, keepRateLimit: boolean): Promise<void>;
+}
 
 export interface SharedCooldownOptions {
   now: () => number;
@@ -21,8 +37,8 @@ export interface SharedCooldownOptions {
  */
 export function createSharedCooldownStore(
   local: CooldownStore,
-  view: HealthView,
-  store: HealthStore,
+  view: FleetCooldownView,
+  store: FleetCooldownTable,
   logger: Logger,
   options: SharedCooldownOptions,
 ): CooldownStore {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { createMemoryCooldownStore, targetKey } from "../../lib/gateway/cooldown.ts";
+import { createMemoryCooldownStore } from "../../lib/cooldown/memory-store.ts";
+import { targetKey } from "../../lib/cooldown/target.ts";
 
 const policy = {
   failureRateThreshold: 0.5,

@@ -1,0 +1,144 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { validateConfig } from "../../lib/config/validate.ts";
+import { type Deps, silentLogger } from "../../lib/deps.ts";
+import { ClientAbortError } from "../../lib/errors.ts";
+import { createHttpClient } from "../../lib/http/client.ts";
+import { createProviderFactory } from "../../lib/providers/factory.ts";
+import { envKeys } from "../../lib/providers/keys.ts";
+import type { Provider } from "../../lib/providers/types.ts";
+
+const http = createHttpClient();
+afterAll(() => http.close());
+
+/**
+ * A mock provider whose waits go to a fake `sleep` that returns at once and writes them into `log`,
+ * next to the tokens as they are yielded: the delays are seen in order, without real time.
+ */
+function mockWith(mock: Record<string, unknown>, sleep?: Deps["sleep"]) {
+  const log: string[] = [];
+  const deps: Deps = {
+    now: () => 1_700_000_000_000,
+    sleep:
+      sleep ??
+      (async (ms) => {
+        log.push(`sleep ${ms}`);
+      }),
+    random: () => 0.5,
+    newId: () => "id",
+    logger: silentLogger,
+  };
+  const config = validateConfig({
+    providers: [{ id: "m", type: "mock", mock }],
+    models: { m: { targets: [{ provider: "m", model: "x" }] } },
+  });
+  const provider = createProviderFactory(config, { http, keys: envKeys({}), deps }).getProvider("m");
+  if (provider === undefined) throw new Error("no mock provider");
+  return { provider, log };
+}
+
+const request = { model: "x", messages: [{ role: "user", content: "hi" }] };
+const call = (signal = new AbortController().signal) => ({
+  signal,
+  timeouts: { connectMs: 100, headersMs: 100, firstTokenMs: 100, idleMs: 100, responseMs: 100 },
+});
+
+async function streamInto(provider: Provider, log: string[]): Promise<void> {
+  const stream = await provider.streamChat(request, call());
+  for await (const event of stream.events) {
+    if (event.kind === "done") log.push("[DONE]");
+    else {
+      const choice = event.chunk.choices?.[0];
+      if (choice?.delta?.role) log.push("role");
+      else if (choice?.delta?.content) log.push(`token ${JSON.stringify(choice.delta.content)}`);
+      else if (choice?.finish_reason) log.push(`finish ${choice.finish_reason}`);
+    }
+  }
+}
+
+describe("mock provider delays", () => {
+  it("streams the first token after firstTokenDelayMs and each next one after tokenDelayMs", async () => {
+    const { provider, log } = mockWith({ reply: "one two three", firstTokenDelayMs: 120, tokenDelayMs: 7 });
+
+    await streamInto(provider, log);
+
+    expect(log).toEqual([
+      "role",
+      "sleep 120",
+      'token "one"',
+      "sleep 7",
+      'token " two"',
+      "sleep 7",
+      'token " three"',
+      "finish stop",
+      "[DONE]",
+    ]);
+  });
+
+  it("answers a non-streamed request after the whole answer's time: first token, then every token", async () => {
+    const { provider, log } = mockWith({ reply: "one two three", firstTokenDelayMs: 120, tokenDelayMs: 7 });
+
+    const result = await provider.chatCompletion(request, call());
+
+    expect(log).toEqual([`sleep ${120 + 7 * 3}`]);
+    expect(result.json).toMatchObject({ choices: [{ message: { content: "one two three" } }] });
+  });
+
+  it("does not wait at all with zero delays", async () => {
+    const { provider, log } = mockWith({ reply: "one two", firstTokenDelayMs: 0, tokenDelayMs: 0 });
+
+    await streamInto(provider, log);
+    await provider.chatCompletion(request, call());
+
+    expect(log.filter((line) => line.startsWith("sleep"))).toEqual([]);
+  });
+
+  it("waits the default delays when the configuration names none", async () => {
+    const { provider, log } = mockWith({ reply: "one two" });
+
+    await streamInto(provider, log);
+
+    expect(log.filter((line) => line.startsWith("sleep"))).toEqual(["sleep 50", "sleep 20"]);
+  });
+
+  it("stops waiting when the caller goes away", async () => {
+    const caller = new AbortController();
+    const { provider } = mockWith(
+      { firstTokenDelayMs: 1_000 },
+      // Like the real sleep: never resolves by itself here, rejects once the signal aborts.
+      (_ms, signal) =>
+        new Promise((_resolve, reject) => {
+          if (signal?.aborted) reject(signal.reason);
+          signal?.addEventListener("abort", () => reject(signal.reason), { once: true });
+        }),
+    );
+
+    const answered = provider.chatCompletion(request, call(caller.signal));
+    caller.abort();
+
+    await expect(answered).rejects.toBeInstanceOf(ClientAbortError);
+  });
+});
+
+describe("mock provider health", () => {
+  it("is healthy by default, reporting its first-token delay as its latency", async () => {
+    const { provider } = mockWith({ firstTokenDelayMs: 35 });
+    expect(await provider.healthCheck({ timeoutMs: 100 })).toEqual({
+      ok: true,
+      status: 200,
+      latencyMs: 35,
+      ttftMs: 35,
+      error: undefined,
+    });
+  });
+
+  it("reports unhealthy when configured so, whatever it would answer", async () => {
+    const { provider } = mockWith({ healthy: false });
+    expect(await provider.healthCheck({ timeoutMs: 100 })).toEqual({
+      ok: false,
+      status: 503,
+      latencyMs: 0,
+      ttftMs: undefined,
+      error: "mock configured unhealthy",
+    });
+  });
+});

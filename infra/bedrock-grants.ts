@@ -12,6 +12,8 @@
  * is granted as it is.
  */
 
+import type { ModelRoute, ProviderConfig } from "../lib/config/types.ts";
+
 /** One model a Bedrock provider is asked for: a route target's, or its health probe's. */
 export interface BedrockTarget {
   providerId: string;
@@ -108,4 +110,29 @@ export function bedrockGrants(
     resources.add(foundationModel(region, model));
   }
   return { resources: [...resources].sort(), warnings };
+}
+
+/**
+ * Every model the configuration sends to an enabled Bedrock provider: its route targets and its
+ * health probe's model. `regionOf` reads a Bedrock provider's region (its validated options).
+ */
+export function bedrockTargets(
+  config: { providers: readonly ProviderConfig[]; models: readonly ModelRoute[] },
+  regionOf: (provider: ProviderConfig) => string | undefined,
+): BedrockTarget[] {
+  const regions = new Map<string, string>();
+  const targets: BedrockTarget[] = [];
+  for (const p of config.providers) {
+    const region = p.enabled ? regionOf(p) : undefined;
+    if (region === undefined) continue;
+    regions.set(p.id, region);
+    if (p.healthProbe.kind === "chat") targets.push({ providerId: p.id, region, model: p.healthProbe.model });
+  }
+  for (const route of config.models) {
+    for (const t of route.targets) {
+      const region = regions.get(t.provider);
+      if (region !== undefined) targets.push({ providerId: t.provider, region, model: t.model });
+    }
+  }
+  return targets;
 }

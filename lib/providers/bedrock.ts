@@ -13,6 +13,7 @@ import type {
   ConverseStreamRequest,
 } from "@aws-sdk/client-bedrock-runtime";
 import { childAbort } from "../abort.ts";
+import { ConfigError, type ConfigObject, string } from "../config/fields.ts";
 import { capTimeouts } from "../config/timeouts.ts";
 import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
@@ -26,6 +27,7 @@ import {
   toConverseRequest,
 } from "./bedrock-translate.ts";
 import { hasContent } from "./chunks.ts";
+import { defineProvider } from "./definition.ts";
 import type { ChatRequest, ChatResult, ChatStream, Provider, StreamEvent } from "./types.ts";
 
 /** The two calls the provider makes, so tests and other runtimes can hand in their own. */
@@ -41,11 +43,48 @@ export interface BedrockRuntime {
 /** Makes the runtime client for a region (loaded on first use). */
 export type BedrockRuntimeFactory = (region: string) => Promise<BedrockRuntime>;
 
-/** What a Bedrock provider needs beyond the shared provider config. */
+/** What a Bedrock provider's configuration has beyond the fields every provider has. */
 export interface BedrockOptions {
+  /** The AWS region called (`us-east-1`); a cross-region inference profile routes on from there. */
   region: string;
-  /** The model the health probe asks for one token (a chat probe's model wins). */
-  probeModel?: string | undefined;
+}
+
+const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+
+/**
+ * The `bedrock` provider type: `region`, no `apiKey` (the SDK's credential chain signs), each target's
+ * `model` a model id, an inference profile id or an ARN. Its health probe is a one-token chat on a
+ * model it names: Bedrock has no free "list models" on the runtime endpoint, so the operator picks
+ * the model (and so the cost, see README) rather than the gateway guessing one.
+ */
+export const bedrock = defineProvider<BedrockOptions>({
+  type: "bedrock",
+  apiKey: "none",
+  // Never dialled: the SDK resolves the endpoint from the region (or AWS_ENDPOINT_URL_BEDROCK_RUNTIME).
+  baseUrl: { default: "bedrock://aws-sdk", configurable: false },
+  prefillBaseUrl: undefined,
+  // Claude on Bedrock continues a trailing assistant message; not every Bedrock model does.
+  capabilities: { assistantPrefill: false },
+  // Only used when the configuration names no probe, which `options` refuses.
+  healthProbe: { default: { kind: "chat", model: "" }, kinds: ["chat"] },
+  options: bedrockOptions,
+  create: (config, context) => createBedrockProvider(config, config.options, { deps: context.deps }),
+});
+
+function bedrockOptions(provider: ConfigObject, field: string): BedrockOptions {
+  const region = string(provider.region, `${field}.region`);
+  if (!REGION.test(region))
+    throw new ConfigError(
+      `${field}.region`,
+      `must be an AWS region such as us-east-1, got ${JSON.stringify(region)}`,
+    );
+  if (provider.healthCheck === undefined) {
+    throw new ConfigError(
+      `${field}.healthCheck`,
+      'is required for a bedrock provider: {"kind": "chat", "model": "<a model it serves>"}, probed with one token',
+    );
+  }
+  return { region };
 }
 
 const clients = new Map<string, Promise<BedrockRuntime>>();
@@ -173,8 +212,8 @@ export function createBedrockProvider(
     async healthCheck({ signal, timeoutMs }) {
       const started = deps.now();
       const probe = config.healthProbe;
-      const model = probe.kind === "chat" ? probe.model : bedrock.probeModel;
-      if (model === undefined) {
+      const model = probe.kind === "chat" ? probe.model : "";
+      if (model === "") {
         return {
           ok: false,
           status: undefined,

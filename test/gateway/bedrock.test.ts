@@ -15,6 +15,7 @@ let gateway: TestGateway;
 let client: OpenAI;
 const saved = { ...process.env };
 
+const probe = { kind: "chat", model: "amazon.nova-micro-v1:0" };
 const US = "us.anthropic.claude-test-v1:0";
 const EU = "eu.anthropic.claude-test-v1:0";
 
@@ -29,8 +30,8 @@ beforeAll(async () => {
   gateway = await startGateway({
     defaults: { retry: { maxAttempts: 1 }, timeouts: { idleMs: 2000, firstTokenMs: 2000 } },
     providers: [
-      { id: "bedrock-us", type: "bedrock", region: "us-east-1", assistantPrefill: true },
-      { id: "bedrock-eu", type: "bedrock", region: "eu-west-1", assistantPrefill: true },
+      { id: "bedrock-us", type: "bedrock", region: "us-east-1", assistantPrefill: true, healthCheck: probe },
+      { id: "bedrock-eu", type: "bedrock", region: "eu-west-1", assistantPrefill: true, healthCheck: probe },
       fakeProvider("openai", upstream.url),
     ],
     models: {

@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
 import { silentLogger, sleep } from "../../lib/deps.ts";
 import { GatewayError, UpstreamTimeoutError } from "../../lib/errors.ts";
-import { createBedrockProvider } from "../../lib/providers/bedrock.ts";
+import { createHttpClient } from "../../lib/http/client.ts";
+import { envKeys } from "../../lib/providers/keys.ts";
+import { providerRegistry } from "../../lib/providers/registry.ts";
 import type { ChatStream, StreamEvent } from "../../lib/providers/types.ts";
 import { BEDROCK_TOKENS, type FakeBedrock, startFakeBedrock } from "../support/fake-bedrock.ts";
 
@@ -32,16 +34,21 @@ afterAll(async () => {
 });
 
 function provider(region = "us-east-1") {
-  const base = validateConfig({
-    providers: [{ id: "bedrock-east", type: "mock" }],
+  const config = validateConfig({
+    providers: [
+      {
+        id: "bedrock-east",
+        type: "bedrock",
+        region,
+        healthCheck: { kind: "chat", model: "anthropic.claude-probe" },
+      },
+    ],
     models: { m: { targets: [{ provider: "bedrock-east", model: "x" }] } },
   }).providers[0];
-  if (!base) throw new Error("no provider");
-  return createBedrockProvider(
-    { ...base, healthProbe: { kind: "chat", model: "anthropic.claude-probe" } },
-    { region },
-    { deps },
-  );
+  if (!config) throw new Error("no provider");
+  return providerRegistry
+    .get("bedrock")
+    .create(config, { deps, http: createHttpClient(), keys: envKeys({}) });
 }
 
 const options = (signal = new AbortController().signal) => ({
@@ -66,6 +73,28 @@ const request = (extra: Record<string, unknown> = {}) => ({
   model: "us.anthropic.claude-test",
   messages: [{ role: "user", content: "Hi" }],
   ...extra,
+});
+
+describe("the bedrock provider type's configuration", () => {
+  it("needs a region and a chat health probe, and refuses an API key", () => {
+    const document = (provider: Record<string, unknown>) => ({
+      providers: [{ id: "b", type: "bedrock", ...provider }],
+      models: { m: { targets: [{ provider: "b", model: "x" }] } },
+    });
+    const probe = { healthCheck: { kind: "chat", model: "x" } };
+    expect(() => validateConfig(document(probe))).toThrow(/providers\[0\]\.region/);
+    expect(() => validateConfig(document({ ...probe, region: "moon-1" }))).toThrow(/region/);
+    expect(() => validateConfig(document({ region: "us-east-1" }))).toThrow(/providers\[0\]\.healthCheck/);
+    expect(() =>
+      validateConfig(document({ ...probe, region: "us-east-1", healthCheck: { kind: "models" } })),
+    ).toThrow(/healthCheck\.kind/);
+    expect(() => validateConfig(document({ ...probe, region: "us-east-1", apiKey: { env: "X" } }))).toThrow(
+      /apiKey/,
+    );
+    const config = validateConfig(document({ ...probe, region: "eu-west-3" })).providers[0];
+    expect(config?.options).toEqual({ region: "eu-west-3" });
+    expect(config?.apiKey).toBeUndefined();
+  });
 });
 
 describe("Bedrock provider against a fake runtime endpoint (HTTP/2, eventstream)", () => {

@@ -156,7 +156,7 @@ export function createBedrockProvider(
   ): Promise<{ value: T; abort: () => void; dispose: () => void }> {
     const limit = childAbort(signal);
     const timeout = new UpstreamTimeoutError(config.id, phase, ms);
-    const timer = setTimeout(() => limit.controller.abort(timeout), ms);
+    const timer = deps.setTimer(() => limit.controller.abort(timeout), ms);
     try {
       const value = await call(limit.signal);
       return { value, abort: () => limit.controller.abort(), dispose: () => limit.dispose() };
@@ -165,7 +165,7 @@ export function createBedrockProvider(
       if (limit.signal.reason === timeout) throw timeout;
       throw classify(error, request.model);
     } finally {
-      clearTimeout(timer);
+      timer.clear();
     }
   }
 
@@ -223,7 +223,7 @@ export function createBedrockProvider(
         };
       }
       const limit = childAbort(signal ?? new AbortController().signal);
-      const timeout = setTimeout(() => limit.controller.abort(), timeoutMs);
+      const timeout = deps.setTimer(() => limit.controller.abort(), timeoutMs);
       try {
         // One token, streamed: proves model access and the role's permissions, and measures the
         // time to first token. About ten input tokens and one output token per probe.
@@ -250,7 +250,7 @@ export function createBedrockProvider(
               : e.message,
         };
       } finally {
-        clearTimeout(timeout);
+        timeout.clear();
         limit.dispose();
       }
     },

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
-import { silentLogger, sleep } from "../../lib/deps.ts";
+import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
 import { GatewayError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
@@ -16,6 +16,7 @@ const deps = {
   sleep,
   random: () => 0.5,
   newId: () => "id-1",
+  setTimer,
   logger: { ...silentLogger, warn: (f: Record<string, unknown>) => warnings.push(f) },
 };
 

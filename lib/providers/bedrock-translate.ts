@@ -135,6 +135,9 @@ export function toConverseRequest(request: ChatRequest): ConverseRequest {
         const blocks: ContentBlock[] = present(message.content)
           ? textBlocks(message.content, `${param}.content`)
           : [];
+        // A refusal in the history is what the assistant said: carried as its text.
+        if (typeof message.refusal === "string" && message.refusal !== "" && blocks.length === 0)
+          blocks.push({ text: message.refusal });
         const calls = message.tool_calls;
         if (present(calls)) {
           if (!Array.isArray(calls)) throw invalid(`${param}.tool_calls`, "must be an array");

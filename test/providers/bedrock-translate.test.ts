@@ -174,6 +174,21 @@ describe("toConverseRequest", () => {
     );
   });
 
+  it("carries an assistant refusal in the history as its text", () => {
+    const converse = toConverseRequest({
+      model: "m",
+      messages: [
+        { role: "user", content: "Do the bad thing" },
+        { role: "assistant", content: null, refusal: "I can't help with that." },
+        { role: "user", content: "OK, something else" },
+      ],
+    });
+    expect(converse.messages?.[1]).toEqual({
+      role: "assistant",
+      content: [{ text: "I can't help with that." }],
+    });
+  });
+
   it("refuses tool arguments that are not JSON, naming them", () => {
     const error = refused({
       model: "m",

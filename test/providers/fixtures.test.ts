@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
-import { silentLogger, sleep } from "../../lib/deps.ts";
+import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
 import { UpstreamError } from "../../lib/errors.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
@@ -171,7 +171,7 @@ const chunksOf = (events: StreamEvent[]): ChatChunk[] =>
 describe("recorded answers through the OpenAI-compatible provider", () => {
   let upstream: ReplayUpstream;
   const http = createHttpClient();
-  const deps = { now: Date.now, sleep, random: () => 0.5, newId: () => "id", logger: silentLogger };
+  const deps = { now: Date.now, sleep, setTimer, random: () => 0.5, newId: () => "id", logger: silentLogger };
   let openai: Provider;
   let deepseek: Provider;
 

@@ -1,6 +1,6 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
-import { type Deps, silentLogger } from "../../lib/deps.ts";
+import { type Deps, setTimer, silentLogger } from "../../lib/deps.ts";
 import { ClientAbortError } from "../../lib/errors.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
@@ -25,6 +25,7 @@ function mockWith(mock: Record<string, unknown>, sleep?: Deps["sleep"]) {
       }),
     random: () => 0.5,
     newId: () => "id",
+    setTimer,
     logger: silentLogger,
   };
   const config = validateConfig({

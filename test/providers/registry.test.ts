@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, number, optional, string } from "../../lib/config/fields.ts";
 import { validateConfig } from "../../lib/config/validate.ts";
-import { silentLogger } from "../../lib/deps.ts";
+import { setTimer, silentLogger } from "../../lib/deps.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
 import { deepseek } from "../../lib/providers/deepseek.ts";
 import { defineProvider, type ProviderContext } from "../../lib/providers/definition.ts";
@@ -19,6 +19,7 @@ const deps = {
   sleep: async () => {},
   random: () => 0.5,
   newId: () => "id",
+  setTimer,
   logger: silentLogger,
 };
 const context: ProviderContext = { http, keys: envKeys({}), deps };

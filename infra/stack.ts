@@ -92,7 +92,8 @@ export class GatewayStack extends Stack {
     // Secrets hold placeholders only; keys are put in after deploy (see the outputs), never in the template.
     const clientKeys = new Secret(this, "ClientKeys", {
       secretName: `${this.stackName}/client-keys`,
-      description: 'SHA-256 hashes of the keys callers present: { "sha256": ["<hex>", ...] }',
+      description:
+        'Legacy caller keys, unnamed and unlimited: { "sha256": ["<hex>", ...] } (named keys live in the table)',
       secretStringValue: SecretValue.unsafePlainText('{"sha256":[]}'),
     });
     const providerSecretIds = [
@@ -173,7 +174,9 @@ export class GatewayStack extends Stack {
       targets: [new LambdaFunction(health, { retryAttempts: 0 })],
     });
 
-    // Least privilege: exactly the calls each function makes, on this table only.
+    // Least privilege: exactly the calls each function makes, on this table only. The caller keys
+    // and the usage ledger (issue 12) need no more: a key and its totals are one BatchGetItem, a
+    // request counter and every ledger write one UpdateItem (conditional or ADD).
     chat.addToRolePolicy(
       new PolicyStatement({
         effect: Effect.ALLOW,
@@ -259,6 +262,11 @@ export class GatewayStack extends Stack {
     new CfnOutput(this, "FunctionUrl", { value: url.url, description: "OpenAI base URL: append v1" });
     new CfnOutput(this, "HealthTableName", { value: table.tableName });
     new CfnOutput(this, "ClientKeysSecretName", { value: clientKeys.secretName });
+    new CfnOutput(this, "CreateCallerKeyCommand", {
+      value: `npm run client-key -- create --name NAME --table ${table.tableName} --region ${this.region}`,
+      description:
+        "Creates a named caller key in the table (limits: --rpm, --tokens-per-day, ...); prints it once",
+    });
     new CfnOutput(this, "PutClientKeyCommand", {
       value: `npm run client-key -- new --secret ${clientKeys.secretName} --region ${this.region}`,
       description: "Creates a caller key and prints the aws command that stores its hash",

@@ -1,18 +1,30 @@
 import { randomBytes } from "node:crypto";
+import { parseArgs } from "node:util";
+import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
-import { parseCliArgs } from "../cli-args.ts";
+import { generateKey, isKeyId } from "../callers/key.ts";
+import { type CallerStore, createCallerStore, MalformedKeyRecordError } from "../callers/store.ts";
+import { dayOf, type KeyLimits, type KeyRecord, LIMIT_NAMES } from "../callers/types.ts";
 import { hashClientKey, parseClientKeySecret } from "../gateway/auth.ts";
+import { createDynamoClient } from "../health/dynamo-store.ts";
 import { secretsManagerReader } from "./secrets.ts";
 
-const CLIENT_KEY_USAGE = `usage: npm run client-key -- <command> [--secret NAME] [--region REGION]
+const CLIENT_KEY_USAGE = `usage: npm run client-key -- <command> [options]
 
-commands:
-  new            make a caller key, add its SHA-256 to the secret, print the key (shown once)
-  hash <key>     print a key's SHA-256 (what the secret stores)
-  revoke <hash>  remove a hash (or a unique prefix of one) from the secret
-  count          how many keys the secret holds
+caller keys (in the gateway's table):
+  create --name NAME [limits] [--models a,b]   make a key; prints it once (only its hash is stored)
+  list                                         keys: name, id, limits, models, usage today and this month, last used
+  set <id> [limits] [--models a,b|all] [--name NAME]   change a key (a limit "none" removes it)
+  revoke <id>                                  refuse the key (within the key cache TTL, 30 s by default)
+  usage [--key <id>] [--days N]                usage per key x model x day (default: the last 7 days)
 
-The secret is the stack's ClientKeysSecretName output (default: LlmGateway/client-keys).
+limits: --rpm N  --tpm N  --tokens-per-day N  --tokens-per-month N  --cost-per-day USD  --cost-per-month USD
+
+where: locally the embedded table of \`npm start\` (http://127.0.0.1:$DYNAMODB_PORT, 8788); on AWS
+  --table <HealthTableName output> --region <region>; or --endpoint URL. --json prints JSON.
+
+legacy secret ({ "sha256": [...] }, kept working as unnamed keys without limits):
+  new | count | revoke <hash prefix> --secret NAME [--region REGION] | hash <key>
 `;
 
 export interface ClientKeyIo {
@@ -20,29 +32,324 @@ export interface ClientKeyIo {
   err: (text: string) => void;
   env: NodeJS.ProcessEnv;
   client?: SecretsManagerClient;
+  /** A DynamoDB client to use instead of one built from the options (tests). */
+  dynamo?: DynamoDBClient;
+  now?: () => number;
 }
+
+const LIMIT_FLAGS: Record<string, keyof KeyLimits> = {
+  rpm: "rpm",
+  tpm: "tpm",
+  "tokens-per-day": "tokensPerDay",
+  "tokens-per-month": "tokensPerMonth",
+  "cost-per-day": "costPerDay",
+  "cost-per-month": "costPerMonth",
+};
+
+class UsageError extends Error {}
 
 /** The `npm run client-key` command. Returns the exit code. */
 export async function runClientKeyCli(argv: string[], io: ClientKeyIo): Promise<number> {
-  let parsed: ReturnType<typeof parseCliArgs>;
+  let values: Record<string, string | boolean | undefined>;
+  let args: string[];
   try {
-    parsed = parseCliArgs(argv, ["secret", "region"]);
+    const parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        help: { type: "boolean", short: "h" },
+        json: { type: "boolean" },
+        ...Object.fromEntries(
+          [
+            "secret",
+            "region",
+            "table",
+            "endpoint",
+            "name",
+            "models",
+            "key",
+            "days",
+            ...Object.keys(LIMIT_FLAGS),
+          ].map((n) => [n, { type: "string" as const }]),
+        ),
+      },
+    });
+    values = parsed.values as Record<string, string | boolean | undefined>;
+    args = parsed.positionals;
   } catch (error) {
     io.err(`${(error as Error).message}\n${CLIENT_KEY_USAGE}`);
     return 2;
   }
-  const { options, args } = parsed;
+  const opt = (name: string) => (typeof values[name] === "string" ? (values[name] as string) : undefined);
   const [command, value] = args;
+  if (values.help || !command) {
+    (values.help ? io.out : io.err)(CLIENT_KEY_USAGE);
+    return values.help ? 0 : 2;
+  }
   if (command === "hash" && value) {
     io.out(`${hashClientKey(value)}\n`);
     return 0;
   }
-  if (!command || !["new", "revoke", "count"].includes(command) || (command === "revoke" && !value)) {
+  if (command === "new" || command === "count" || (command === "revoke" && opt("secret"))) {
+    return legacySecretCommand(command, value, opt, io);
+  }
+  if (!["create", "list", "set", "revoke", "usage"].includes(command)) {
     io.err(CLIENT_KEY_USAGE);
     return 2;
   }
-  const secretId = options.secret ?? io.env.CLIENT_KEYS_SECRET ?? "LlmGateway/client-keys";
-  const region = options.region ?? io.env.AWS_REGION;
+
+  const region = opt("region");
+  const endpoint =
+    opt("endpoint") ??
+    io.env.DYNAMODB_ENDPOINT ??
+    (region ? undefined : `http://127.0.0.1:${io.env.DYNAMODB_PORT ?? 8788}`);
+  const tableName = opt("table") ?? io.env.HEALTH_TABLE ?? "llm-gateway-health";
+  const client =
+    io.dynamo ?? createDynamoClient({ ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}) });
+  const store = createCallerStore(client, tableName);
+  const now = io.now ?? Date.now;
+  const json = values.json === true;
+  try {
+    if (command === "create") return await create(store, opt, io, now, json);
+    if (command === "list") return await list(store, io, now, json);
+    if (command === "set") return await set(store, value, opt, io, now, json);
+    if (command === "revoke") {
+      await store.revoke(keyId(value), now());
+      io.out(json ? `${JSON.stringify({ id: value, revoked: true })}\n` : `revoked ${value}\n`);
+      io.err("the gateway refuses it once its key cache expires (callers.cacheTtlMs, 30 s by default)\n");
+      return 0;
+    }
+    return await usage(store, opt, io, now, json);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.err(`client-key: ${error.message}\n`);
+      return 2;
+    }
+    const e = error as Error;
+    const missing = e.name === "ConditionalCheckFailedException" ? " (no such key)" : "";
+    io.err(
+      `client-key: ${e.name}: ${e.message}${missing} (table ${tableName}${endpoint ? ` at ${endpoint}` : ""})\n`,
+    );
+    return 1;
+  } finally {
+    if (!io.dynamo) client.destroy();
+  }
+}
+
+function keyId(value: string | undefined): string {
+  if (!value || !isKeyId(value))
+    throw new UsageError(`give a key id (12 characters, as 'list' shows): ${value ?? ""}`);
+  return value;
+}
+
+/** Limits from the options over `base`; `none` removes one. */
+function limitsFrom(opt: (name: string) => string | undefined, base: KeyLimits = {}): KeyLimits {
+  const limits: KeyLimits = { ...base };
+  for (const [flag, name] of Object.entries(LIMIT_FLAGS)) {
+    const raw = opt(flag);
+    if (raw === undefined) continue;
+    if (raw === "none") {
+      delete limits[name];
+      continue;
+    }
+    const value = Number(raw);
+    if (raw.trim() === "" || !Number.isFinite(value) || value < 0)
+      throw new UsageError(`--${flag} must be a number from 0, or none (got ${raw})`);
+    limits[name] = value;
+  }
+  return limits;
+}
+
+function modelsFrom(raw: string | undefined): string[] | undefined {
+  if (raw === undefined) return undefined;
+  const models = raw
+    .split(",")
+    .map((m) => m.trim())
+    .filter(Boolean);
+  if (models.length === 0) throw new UsageError("--models needs at least one model name (or 'all' with set)");
+  return models;
+}
+
+async function create(
+  store: CallerStore,
+  opt: (name: string) => string | undefined,
+  io: ClientKeyIo,
+  now: () => number,
+  json: boolean,
+): Promise<number> {
+  const name = opt("name");
+  if (!name) throw new UsageError("create needs --name NAME");
+  const made = generateKey();
+  const models = modelsFrom(opt("models"));
+  const record: KeyRecord = {
+    id: made.id,
+    name,
+    hash: made.hash,
+    createdAt: now(),
+    limits: limitsFrom(opt),
+    ...(models ? { models } : {}),
+  };
+  await store.create(record);
+  if (json) io.out(`${JSON.stringify({ ...describe(record), key: made.key })}\n`);
+  else {
+    io.out(`${made.key}\n`);
+    io.err(`created ${made.id} (${name}); the key is shown only this once\n`);
+  }
+  return 0;
+}
+
+async function set(
+  store: CallerStore,
+  value: string | undefined,
+  opt: (name: string) => string | undefined,
+  io: ClientKeyIo,
+  now: () => number,
+  json: boolean,
+): Promise<number> {
+  const id = keyId(value);
+  const { record } = await store.load(id, now());
+  if (record === undefined) throw new UsageError(`no key ${id}`);
+  const base = record instanceof MalformedKeyRecordError ? {} : record.limits;
+  const rawModels = opt("models");
+  const name = opt("name");
+  await store.update(id, {
+    limits: limitsFrom(opt, base),
+    ...(rawModels === "all"
+      ? { models: null }
+      : rawModels !== undefined
+        ? { models: modelsFrom(rawModels) ?? [] }
+        : {}),
+    ...(name !== undefined ? { name } : {}),
+  });
+  const after = (await store.load(id, now())).record;
+  const shown = after instanceof MalformedKeyRecordError ? undefined : after;
+  if (json) io.out(`${JSON.stringify(shown ? describe(shown) : { id })}\n`);
+  else io.out(`updated ${id}${shown ? `: ${limitsText(shown.limits)}` : ""}\n`);
+  return 0;
+}
+
+function describe(r: KeyRecord) {
+  return {
+    id: r.id,
+    name: r.name,
+    createdAt: new Date(r.createdAt).toISOString(),
+    revokedAt: r.revokedAt === undefined ? null : new Date(r.revokedAt).toISOString(),
+    models: r.models ?? null,
+    limits: r.limits,
+    lastUsedAt: r.lastUsedAt === undefined ? null : new Date(r.lastUsedAt).toISOString(),
+  };
+}
+
+function limitsText(limits: KeyLimits): string {
+  const parts = LIMIT_NAMES.flatMap((n) => (limits[n] === undefined ? [] : [`${n}=${limits[n]}`]));
+  return parts.length ? parts.join(" ") : "no limits";
+}
+
+async function list(store: CallerStore, io: ClientKeyIo, now: () => number, json: boolean): Promise<number> {
+  const at = now();
+  const records = await store.list();
+  const rows = [];
+  for (const r of records) {
+    if (r instanceof MalformedKeyRecordError) {
+      io.err(`skipped: ${r.message}\n`);
+      continue;
+    }
+    rows.push({ ...describe(r), usage: await store.totals(r.id, at) });
+  }
+  rows.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  if (json) {
+    io.out(`${JSON.stringify(rows)}\n`);
+    return 0;
+  }
+  io.out(
+    table(
+      ["ID", "NAME", "STATUS", "LIMITS", "MODELS", "TOKENS TODAY", "TOKENS MONTH", "COST MONTH", "LAST USED"],
+      rows.map((r) => [
+        r.id,
+        r.name,
+        r.revokedAt ? "revoked" : "active",
+        limitsText(r.limits),
+        r.models?.join(",") ?? "all",
+        String(r.usage.dayTokens),
+        String(r.usage.monthTokens),
+        money(r.usage.monthCost),
+        r.lastUsedAt ?? "never",
+      ]),
+    ),
+  );
+  return 0;
+}
+
+async function usage(
+  store: CallerStore,
+  opt: (name: string) => string | undefined,
+  io: ClientKeyIo,
+  now: () => number,
+  json: boolean,
+): Promise<number> {
+  const days = Number(opt("days") ?? 7);
+  if (!Number.isInteger(days) || days < 1) throw new UsageError("--days must be a whole number from 1");
+  const key = opt("key");
+  const sinceDay = dayOf(now() - (days - 1) * 86_400_000);
+  const rows = await store.usage({ ...(key ? { keyId: keyId(key) } : {}), sinceDay });
+  const names = new Map(
+    (await store.list()).flatMap((r) =>
+      r instanceof MalformedKeyRecordError ? [] : [[r.id, r.name] as const],
+    ),
+  );
+  const named = rows.map((r) => ({ ...r, name: names.get(r.keyId) ?? "" }));
+  if (json) {
+    io.out(`${JSON.stringify(named)}\n`);
+    return 0;
+  }
+  io.out(
+    table(
+      ["DAY", "KEY", "NAME", "MODEL", "REQUESTS", "PROMPT", "COMPLETION", "CACHED", "COST"],
+      named.map((r) => [
+        r.day,
+        r.keyId,
+        r.name,
+        r.model,
+        String(r.requests),
+        String(r.promptTokens),
+        String(r.completionTokens),
+        String(r.cachedTokens),
+        money(r.cost),
+      ]),
+    ),
+  );
+  return 0;
+}
+
+function money(usd: number): string {
+  return `$${usd.toFixed(usd !== 0 && usd < 0.01 ? 6 : 2)}`;
+}
+
+/** A plain text table: columns padded to their widest cell. */
+function table(head: string[], rows: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join("  ")
+      .trimEnd();
+  return `${[line(head), ...rows.map(line)].join("\n")}\n${rows.length === 0 ? "(none)\n" : ""}`;
+}
+
+/** The legacy `{ "sha256": [...] }` secret: its keys keep working as unnamed keys without limits. */
+async function legacySecretCommand(
+  command: string,
+  value: string | undefined,
+  opt: (name: string) => string | undefined,
+  io: ClientKeyIo,
+): Promise<number> {
+  const secretId = opt("secret") ?? io.env.CLIENT_KEYS_SECRET ?? "LlmGateway/client-keys";
+  const region = opt("region") ?? io.env.AWS_REGION;
+  if (command === "revoke" && !value) {
+    io.err(CLIENT_KEY_USAGE);
+    return 2;
+  }
   const client = io.client ?? new SecretsManagerClient(region ? { region } : {});
   try {
     const hashes = parseClientKeySecret(await secretsManagerReader(client)(secretId));

@@ -152,4 +152,29 @@ export interface GatewayConfig {
   health: HealthPolicy;
   providers: ProviderConfig[];
   models: ModelRoute[];
+  callers: CallersPolicy;
+}
+
+/** Price of a model in US dollars per million tokens (issue 12: cost budgets). */
+export interface ModelPrice {
+  input: number;
+  output: number;
+  /** Prompt tokens served from the provider's cache; defaults to `input`. */
+  cachedInput: number;
+}
+
+/** Caller keys, their usage ledger and their limits (issue 12; see lib/callers/). */
+export interface CallersPolicy {
+  /** How long a key record is trusted before it is read again: revocation takes at most this long. */
+  cacheTtlMs: number;
+  /** How often usage aggregated in this process is added to the table (Lambda also flushes per invocation). */
+  flushIntervalMs: number;
+  /** When the table cannot be reached to enforce a limit: serve (true, the default) or answer 503. */
+  failOpen: boolean;
+  /** Longest wait for the shared per-minute request counter before the table counts as unreachable. */
+  limitTimeoutMs: number;
+  /** Prices per model route name, for cost budgets and the cost column of `client-key usage`. */
+  prices: Record<string, ModelPrice>;
+  /** Adds a KeyId dimension to the token metrics (every dimension value is a billed metric). */
+  metricsPerKey: boolean;
 }

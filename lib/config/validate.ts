@@ -2,6 +2,7 @@ import type { RegisteredProvider } from "../providers/definition.ts";
 import { type ProviderRegistry, providerRegistry } from "../providers/registry.ts";
 import { boolean, ConfigError, number, object, optional, string, url } from "./fields.ts";
 import {
+  type CallersPolicy,
   type CooldownPolicy,
   type GatewayConfig,
   type HealthPolicy,
@@ -371,6 +372,7 @@ export function validateConfig(
       ids,
       optional(defaults, "strategy", "defaults", strategy, LoadBalanceStrategy.HEALTH_FIRST),
     ),
+    callers: optional(root, "callers", "config", callers, DEFAULT_CALLERS),
   };
 }
 
@@ -387,4 +389,40 @@ export function parseConfig(
     throw new ConfigError(source, `is not valid JSON (${(error as Error).message})`);
   }
   return validateConfig(document, registry);
+}
+
+export const DEFAULT_CALLERS: CallersPolicy = {
+  cacheTtlMs: 30_000,
+  flushIntervalMs: 2_000,
+  failOpen: true,
+  limitTimeoutMs: 500,
+  prices: {},
+  metricsPerKey: false,
+};
+
+/** The `callers` section (issue 12): key cache, ledger flush, fail-open switch, prices per model. */
+function callers(value: unknown, field: string): CallersPolicy {
+  const obj = object(value, field);
+  const d = DEFAULT_CALLERS;
+  const prices = optional(obj, "prices", field, object, {});
+  const price = (p: unknown, f: string) => {
+    const o = object(p, f);
+    const input = number(0, 1_000_000)(o.input, `${f}.input`);
+    return {
+      input,
+      output: number(0, 1_000_000)(o.output, `${f}.output`),
+      cachedInput: optional(o, "cachedInput", f, number(0, 1_000_000), input),
+    };
+  };
+  return {
+    // At most 60 s: the issue's bound on how long a revoked key may still be served.
+    cacheTtlMs: optional(obj, "cacheTtlMs", field, number(0, 60_000), d.cacheTtlMs),
+    flushIntervalMs: optional(obj, "flushIntervalMs", field, number(100, 60_000), d.flushIntervalMs),
+    failOpen: optional(obj, "failOpen", field, boolean, d.failOpen),
+    limitTimeoutMs: optional(obj, "limitTimeoutMs", field, number(10, 10_000), d.limitTimeoutMs),
+    prices: Object.fromEntries(
+      Object.entries(prices).map(([model, p]) => [model, price(p, `${field}.prices.${model}`)]),
+    ),
+    metricsPerKey: optional(obj, "metricsPerKey", field, boolean, d.metricsPerKey),
+  };
 }

@@ -1,21 +1,18 @@
-import { createHash, timingSafeEqual } from "node:crypto";
-import { GatewayError } from "../errors.ts";
+import { authUnavailable, bearerKey, matchLegacyKey, unauthorized } from "../callers/bearer.ts";
+import { hashKey } from "../callers/key.ts";
+import type { ClientAuth } from "../callers/types.ts";
 import { registerSecret } from "../secrets/redact.ts";
+
+export type { Caller, ClientAuth, UsageMeter } from "../callers/types.ts";
 
 /** The SHA-256 of a client key, hex: what the client-keys secret stores (never the key itself). */
 export function hashClientKey(key: string): string {
-  return createHash("sha256").update(key, "utf8").digest("hex");
-}
-
-export interface ClientAuth {
-  /** Throws a 401 GatewayError unless the request carries a known key. */
-  verify(headers: Record<string, string | undefined>): Promise<void>;
+  return hashKey(key);
 }
 
 /**
- * Bearer-key authentication against a set of SHA-256 hashes. The presented key is hashed and
- * compared with every stored hash in constant time (no early exit), so neither a key's content nor
- * its position leaks through timing. `hashes` is asked on every request and is expected to cache.
+ * Bearer-key authentication against a set of SHA-256 hashes (the `{ "sha256": [...] }` secret).
+ * `hashes` is asked on every request and is expected to cache.
  *
  * A key that passed is registered for redaction by value (issue 9): an upstream echoing what the
  * caller sent, or a log line, never shows it. Only verified keys are registered, so the registry
@@ -28,36 +25,19 @@ export function createClientAuth(
 ): ClientAuth {
   return {
     async verify(headers) {
-      const header = headers.authorization ?? "";
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (!match?.[1]) {
-        throw unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
-      }
+      const key = bearerKey(headers);
       let known: readonly string[];
       try {
         known = await hashes();
       } catch (error) {
-        throw new GatewayError("Client authentication is unavailable; retry later.", {
-          status: 503,
-          type: "api_error",
-          code: "auth_unavailable",
-          cause: error,
-        });
+        throw authUnavailable(error);
       }
-      const presented = Buffer.from(hashClientKey(match[1]), "hex");
-      let found = false;
-      for (const hash of known) {
-        const stored = Buffer.from(hash, "hex");
-        if (stored.length === presented.length && timingSafeEqual(stored, presented)) found = true;
-      }
-      if (!found) throw unauthorized("Incorrect API key provided.");
-      register(match[1]);
+      const caller = matchLegacyKey(key, known);
+      if (!caller) throw unauthorized("Incorrect API key provided.");
+      register(key);
+      return caller;
     },
   };
-}
-
-function unauthorized(message: string): GatewayError {
-  return new GatewayError(message, { status: 401, type: "invalid_request_error", code: "invalid_api_key" });
 }
 
 /** Reads the client-keys secret: `{ "sha256": ["<hex>", ...] }`. */

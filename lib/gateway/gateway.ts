@@ -1,5 +1,7 @@
+import type { Caller } from "../callers/types.ts";
 import type { ModelRoute } from "../config/types.ts";
 import { ClientAbortError, GatewayError, InternalError, InvalidRequestError } from "../errors.ts";
+import type { ChatRequest } from "../providers/types.ts";
 import { type ChatContext, completeChat } from "./chat.ts";
 import { errorResponse, type GatewayResponse, jsonResponse, PayloadTooLargeError } from "./response.ts";
 import { parseChatRequest } from "./validate.ts";
@@ -55,7 +57,11 @@ export function createGateway(context: GatewayContext): Gateway {
   };
   const modelListBody = JSON.stringify(modelList);
 
-  async function chat(request: GatewayRequest, requestId: string): Promise<GatewayResponse> {
+  async function chat(
+    request: GatewayRequest,
+    requestId: string,
+    caller: Caller | undefined,
+  ): Promise<GatewayResponse> {
     if (Buffer.byteLength(request.body) > config.maxBodyBytes)
       throw new PayloadTooLargeError(config.maxBodyBytes);
     const body = parseChatRequest(request.body, { maxNestingDepth: config.maxNestingDepth });
@@ -69,13 +75,54 @@ export function createGateway(context: GatewayContext): Gateway {
       );
     }
     const budget = Math.min(config.requestTimeoutMs, request.remainingMs ?? Number.POSITIVE_INFINITY);
-    return completeChat(context, {
-      request: body,
+    const deadline = deps.now() + Math.max(0, budget);
+    const admitted = await admit(caller, body);
+    const response = await completeChat(context, {
       route,
       requestId,
       signal: request.signal,
-      deadline: deps.now() + Math.max(0, budget),
+      deadline,
+      ...admitted,
     });
+    return afterResponse(response);
+  }
+
+  /**
+   * The caller's model list and limits (403, 429), and the meter that records the request's usage
+   * (issue 12). A metered stream always asks upstream for its usage chunk; when the caller did not
+   * ask for it, the relay strips it from what the caller sees.
+   */
+  async function admit(caller: Caller | undefined, body: ChatRequest) {
+    const meter = caller && context.auth?.admit ? await context.auth.admit(caller, body.model) : undefined;
+    if (meter === undefined) return { request: body };
+    if (body.stream !== true || body.stream_options?.include_usage === true) return { request: body, meter };
+    return {
+      request: { ...body, stream_options: { ...body.stream_options, include_usage: true } },
+      meter,
+      stripUsage: true,
+    };
+  }
+
+  /**
+   * With `auth.afterResponse` (Lambda), it runs once the caller has every byte and before the
+   * invocation returns: after a string body is ready, or after a stream's last event.
+   */
+  async function afterResponse(response: GatewayResponse): Promise<GatewayResponse> {
+    const after = context.auth?.afterResponse;
+    if (after === undefined) return response;
+    const body = response.body;
+    if (typeof body === "string") {
+      await after();
+      return response;
+    }
+    async function* thenFlush(): AsyncGenerator<string> {
+      try {
+        yield* body;
+      } finally {
+        await after?.();
+      }
+    }
+    return { ...response, body: thenFlush() };
   }
 
   async function route(request: GatewayRequest, path: string, requestId: string): Promise<GatewayResponse> {
@@ -87,13 +134,18 @@ export function createGateway(context: GatewayContext): Gateway {
     // HEAD is answered as GET is; handle() drops the body (RFC 9110, section 9.3.2).
     const method = request.method === "HEAD" ? "GET" : request.method;
     // Before anything else, and above all before any upstream call. /health stays open for probes.
-    if (context.auth && path !== "/health") await context.auth.verify(request.headers);
-    if (path === "/v1/chat/completions" && method === "POST") return await chat(request, requestId);
+    const caller =
+      context.auth && path !== "/health" ? await context.auth.verify(request.headers) : undefined;
+    if (path === "/v1/chat/completions" && method === "POST") return await chat(request, requestId, caller);
     if (path === "/v1/models" && method === "GET") {
+      const allowed = caller?.models;
       return {
         status: 200,
         headers: { "content-type": "application/json", "x-request-id": requestId },
-        body: modelListBody,
+        // A key limited to some models sees only those.
+        body: allowed
+          ? JSON.stringify({ ...modelList, data: modelList.data.filter((m) => allowed.includes(m.id)) })
+          : modelListBody,
       };
     }
     if (path.startsWith("/v1/models/") && method === "GET") {

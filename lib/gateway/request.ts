@@ -8,7 +8,7 @@ import type { HealthView } from "../health/view.ts";
 import type { ProviderFactory } from "../providers/factory.ts";
 import type { ChatRequest, Provider } from "../providers/types.ts";
 import { faultOf } from "../retry/blame.ts";
-import type { ClientAuth } from "./auth.ts";
+import type { ClientAuth, UsageMeter } from "./auth.ts";
 
 export interface ChatContext {
   config: GatewayConfig;
@@ -31,6 +31,10 @@ export interface ChatCall {
   signal: AbortSignal;
   /** Absolute clock time by which the whole request, stream included, must be over. */
   deadline: number;
+  /** The caller's usage meter (issue 12): told the request's usage when it finishes. */
+  meter?: UsageMeter | undefined;
+  /** The gateway asked upstream for the usage chunk the caller did not ask for: keep it from the caller. */
+  stripUsage?: boolean | undefined;
 }
 
 export interface Candidate {
@@ -107,6 +111,7 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
     finish(status, outcome, extra = {}) {
       if (logged) return;
       logged = true;
+      call.meter?.record(extra.usage);
       const latencyMs = deps.now() - started;
       // One structured line per request, aborted ones included (never prompts, completions or keys).
       deps.logger.info({
@@ -118,6 +123,7 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
         outcome,
         attempts: run.attempts,
         latencyMs,
+        ...callerFields(call),
         ...extra,
       });
       deps.metrics?.({
@@ -130,6 +136,15 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
     },
   };
   return run;
+}
+
+/** Who made the request, for its log line: the key's id and name, never the key. */
+function callerFields(call: ChatCall): Record<string, string> {
+  const meter = call.meter;
+  if (meter === undefined) return {};
+  return meter.keyName === undefined
+    ? { keyId: meter.keyId }
+    : { keyId: meter.keyId, keyName: meter.keyName };
 }
 
 export function deadlineError(call: ChatCall, started: number): UpstreamTimeoutError {

@@ -38,6 +38,8 @@ interface RelayState {
   choices: number;
   usage: unknown;
   ttftMs: number;
+  /** Drop usage the gateway asked for on the caller's behalf (issue 12). */
+  stripUsage: boolean;
 }
 
 /**
@@ -114,6 +116,7 @@ export function streamResponse(run: RequestRun, opened: OpenedStream, others: Ca
     choices,
     usage: undefined,
     ttftMs: run.deps.now() - run.started,
+    stripUsage: run.call.stripUsage === true,
   };
   return {
     status: 200,
@@ -233,7 +236,8 @@ async function* forward(
   opened.idleTimer.refresh();
   const emit = (event: StreamEvent & { kind: "chunk" }) => {
     observe(state, event.chunk, maxResumeChars);
-    batch += sseData(event.raw);
+    const raw = state.stripUsage ? withoutUsage(event) : event.raw;
+    if (raw !== undefined) batch += sseData(raw);
   };
   // The caller may take its time over a yield (back-pressure): the idle timeout waits with it.
   function* give(text: string): Generator<string> {
@@ -351,6 +355,17 @@ function observe(state: RelayState, chunk: ChatChunk, maxResumeChars: number): v
     if (delta.tool_calls?.length || delta.function_call || delta.reasoning_content || delta.refusal)
       state.resumable = false;
   }
+}
+
+/**
+ * A chunk as the caller sees it when the gateway added `include_usage` itself: the usage-only chunk
+ * is dropped (undefined), and a `usage` member on any other chunk is removed.
+ */
+function withoutUsage(event: StreamEvent & { kind: "chunk" }): string | undefined {
+  if (!("usage" in event.chunk)) return event.raw;
+  const { usage: _usage, ...rest } = event.chunk;
+  if (!rest.choices || rest.choices.length === 0) return undefined;
+  return JSON.stringify(rest);
 }
 
 function finished(state: RelayState): boolean {

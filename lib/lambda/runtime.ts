@@ -1,10 +1,12 @@
 import { createSecretCache, createSecretsClient, secretKeys, secretsManagerReader } from "../aws/secrets.ts";
+import { createCallers } from "../callers/callers.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { parseConfig } from "../config/validate.ts";
 import { jsonLogger, logLevelFromEnv, systemDeps } from "../deps.ts";
-import { createClientAuth, parseClientKeySecret } from "../gateway/auth.ts";
+import type { ClientAuth } from "../gateway/auth.ts";
+import { parseClientKeySecret } from "../gateway/auth.ts";
 import { createDynamoClient, createDynamoHealthStore } from "../health/dynamo-store.ts";
-import { emfSink } from "../metrics/emf.ts";
+import { emfSink, emfTokenSink } from "../metrics/emf.ts";
 import { createRuntime, type GatewayRuntime } from "../runtime.ts";
 
 /**
@@ -35,12 +37,15 @@ export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): Gatew
     now: deps.now,
   });
   const clientKeysSecret = env.CLIENT_KEYS_SECRET;
+  const dynamo = createDynamoClient(env.AWS_REGION ? { region: env.AWS_REGION } : {});
   const auth =
     env.AUTH_MODE === "AWS_IAM" || !clientKeysSecret
       ? undefined
-      : createClientAuth(async () => parseClientKeySecret(await secrets.get(clientKeysSecret)));
+      : lambdaCallers(config, dynamo, tableName, deps, async () =>
+          parseClientKeySecret(await secrets.get(clientKeysSecret)),
+        );
   const healthStore = createDynamoHealthStore({
-    client: createDynamoClient(env.AWS_REGION ? { region: env.AWS_REGION } : {}),
+    client: dynamo,
     tableName,
     health: config.health,
     cooldown: config.cooldown,
@@ -65,4 +70,29 @@ export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): Gatew
     }
   });
   return runtime;
+}
+
+/**
+ * Caller keys from the table beside the legacy secret's (issue 12). The ledger is flushed after
+ * each response, before the invocation returns: a frozen execution environment runs no timer.
+ */
+function lambdaCallers(
+  config: GatewayConfig,
+  client: ReturnType<typeof createDynamoClient>,
+  tableName: string,
+  deps: ReturnType<typeof systemDeps>,
+  legacyHashes: () => Promise<readonly string[]>,
+): ClientAuth {
+  return createCallers({
+    client,
+    tableName,
+    policy: config.callers,
+    now: deps.now,
+    logger: deps.logger,
+    legacyHashes,
+    flushAfterResponse: true,
+    metrics: emfTokenSink((line) => process.stdout.write(line), Date.now, {
+      perKey: config.callers.metricsPerKey,
+    }),
+  }).auth;
 }

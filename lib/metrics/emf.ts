@@ -64,3 +64,47 @@ export function emfHealthLine(available: number, total: number, now: number): st
     CheckedProviders: total,
   })}\n`;
 }
+
+/** The tokens of one finished request, for the token metrics (issue 12). */
+export interface TokenMetrics {
+  /** The model route the caller asked for. */
+  model: string;
+  keyId: string;
+  promptTokens: number;
+  completionTokens: number;
+}
+
+/**
+ * `PromptTokens` and `CompletionTokens` per `Model`, and per `Model` × `KeyId` when `perKey` is set:
+ * opt-in, since every distinct dimension value is a custom metric CloudWatch bills for.
+ */
+export function emfTokenSink(
+  write: (line: string) => void,
+  now: () => number,
+  options: { perKey: boolean },
+): (m: TokenMetrics) => void {
+  const dimensions = options.perKey ? [["Model"], ["Model", "KeyId"]] : [["Model"]];
+  return (m) => {
+    write(
+      `${JSON.stringify({
+        _aws: {
+          Timestamp: now(),
+          CloudWatchMetrics: [
+            {
+              Namespace: METRICS_NAMESPACE,
+              Dimensions: dimensions,
+              Metrics: [
+                { Name: "PromptTokens", Unit: "Count" },
+                { Name: "CompletionTokens", Unit: "Count" },
+              ],
+            },
+          ],
+        },
+        Model: m.model,
+        ...(options.perKey ? { KeyId: m.keyId } : {}),
+        PromptTokens: m.promptTokens,
+        CompletionTokens: m.completionTokens,
+      })}\n`,
+    );
+  };
+}

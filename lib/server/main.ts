@@ -1,6 +1,9 @@
+import { type Callers, createCallers } from "../callers/callers.ts";
+import type { GatewayConfig } from "../config/types.ts";
 import { ConfigError } from "../config/validate.ts";
+import type { Logger } from "../deps.ts";
 import { jsonLogger, logLevelFromEnv, sleep, systemDeps } from "../deps.ts";
-import { createClientAuth, hashClientKey } from "../gateway/auth.ts";
+import { hashClientKey } from "../gateway/auth.ts";
 import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../health/dynamo-store.ts";
 import { createRuntime, loadConfigFromEnv } from "../runtime.ts";
 import { startLocalDynamo } from "./local-dynamo.ts";
@@ -49,8 +52,8 @@ async function main(): Promise<void> {
     .split(",")
     .map((k) => k.trim())
     .filter(Boolean);
-  const hashes = localKeys.map(hashClientKey);
-  const auth = hashes.length > 0 ? createClientAuth(async () => hashes) : undefined;
+  const callers = localCallers(config, client, tableName, logger, localKeys.map(hashClientKey));
+  const auth = callers?.auth;
   const runtime = createRuntime(config, { deps: systemDeps(logger), healthStore, ...(auth ? { auth } : {}) });
   const server = createNodeServer(runtime.gateway, { maxBodyBytes: config.maxBodyBytes, logger });
   const port = Number(process.env.PORT ?? 8787);
@@ -81,11 +84,38 @@ async function main(): Promise<void> {
     server.close();
     server.closeAllConnections();
     runtime.http.close();
-    client.destroy();
-    void local?.close();
+    callers?.ledger.stop();
+    // The usage counted since the last flush goes to the table before it closes.
+    void (callers?.ledger.flush() ?? Promise.resolve()).finally(() => {
+      client.destroy();
+      void local?.close();
+    });
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+}
+
+/**
+ * Caller keys (issue 12) when the local gateway demands them: GATEWAY_AUTH=keys, or keys listed in
+ * GATEWAY_CLIENT_KEYS (those act as the legacy secret's: unnamed, unlimited). Keys made with
+ * `npm run client-key -- create` live in this table; usage is flushed on the ledger's timer.
+ */
+function localCallers(
+  config: GatewayConfig,
+  client: ReturnType<typeof createDynamoClient>,
+  tableName: string,
+  logger: Logger,
+  legacy: string[],
+): Callers | undefined {
+  if (process.env.GATEWAY_AUTH !== "keys" && legacy.length === 0) return undefined;
+  return createCallers({
+    client,
+    tableName,
+    policy: config.callers,
+    now: Date.now,
+    logger,
+    legacyHashes: async () => legacy,
+  });
 }
 
 /** Backoff between attempts at the table: 1 s, doubling, at most 30 s. */

@@ -1,0 +1,39 @@
+import { GatewayError } from "../errors.ts";
+import { keyMatches } from "./key.ts";
+import { type Caller, legacyCallerId } from "./types.ts";
+
+/** The bearer key of a request, or a 401 when there is none. */
+export function bearerKey(headers: Record<string, string | undefined>): string {
+  const header = headers.authorization ?? "";
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match?.[1]) {
+    throw unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
+  }
+  return match[1];
+}
+
+/**
+ * The caller whose key hashes to one of `known`, compared with every stored hash in constant time
+ * (no early exit), so neither a key's content nor its position leaks through timing. Such a caller
+ * is unnamed and unlimited: what the legacy secret's keys become (issue 12's migration).
+ */
+export function matchLegacyKey(key: string, known: readonly string[]): Caller | undefined {
+  let found: string | undefined;
+  for (const hash of known) if (keyMatches(key, hash)) found = hash;
+  return found === undefined
+    ? undefined
+    : { id: legacyCallerId(found), name: undefined, models: undefined, limits: {} };
+}
+
+export function unauthorized(message: string): GatewayError {
+  return new GatewayError(message, { status: 401, type: "invalid_request_error", code: "invalid_api_key" });
+}
+
+export function authUnavailable(cause: unknown): GatewayError {
+  return new GatewayError("Client authentication is unavailable; retry later.", {
+    status: 503,
+    type: "api_error",
+    code: "auth_unavailable",
+    cause,
+  });
+}

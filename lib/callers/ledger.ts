@@ -1,0 +1,299 @@
+import {
+  type AttributeValue,
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  UpdateItemCommand,
+} from "@aws-sdk/client-dynamodb";
+import type { ModelPrice } from "../config/types.ts";
+import type { Logger } from "../deps.ts";
+import type { TokenMetrics } from "../metrics/emf.ts";
+import { createOutageLog } from "../outage-log.ts";
+import { callerPk, daySk, KEY_SK, minuteSk, minuteTtl, monthSk, n, usageSk } from "./store.ts";
+import { type Caller, dayOf, minuteOf, monthOf } from "./types.ts";
+
+/** One pending atomic update of one item: numbers to ADD, attributes to SET. */
+interface Increment {
+  pk: string;
+  sk: string;
+  add: Record<string, number>;
+  set: Record<string, AttributeValue>;
+  /** Only for an item that exists (a key's lastUsedAt: a legacy key has no record to touch). */
+  onlyIfExists?: boolean;
+}
+
+/** What a request used, as counted. */
+export interface CountedUsage {
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  tokens: number;
+  cost: number;
+}
+
+/** A key's usage still in this process (not yet in the table, or being written). */
+export interface LocalSpend {
+  dayTokens: number;
+  dayCost: number;
+  monthTokens: number;
+  monthCost: number;
+  minuteTokens: number;
+}
+
+export type UsageMetric = TokenMetrics;
+
+export interface UsageLedger {
+  /** Adds one finished request to the per-key × model × day aggregate. Never does I/O. */
+  record(caller: Caller, model: string, usage: unknown): CountedUsage;
+  /** The key's usage this process has counted and the table has not yet confirmed. */
+  local(keyId: string, now: number): LocalSpend;
+  /**
+   * Writes everything aggregated so far with atomic ADDs, one UpdateItem per item, side by side.
+   * Updates that fail go back into the aggregate for the next flush (so none is counted twice, and
+   * none lost while the table is down). Concurrent calls are serialised; never throws.
+   */
+  flush(): Promise<void>;
+  /** Flushes every `intervalMs` (unref'd timer) until {@link UsageLedger.stop}. */
+  start(intervalMs: number): void;
+  stop(): void;
+  /** Items waiting to be written (tests, shutdown). */
+  readonly pendingItems: number;
+}
+
+export interface LedgerOptions {
+  client: DynamoDBClient;
+  tableName: string;
+  prices: Record<string, ModelPrice>;
+  now: () => number;
+  logger: Logger;
+  /** Told the period totals the table returned after a flush (the limits' view of the fleet). */
+  onTotals?: (keyId: string, sk: string, values: { tokens: number; cost: number }) => void;
+  metrics?: (metric: UsageMetric) => void;
+  /** Longest wait for one write (default 1 s): on Lambda a flush delays the end of a response. */
+  writeTimeoutMs?: number;
+}
+
+/** After a failed flush, writes wait this long (usage keeps aggregating meanwhile). */
+const RETRY_AFTER_FAILURE_MS = 5_000;
+
+/** The token counts of an OpenAI `usage` object; anything missing or malformed counts as 0. */
+export function countUsage(usage: unknown, price: ModelPrice | undefined): CountedUsage {
+  const u = (typeof usage === "object" && usage !== null ? usage : {}) as Record<string, unknown>;
+  const int = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
+  const promptTokens = int(u.prompt_tokens);
+  const completionTokens = int(u.completion_tokens);
+  const details = u.prompt_tokens_details as Record<string, unknown> | undefined;
+  const cachedTokens = Math.min(promptTokens, int(details?.cached_tokens));
+  const cost = price
+    ? ((promptTokens - cachedTokens) * price.input +
+        cachedTokens * price.cachedInput +
+        completionTokens * price.output) /
+      1_000_000
+    : 0;
+  return { promptTokens, completionTokens, cachedTokens, tokens: promptTokens + completionTokens, cost };
+}
+
+/**
+ * The usage ledger: each request's usage is aggregated in this execution environment, per key ×
+ * model × UTC day (plus the key's day, month and minute totals), and written with atomic `ADD`
+ * every few seconds and, on Lambda, before the invocation returns (a frozen environment runs no
+ * timer). No DynamoDB call sits on a request's path: `record` only touches memory.
+ */
+export function createUsageLedger(options: LedgerOptions): UsageLedger {
+  const { client, tableName: TableName, now } = options;
+  let pending = new Map<string, Increment>();
+  let inflight = new Map<string, Increment>();
+  let chain: Promise<void> = Promise.resolve();
+  let timer: NodeJS.Timeout | undefined;
+  let retryAt = 0;
+  const writeTimeoutMs = options.writeTimeoutMs ?? 1_000;
+  const outage = createOutageLog({
+    logger: options.logger,
+    failing: "usage not written to the table; kept for the next flush",
+    recovered: "usage written to the table again",
+    unit: "writes",
+    now,
+  });
+
+  const id = (pk: string, sk: string) => `${pk}\n${sk}`;
+  /**
+   * Adds `inc` to an aggregate: numbers add up; for attributes set, the newer value wins (`inc` is
+   * newer when it is a fresh record, older when it is a failed write going back).
+   */
+  function merge(into: Map<string, Increment>, inc: Increment, incIsNewer: boolean): void {
+    const k = id(inc.pk, inc.sk);
+    const current = into.get(k);
+    if (!current) {
+      into.set(k, { ...inc, add: { ...inc.add }, set: { ...inc.set } });
+      return;
+    }
+    for (const [name, value] of Object.entries(inc.add)) current.add[name] = (current.add[name] ?? 0) + value;
+    for (const [name, value] of Object.entries(inc.set)) {
+      if (incIsNewer || !(name in current.set)) current.set[name] = value;
+    }
+  }
+
+  async function write(key: string, inc: Increment): Promise<void> {
+    const names: Record<string, string> = {};
+    const values: Record<string, AttributeValue> = {};
+    const adds: string[] = [];
+    const sets: string[] = [];
+    let i = 0;
+    for (const [name, value] of Object.entries(inc.add)) {
+      names[`#a${i}`] = name;
+      values[`:a${i}`] = n(value);
+      adds.push(`#a${i} :a${i}`);
+      i++;
+    }
+    for (const [name, value] of Object.entries(inc.set)) {
+      names[`#s${i}`] = name;
+      values[`:s${i}`] = value;
+      sets.push(`#s${i} = :s${i}`);
+      i++;
+    }
+    const periodic = /^(DAY|MONTH|MINUTE)#/.test(inc.sk);
+    try {
+      const out = await client.send(
+        new UpdateItemCommand({
+          TableName,
+          Key: { pk: { S: inc.pk }, sk: { S: inc.sk } },
+          UpdateExpression: [
+            adds.length ? `ADD ${adds.join(", ")}` : "",
+            sets.length ? `SET ${sets.join(", ")}` : "",
+          ]
+            .filter(Boolean)
+            .join(" "),
+          ...(inc.onlyIfExists ? { ConditionExpression: "attribute_exists(pk)" } : {}),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+          ...(periodic ? { ReturnValues: "ALL_NEW" } : {}),
+        }),
+        // A write that times out goes back and is retried; if it had landed, it counts twice: the
+        // ledger errs towards counting too much, never towards losing usage.
+        { abortSignal: AbortSignal.timeout(writeTimeoutMs) },
+      );
+      // Confirmed: from now on the table's totals hold it, so it must not count locally too.
+      inflight.delete(key);
+      if (periodic && out.Attributes) {
+        options.onTotals?.(inc.pk.slice("CALLER#".length), inc.sk, {
+          tokens: Number(out.Attributes.tokens?.N ?? 0),
+          cost: Number(out.Attributes.cost?.N ?? 0),
+        });
+      }
+    } catch (error) {
+      if (inc.onlyIfExists && error instanceof ConditionalCheckFailedException) return;
+      throw error;
+    }
+  }
+
+  async function flushOnce(): Promise<void> {
+    if (pending.size === 0 || now() < retryAt) return;
+    inflight = pending;
+    pending = new Map();
+    const batch = [...inflight.entries()];
+    const results = await Promise.allSettled(batch.map(([key, inc]) => write(key, inc)));
+    let failed = 0;
+    let firstError: unknown;
+    results.forEach((result, i) => {
+      const inc = batch[i]?.[1];
+      if (result.status === "rejected" && inc) {
+        failed++;
+        firstError ??= result.reason;
+        merge(pending, inc, false);
+      }
+    });
+    inflight = new Map();
+    if (failed > 0) {
+      retryAt = now() + RETRY_AFTER_FAILURE_MS;
+      outage.failed({ failed, error: (firstError as Error)?.message });
+    } else outage.succeeded();
+  }
+
+  function sumLocal(sk: string, keyId: string): { tokens: number; cost: number } {
+    const k = id(callerPk(keyId), sk);
+    const a = pending.get(k)?.add;
+    const b = inflight.get(k)?.add;
+    return { tokens: (a?.tokens ?? 0) + (b?.tokens ?? 0), cost: (a?.cost ?? 0) + (b?.cost ?? 0) };
+  }
+
+  const ledger: UsageLedger = {
+    record(caller, model, usage) {
+      const at = now();
+      const counted = countUsage(usage, options.prices[model]);
+      const day = dayOf(at);
+      const pk = callerPk(caller.id);
+      const totals = { requests: 1, tokens: counted.tokens, cost: counted.cost };
+      merge(
+        pending,
+        {
+          pk,
+          sk: usageSk(day, model),
+          add: {
+            requests: 1,
+            promptTokens: counted.promptTokens,
+            completionTokens: counted.completionTokens,
+            cachedTokens: counted.cachedTokens,
+            cost: counted.cost,
+          },
+          set: { keyId: { S: caller.id }, model: { S: model }, day: { S: day } },
+        },
+        true,
+      );
+      merge(pending, { pk, sk: daySk(day), add: totals, set: {} }, true);
+      merge(pending, { pk, sk: monthSk(monthOf(at)), add: totals, set: {} }, true);
+      if (caller.limits.tpm !== undefined) {
+        const minute = minuteOf(at);
+        merge(
+          pending,
+          {
+            pk,
+            sk: minuteSk(minute),
+            add: { tokens: counted.tokens },
+            set: { ttl: n(minuteTtl(minute)) },
+          },
+          true,
+        );
+      }
+      if (caller.name !== undefined) {
+        merge(pending, { pk, sk: KEY_SK, add: {}, set: { lastUsedAt: n(at) }, onlyIfExists: true }, true);
+      }
+      options.metrics?.({
+        model,
+        keyId: caller.id,
+        promptTokens: counted.promptTokens,
+        completionTokens: counted.completionTokens,
+      });
+      return counted;
+    },
+    local(keyId, at) {
+      const day = sumLocal(daySk(dayOf(at)), keyId);
+      const month = sumLocal(monthSk(monthOf(at)), keyId);
+      const minute = sumLocal(minuteSk(minuteOf(at)), keyId);
+      return {
+        dayTokens: day.tokens,
+        dayCost: day.cost,
+        monthTokens: month.tokens,
+        monthCost: month.cost,
+        minuteTokens: minute.tokens,
+      };
+    },
+    flush() {
+      chain = chain.then(flushOnce).catch((error: unknown) => {
+        options.logger.error({ msg: "usage flush failed", error: (error as Error)?.message });
+      });
+      return chain;
+    },
+    start(intervalMs) {
+      if (timer) return;
+      timer = setInterval(() => void ledger.flush(), intervalMs);
+      timer.unref();
+    },
+    stop() {
+      clearInterval(timer);
+      timer = undefined;
+    },
+    get pendingItems() {
+      return pending.size + inflight.size;
+    },
+  };
+  return ledger;
+}

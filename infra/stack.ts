@@ -22,6 +22,8 @@ import type { Construct } from "constructs";
 import type { GatewayConfig } from "../lib/config/types.ts";
 import { parseConfig } from "../lib/config/validate.ts";
 import { METRICS_NAMESPACE } from "../lib/metrics/emf.ts";
+import type { BedrockOptions } from "../lib/providers/bedrock.ts";
+import { bedrockGrants, bedrockTargets } from "./bedrock-grants.ts";
 import { checkDeployable, UndeployableConfigError } from "./deployable.ts";
 
 export interface GatewayStackProps extends StackProps {
@@ -200,6 +202,27 @@ export class GatewayStack extends Stack {
       secret.grantRead(health);
     }
     clientKeys.grantRead(chat);
+
+    // Bedrock: invoke only the models and inference profiles the configuration names (issue 11).
+    const bedrock = bedrockGrants(
+      bedrockTargets(config, (p) =>
+        p.type === "bedrock" ? (p.options as BedrockOptions).region : undefined,
+      ),
+      { partition: this.partition, account: this.account },
+    );
+    if (bedrock.resources.length > 0) {
+      for (const fn of [chat, health]) {
+        fn.addToRolePolicy(
+          new PolicyStatement({
+            effect: Effect.ALLOW,
+            actions: ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+            resources: bedrock.resources,
+          }),
+        );
+      }
+    }
+    for (const warning of bedrock.warnings)
+      Annotations.of(this).addWarningV2("@llm-gateway/bedrock", warning);
 
     new Alarm(this, "ChatErrorsAlarm", {
       alarmDescription: "The chat function itself failed (invocation errors)",

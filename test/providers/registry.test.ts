@@ -72,7 +72,7 @@ const loadedCalls = (): ProviderCalls => ({
 
 describe("the gateway's provider registry", () => {
   it("holds one definition per type, in order", () => {
-    expect(providerRegistry.types).toEqual(["openai", "deepseek", "mock"]);
+    expect(providerRegistry.types).toEqual(["openai", "deepseek", "mock", "bedrock"]);
     expect(providerRegistry.get("openai")).toBe(openai);
     expect(providerRegistry.get("deepseek")).toBe(deepseek);
     expect(providerRegistry.get("mock")).toBe(mock);
@@ -207,7 +207,7 @@ describe("a registry drives validation and the factory", () => {
     expect(error.field).toBe("providers[0].type");
     expect(error.message).toBe('providers[0].type: must be one of keyless, mock, got "openai"');
     expect(configError(() => validateConfig(documentWith({ id: "x", type: "anthropic" }))).message).toBe(
-      'providers[0].type: must be one of openai, deepseek, mock, got "anthropic"',
+      'providers[0].type: must be one of openai, deepseek, mock, bedrock, got "anthropic"',
     );
   });
 

@@ -1,0 +1,311 @@
+/**
+ * Amazon Bedrock through Converse and ConverseStream, signed with the SDK's default credential
+ * chain (the function's role on Lambda; the environment or a profile locally): no API key.
+ *
+ * The SDK is loaded with a dynamic `import()` the first time a Bedrock provider is called, so a
+ * gateway with no Bedrock provider never pays its import time (issue 11: keep the chat function's
+ * cold import within +25%). One client per region per execution environment, as the SDK advises.
+ */
+import type {
+  ConverseRequest,
+  ConverseResponse,
+  ConverseStreamOutput,
+  ConverseStreamRequest,
+} from "@aws-sdk/client-bedrock-runtime";
+import { childAbort } from "../abort.ts";
+import { ConfigError, type ConfigObject, string } from "../config/fields.ts";
+import { capTimeouts } from "../config/timeouts.ts";
+import type { ProviderConfig } from "../config/types.ts";
+import type { Deps } from "../deps.ts";
+import { type ClientAbortError, GatewayError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
+import { providerBase } from "./base.ts";
+import { type BedrockCallContext, bedrockError } from "./bedrock-errors.ts";
+import {
+  type AnswerHead,
+  createStreamTranslator,
+  fromConverseResponse,
+  toConverseRequest,
+} from "./bedrock-translate.ts";
+import { hasContent } from "./chunks.ts";
+import { defineProvider } from "./definition.ts";
+import type { ChatRequest, ChatResult, ChatStream, Provider, StreamEvent } from "./types.ts";
+
+/** The two calls the provider makes, so tests and other runtimes can hand in their own. */
+export interface BedrockRuntime {
+  converse(input: ConverseRequest, signal: AbortSignal): Promise<ConverseResponse>;
+  /** Resolves once the stream's HTTP status is known; the events follow. */
+  converseStream(
+    input: ConverseStreamRequest,
+    signal: AbortSignal,
+  ): Promise<AsyncIterable<ConverseStreamOutput>>;
+}
+
+/** Makes the runtime client for a region (loaded on first use). */
+export type BedrockRuntimeFactory = (region: string) => Promise<BedrockRuntime>;
+
+/** What a Bedrock provider's configuration has beyond the fields every provider has. */
+export interface BedrockOptions {
+  /** The AWS region called (`us-east-1`); a cross-region inference profile routes on from there. */
+  region: string;
+}
+
+const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
+
+/**
+ * The `bedrock` provider type: `region`, no `apiKey` (the SDK's credential chain signs), each target's
+ * `model` a model id, an inference profile id or an ARN. Its health probe is a one-token chat on a
+ * model it names: Bedrock has no free "list models" on the runtime endpoint, so the operator picks
+ * the model (and so the cost, see README) rather than the gateway guessing one.
+ */
+export const bedrock = defineProvider<BedrockOptions>({
+  type: "bedrock",
+  apiKey: "none",
+  // Never dialled: the SDK resolves the endpoint from the region (or AWS_ENDPOINT_URL_BEDROCK_RUNTIME).
+  baseUrl: { default: "bedrock://aws-sdk", configurable: false },
+  prefillBaseUrl: undefined,
+  // Claude on Bedrock continues a trailing assistant message; not every Bedrock model does.
+  capabilities: { assistantPrefill: false },
+  // Only used when the configuration names no probe, which `options` refuses.
+  healthProbe: { default: { kind: "chat", model: "" }, kinds: ["chat"] },
+  options: bedrockOptions,
+  create: (config, context) => createBedrockProvider(config, config.options, { deps: context.deps }),
+});
+
+function bedrockOptions(provider: ConfigObject, field: string): BedrockOptions {
+  const region = string(provider.region, `${field}.region`);
+  if (!REGION.test(region))
+    throw new ConfigError(
+      `${field}.region`,
+      `must be an AWS region such as us-east-1, got ${JSON.stringify(region)}`,
+    );
+  if (provider.healthCheck === undefined) {
+    throw new ConfigError(
+      `${field}.healthCheck`,
+      'is required for a bedrock provider: {"kind": "chat", "model": "<a model it serves>"}, probed with one token',
+    );
+  }
+  return { region };
+}
+
+const clients = new Map<string, Promise<BedrockRuntime>>();
+
+/**
+ * The SDK's client, imported on first use and kept per region. `maxAttempts: 1`: retries and
+ * failover are the gateway's, which knows the route, the deadline and the cooldowns. The endpoint
+ * comes from the SDK's own configuration (`AWS_ENDPOINT_URL_BEDROCK_RUNTIME` for a local fake or a
+ * VPC endpoint).
+ */
+export const sdkBedrockRuntime: BedrockRuntimeFactory = (region) => {
+  let client = clients.get(region);
+  if (client === undefined) {
+    client = (async () => {
+      const sdk = await import("@aws-sdk/client-bedrock-runtime");
+      const bedrock = new sdk.BedrockRuntimeClient({ region, maxAttempts: 1 });
+      return {
+        converse: (input, signal) => bedrock.send(new sdk.ConverseCommand(input), { abortSignal: signal }),
+        async converseStream(input, signal) {
+          const response = await bedrock.send(new sdk.ConverseStreamCommand(input), { abortSignal: signal });
+          if (response.stream === undefined)
+            throw new Error("Bedrock ConverseStream answered without a stream");
+          return response.stream;
+        },
+      } satisfies BedrockRuntime;
+    })();
+    // A failed import is not cached: the next call tries again.
+    client.catch(() => clients.delete(region));
+    clients.set(region, client);
+  }
+  return client;
+};
+
+export interface BedrockContext {
+  deps: Deps;
+  /** Defaults to the AWS SDK's client. */
+  runtime?: BedrockRuntimeFactory;
+}
+
+export function createBedrockProvider(
+  config: ProviderConfig,
+  bedrock: BedrockOptions,
+  context: BedrockContext,
+): Provider {
+  const { deps } = context;
+  const runtimeFor = context.runtime ?? sdkBedrockRuntime;
+  const callContext = (modelId: string): BedrockCallContext => ({
+    providerId: config.id,
+    region: bedrock.region,
+    modelId,
+    warn: (fields) => deps.logger.warn(fields),
+  });
+  const head = (request: ChatRequest): AnswerHead => ({
+    id: `chatcmpl-${deps.newId()}`,
+    created: Math.floor(deps.now() / 1000),
+    model: request.model,
+  });
+
+  /**
+   * Runs `call` under a timer that aborts it with an {@link UpstreamTimeoutError} of `phase`; the
+   * caller's abort passes through. Errors come back classified.
+   */
+  async function timed<T>(
+    request: ChatRequest,
+    signal: AbortSignal,
+    phase: "headers" | "response",
+    ms: number,
+    call: (signal: AbortSignal) => Promise<T>,
+  ): Promise<{ value: T; abort: () => void; dispose: () => void }> {
+    const limit = childAbort(signal);
+    const timeout = new UpstreamTimeoutError(config.id, phase, ms);
+    const timer = deps.setTimer(() => limit.controller.abort(timeout), ms);
+    try {
+      const value = await call(limit.signal);
+      return { value, abort: () => limit.controller.abort(), dispose: () => limit.dispose() };
+    } catch (error) {
+      limit.dispose();
+      if (limit.signal.reason === timeout) throw timeout;
+      throw classify(error, request.model);
+    } finally {
+      timer.clear();
+    }
+  }
+
+  const classify = (error: unknown, modelId: string): GatewayError | ClientAbortError =>
+    bedrockError(error, callContext(modelId));
+
+  const provider: Provider = {
+    ...providerBase(config, deps),
+
+    async chatCompletion(request, options): Promise<ChatResult> {
+      const input = toConverseRequest(request);
+      const runtime = await loadRuntime(request.model);
+      const { value, dispose } = await timed(
+        request,
+        options.signal,
+        "response",
+        options.timeouts.responseMs,
+        (s) => runtime.converse(input, s),
+      );
+      dispose();
+      const json = fromConverseResponse(value, head(request));
+      return { body: JSON.stringify(json), json };
+    },
+
+    async streamChat(request, options): Promise<ChatStream> {
+      const input = toConverseRequest(request);
+      const runtime = await loadRuntime(request.model);
+      const includeUsage = request.stream_options?.include_usage === true;
+      const opened = await timed(request, options.signal, "headers", options.timeouts.headersMs, (s) =>
+        runtime.converseStream(input, s),
+      );
+      return {
+        events: streamEvents(
+          opened.value,
+          head(request),
+          includeUsage,
+          (error) => classify(error, request.model),
+          opened,
+        ),
+        cancel: opened.abort,
+      };
+    },
+
+    async healthCheck({ signal, timeoutMs }) {
+      const started = deps.now();
+      const probe = config.healthProbe;
+      const model = probe.kind === "chat" ? probe.model : "";
+      if (model === "") {
+        return {
+          ok: false,
+          status: undefined,
+          latencyMs: 0,
+          ttftMs: undefined,
+          error: `${config.id}: a Bedrock provider needs healthProbe {"kind": "chat", "model": ...}`,
+        };
+      }
+      const limit = childAbort(signal ?? new AbortController().signal);
+      const timeout = deps.setTimer(() => limit.controller.abort(), timeoutMs);
+      try {
+        // One token, streamed: proves model access and the role's permissions, and measures the
+        // time to first token. About ten input tokens and one output token per probe.
+        const stream = await provider.streamChat(
+          { model, messages: [{ role: "user", content: "ping" }], max_tokens: 1 },
+          { signal: limit.signal, timeouts: capTimeouts(config.timeouts, timeoutMs) },
+        );
+        let ttftMs: number | undefined;
+        for await (const event of stream.events) {
+          if (ttftMs === undefined && event.kind === "chunk" && hasContent(event.chunk))
+            ttftMs = deps.now() - started;
+        }
+        return { ok: true, status: 200, latencyMs: deps.now() - started, ttftMs, error: undefined };
+      } catch (error) {
+        const e = classify(error, model);
+        return {
+          ok: false,
+          status: e instanceof GatewayError ? e.status : undefined,
+          latencyMs: deps.now() - started,
+          ttftMs: undefined,
+          error:
+            limit.signal.aborted && !signal?.aborted
+              ? `${config.id}: no answer within ${timeoutMs} ms`
+              : e.message,
+        };
+      } finally {
+        timeout.clear();
+        limit.dispose();
+      }
+    },
+  };
+
+  async function loadRuntime(modelId: string): Promise<BedrockRuntime> {
+    try {
+      return await runtimeFor(bedrock.region);
+    } catch (error) {
+      throw classify(error, modelId);
+    }
+  }
+
+  /**
+   * ConverseStream events as OpenAI chunks. The SDK ends its iterator without an error when the
+   * server resets the stream (HTTP/2 RST_STREAM, PLATFORM-NOTES): an answer with no `messageStop`
+   * is cut, and is reported so, never closed with `[DONE]`.
+   */
+  async function* streamEvents(
+    events: AsyncIterable<ConverseStreamOutput>,
+    answer: AnswerHead,
+    includeUsage: boolean,
+    toError: (error: unknown) => GatewayError | ClientAbortError,
+    call: { abort: () => void; dispose: () => void },
+  ): AsyncGenerator<StreamEvent> {
+    const translator = createStreamTranslator(answer);
+    const chunk = (c: ReturnType<typeof translator.push>[number]): StreamEvent => ({
+      kind: "chunk",
+      raw: JSON.stringify(c),
+      chunk: c,
+    });
+    try {
+      try {
+        for await (const event of events) {
+          for (const c of translator.push(event)) yield chunk(c);
+        }
+      } catch (error) {
+        throw toError(error);
+      }
+      if (!translator.stopped) {
+        throw new UpstreamError(`${config.id}: Bedrock stream ended without messageStop (cut)`, {
+          status: 502,
+          code: "upstream_stream_cut",
+          action: "failover",
+          providerId: config.id,
+        });
+      }
+      const usage = includeUsage ? translator.usageChunk() : undefined;
+      if (usage !== undefined) yield chunk(usage);
+      yield { kind: "done" };
+    } finally {
+      call.abort();
+      call.dispose();
+    }
+  }
+
+  return provider;
+}

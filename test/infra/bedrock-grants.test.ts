@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { bedrockGrants, PROFILE_REGIONS } from "../../infra/bedrock-grants.ts";
+
+const scope = { partition: "aws", account: "111122223333" };
+
+describe("bedrockGrants", () => {
+  it("grants a plain model id on that foundation model in the provider's region only", () => {
+    const { resources } = bedrockGrants(
+      [{ providerId: "b", region: "eu-west-1", model: "amazon.nova-micro-v1:0" }],
+      scope,
+    );
+    expect(resources).toEqual(["arn:aws:bedrock:eu-west-1::foundation-model/amazon.nova-micro-v1:0"]);
+  });
+
+  it("grants a geographic inference profile and its model in every region the profile routes to", () => {
+    const model = "us.anthropic.claude-sonnet-4-20250514-v1:0";
+    const { resources } = bedrockGrants([{ providerId: "b", region: "us-east-1", model }], scope);
+    expect(resources).toContain(`arn:aws:bedrock:us-east-1:111122223333:inference-profile/${model}`);
+    for (const region of PROFILE_REGIONS.us ?? [])
+      expect(resources).toContain(
+        `arn:aws:bedrock:${region}::foundation-model/anthropic.claude-sonnet-4-20250514-v1:0`,
+      );
+    // Nothing outside the geography, and no wildcard.
+    expect(resources.some((r) => r.includes("eu-") || r.includes("*"))).toBe(false);
+    expect(resources).toHaveLength(1 + (PROFILE_REGIONS.us?.length ?? 0));
+  });
+
+  it("grants a global profile on the region-less foundation model ARN", () => {
+    const { resources } = bedrockGrants(
+      [{ providerId: "b", region: "eu-central-1", model: "global.anthropic.claude-x-v1:0" }],
+      scope,
+    );
+    expect(resources).toEqual([
+      "arn:aws:bedrock:::foundation-model/anthropic.claude-x-v1:0",
+      "arn:aws:bedrock:eu-central-1:111122223333:inference-profile/global.anthropic.claude-x-v1:0",
+      "arn:aws:bedrock:eu-central-1::foundation-model/anthropic.claude-x-v1:0",
+    ]);
+  });
+
+  it("grants an ARN as it is, warning that an application profile's models are not known", () => {
+    const arn = "arn:aws:bedrock:us-east-1:111122223333:application-inference-profile/abc123";
+    const { resources, warnings } = bedrockGrants(
+      [{ providerId: "b", region: "us-east-1", model: arn }],
+      scope,
+    );
+    expect(resources).toEqual([arn]);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain("application inference profile");
+  });
+
+  it("lists each resource once", () => {
+    const target = { providerId: "b", region: "us-east-1", model: "anthropic.claude-v2" };
+    expect(bedrockGrants([target, target], scope).resources).toHaveLength(1);
+  });
+});

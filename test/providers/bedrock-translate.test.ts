@@ -1,0 +1,367 @@
+import type { ConverseStreamOutput } from "@aws-sdk/client-bedrock-runtime";
+import { describe, expect, it } from "vitest";
+import { InvalidRequestError } from "../../lib/errors.ts";
+import {
+  createStreamTranslator,
+  finishReason,
+  fromConverseResponse,
+  toConverseRequest,
+  toUsage,
+} from "../../lib/providers/bedrock-translate.ts";
+import type { ChatRequest } from "../../lib/providers/types.ts";
+
+const head = { id: "chatcmpl-1", created: 1_700_000_000, model: "anthropic.claude-test" };
+
+function refused(request: ChatRequest): InvalidRequestError {
+  try {
+    toConverseRequest(request);
+  } catch (error) {
+    if (error instanceof InvalidRequestError) return error;
+    throw error;
+  }
+  throw new Error("expected a 400");
+}
+
+describe("toConverseRequest", () => {
+  it("carries system, user, assistant and tool messages, merging turns Converse wants alternating", () => {
+    // Prepare: a conversation with two parallel tool calls answered by two tool messages.
+    const request: ChatRequest = {
+      model: "us.anthropic.claude-test",
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "developer", content: [{ type: "text", text: "Use tools." }] },
+        { role: "user", content: "Weather in Paris and Rome?" },
+        {
+          role: "assistant",
+          content: null,
+          tool_calls: [
+            { id: "call_1", type: "function", function: { name: "weather", arguments: '{"city":"Paris"}' } },
+            { id: "call_2", type: "function", function: { name: "weather", arguments: '{"city":"Rome"}' } },
+          ],
+        },
+        { role: "tool", tool_call_id: "call_1", content: "18C" },
+        { role: "tool", tool_call_id: "call_2", name: "weather", content: [{ type: "text", text: "24C" }] },
+        { role: "user", content: "Thanks" },
+      ],
+      tools: [
+        {
+          type: "function",
+          function: { name: "weather", description: "Weather now", parameters: { type: "object" } },
+        },
+      ],
+      tool_choice: "required",
+      temperature: 0.2,
+      top_p: 0.9,
+      max_tokens: 50,
+      max_completion_tokens: 100,
+      stop: "END",
+    };
+    // Act
+    const converse = toConverseRequest(request);
+    // Assess
+    expect(converse.modelId).toBe("us.anthropic.claude-test");
+    expect(converse.system).toEqual([{ text: "Be brief." }, { text: "Use tools." }]);
+    expect(converse.messages).toEqual([
+      { role: "user", content: [{ text: "Weather in Paris and Rome?" }] },
+      {
+        role: "assistant",
+        content: [
+          { toolUse: { toolUseId: "call_1", name: "weather", input: { city: "Paris" } } },
+          { toolUse: { toolUseId: "call_2", name: "weather", input: { city: "Rome" } } },
+        ],
+      },
+      {
+        role: "user",
+        content: [
+          { toolResult: { toolUseId: "call_1", content: [{ text: "18C" }] } },
+          { toolResult: { toolUseId: "call_2", content: [{ text: "24C" }] } },
+          { text: "Thanks" },
+        ],
+      },
+    ]);
+    expect(converse.inferenceConfig).toEqual({
+      maxTokens: 100,
+      temperature: 0.2,
+      topP: 0.9,
+      stopSequences: ["END"],
+    });
+    expect(converse.toolConfig).toEqual({
+      tools: [
+        {
+          toolSpec: {
+            name: "weather",
+            description: "Weather now",
+            inputSchema: { json: { type: "object" } },
+          },
+        },
+      ],
+      toolChoice: { any: {} },
+    });
+  });
+
+  it("maps tool_choice auto, a named function, and none without tool history", () => {
+    const base = {
+      model: "m",
+      messages: [{ role: "user", content: "hi" }],
+      tools: [{ type: "function", function: { name: "f" } }],
+    };
+    expect(toConverseRequest({ ...base, tool_choice: "auto" }).toolConfig?.toolChoice).toBeUndefined();
+    expect(
+      toConverseRequest({ ...base, tool_choice: { type: "function", function: { name: "f" } } }).toolConfig
+        ?.toolChoice,
+    ).toEqual({ tool: { name: "f" } });
+    expect(toConverseRequest({ ...base, tool_choice: "none" }).toolConfig).toBeUndefined();
+    // A tool without parameters still gets the object schema Converse requires.
+    expect(toConverseRequest(base).toolConfig?.tools?.[0]).toEqual({
+      toolSpec: { name: "f", inputSchema: { json: { type: "object", properties: {} } } },
+    });
+  });
+
+  it("turns a data-URL image into image bytes and refuses a remote URL, naming the part", () => {
+    const png = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
+    const converse = toConverseRequest({
+      model: "m",
+      messages: [
+        {
+          role: "user",
+          content: [
+            { type: "text", text: "What is this?" },
+            { type: "image_url", image_url: { url: `data:image/png;base64,${png.toString("base64")}` } },
+          ],
+        },
+      ],
+    });
+    const block = converse.messages?.[0]?.content?.[1];
+    expect(block?.image?.format).toBe("png");
+    expect(Buffer.from(block?.image?.source?.bytes ?? new Uint8Array()).equals(png)).toBe(true);
+
+    const error = refused({
+      model: "m",
+      messages: [
+        { role: "user", content: [{ type: "image_url", image_url: { url: "https://x.test/a.png" } }] },
+      ],
+    });
+    expect(error.status).toBe(400);
+    expect(error.param).toBe("messages[0].content[0].image_url.url");
+  });
+
+  it.each([
+    ["seed", { seed: 1 }],
+    ["logprobs", { logprobs: true }],
+    ["frequency_penalty", { frequency_penalty: 0.5 }],
+    ["n", { n: 2 }],
+    ["response_format", { response_format: { type: "json_object" } }],
+    ["parallel_tool_calls", { parallel_tool_calls: false }],
+    ["bedrock.unknownThing", { bedrock: { unknownThing: 1 } }],
+  ])("refuses %s with a 400 that names it", (param, extra) => {
+    const error = refused({ model: "m", messages: [{ role: "user", content: "hi" }], ...extra });
+    expect(error.status).toBe(400);
+    expect(error.param).toBe(param);
+    expect(error.message).toContain(param);
+  });
+
+  it("accepts fields sent as null (not set) and a message name on a tool result", () => {
+    const converse = toConverseRequest({
+      model: "m",
+      messages: [{ role: "user", content: "hi" }],
+      seed: null,
+      temperature: null,
+      n: 1,
+    });
+    expect(converse.inferenceConfig).toBeUndefined();
+    expect(refused({ model: "m", messages: [{ role: "user", content: "hi", name: "bob" }] }).param).toBe(
+      "messages[0].name",
+    );
+  });
+
+  it("carries an assistant refusal in the history as its text", () => {
+    const converse = toConverseRequest({
+      model: "m",
+      messages: [
+        { role: "user", content: "Do the bad thing" },
+        { role: "assistant", content: null, refusal: "I can't help with that." },
+        { role: "user", content: "OK, something else" },
+      ],
+    });
+    expect(converse.messages?.[1]).toEqual({
+      role: "assistant",
+      content: [{ text: "I can't help with that." }],
+    });
+  });
+
+  it("refuses tool arguments that are not JSON, naming them", () => {
+    const error = refused({
+      model: "m",
+      messages: [
+        { role: "user", content: "hi" },
+        {
+          role: "assistant",
+          tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: "{" } }],
+        },
+      ],
+    });
+    expect(error.param).toBe("messages[1].tool_calls[0].function.arguments");
+  });
+
+  it("passes the bedrock extension: model fields, cache points, metadata", () => {
+    const converse = toConverseRequest({
+      model: "m",
+      messages: [
+        { role: "system", content: "long system prompt" },
+        { role: "user", content: [{ type: "text", text: "doc", cache_control: { type: "ephemeral" } }] },
+        { role: "assistant", content: "ok" },
+        { role: "user", content: "question" },
+      ],
+      tools: [{ type: "function", function: { name: "f" } }],
+      bedrock: {
+        additionalModelRequestFields: { top_k: 5 },
+        additionalModelResponseFieldPaths: ["/stop_sequence"],
+        cachePoints: { system: true, tools: true, messages: [2] },
+        requestMetadata: { team: "search" },
+      },
+    });
+    const cachePoint = { cachePoint: { type: "default" } };
+    expect(converse.additionalModelRequestFields).toEqual({ top_k: 5 });
+    expect(converse.additionalModelResponseFieldPaths).toEqual(["/stop_sequence"]);
+    expect(converse.requestMetadata).toEqual({ team: "search" });
+    expect(converse.system).toEqual([{ text: "long system prompt" }, cachePoint]);
+    expect(converse.toolConfig?.tools?.[1]).toEqual(cachePoint);
+    expect(converse.messages?.[0]?.content).toEqual([{ text: "doc" }, cachePoint]);
+    expect(converse.messages?.[1]?.content).toEqual([{ text: "ok" }, cachePoint]);
+  });
+
+  it("takes a trailing assistant message as a prefill, without the trailing whitespace Claude refuses", () => {
+    const converse = toConverseRequest({
+      model: "m",
+      messages: [
+        { role: "user", content: "Count to five" },
+        { role: "assistant", content: "One, two, ", prefix: true },
+      ],
+    });
+    expect(converse.messages?.[1]).toEqual({ role: "assistant", content: [{ text: "One, two," }] });
+  });
+});
+
+describe("fromConverseResponse", () => {
+  it("builds a chat.completion with text, tool calls, finish reason and cached-token usage", () => {
+    const completion = fromConverseResponse(
+      {
+        output: {
+          message: {
+            role: "assistant",
+            content: [
+              { text: "Checking." },
+              { toolUse: { toolUseId: "tu_1", name: "weather", input: { city: "Paris" } } },
+            ],
+          },
+        },
+        stopReason: "tool_use",
+        usage: {
+          inputTokens: 10,
+          outputTokens: 5,
+          totalTokens: 45,
+          cacheReadInputTokens: 20,
+          cacheWriteInputTokens: 10,
+        },
+        metrics: { latencyMs: 1 },
+      },
+      head,
+    );
+    expect(completion).toEqual({
+      id: "chatcmpl-1",
+      object: "chat.completion",
+      created: 1_700_000_000,
+      model: "anthropic.claude-test",
+      choices: [
+        {
+          index: 0,
+          logprobs: null,
+          finish_reason: "tool_calls",
+          message: {
+            role: "assistant",
+            content: "Checking.",
+            tool_calls: [
+              { id: "tu_1", type: "function", function: { name: "weather", arguments: '{"city":"Paris"}' } },
+            ],
+          },
+        },
+      ],
+      usage: {
+        prompt_tokens: 40,
+        completion_tokens: 5,
+        total_tokens: 45,
+        prompt_tokens_details: { cached_tokens: 20, cache_write_tokens: 10 },
+      },
+    });
+  });
+
+  it.each([
+    ["end_turn", "stop"],
+    ["stop_sequence", "stop"],
+    ["max_tokens", "length"],
+    ["tool_use", "tool_calls"],
+    ["content_filtered", "content_filter"],
+    ["guardrail_intervened", "content_filter"],
+  ])("maps stop reason %s to %s", (stop, finish) => {
+    expect(finishReason(stop)).toBe(finish);
+  });
+
+  it("has no usage when Bedrock sent none", () => {
+    expect(toUsage(undefined)).toBeUndefined();
+  });
+});
+
+describe("createStreamTranslator", () => {
+  it("turns a tool-call stream into OpenAI deltas with tool indexes, then finish and usage", () => {
+    const t = createStreamTranslator(head);
+    const events: ConverseStreamOutput[] = [
+      { messageStart: { role: "assistant" } },
+      { contentBlockDelta: { contentBlockIndex: 0, delta: { text: "Let me check." } } },
+      { contentBlockStop: { contentBlockIndex: 0 } },
+      {
+        contentBlockStart: {
+          contentBlockIndex: 1,
+          start: { toolUse: { toolUseId: "tu_1", name: "weather" } },
+        },
+      },
+      { contentBlockDelta: { contentBlockIndex: 1, delta: { toolUse: { input: '{"city":' } } } },
+      { contentBlockDelta: { contentBlockIndex: 1, delta: { toolUse: { input: '"Paris"}' } } } },
+      {
+        contentBlockStart: { contentBlockIndex: 2, start: { toolUse: { toolUseId: "tu_2", name: "time" } } },
+      },
+      { contentBlockDelta: { contentBlockIndex: 2, delta: { toolUse: { input: "{}" } } } },
+      { messageStop: { stopReason: "tool_use" } },
+      { metadata: { usage: { inputTokens: 3, outputTokens: 4, totalTokens: 7 }, metrics: { latencyMs: 1 } } },
+    ];
+    const deltas = events.flatMap((e) => t.push(e)).map((c) => c.choices?.[0]);
+    expect(deltas.map((c) => c?.delta)).toEqual([
+      { role: "assistant", content: "" },
+      { content: "Let me check." },
+      {
+        tool_calls: [
+          { index: 0, id: "tu_1", type: "function", function: { name: "weather", arguments: "" } },
+        ],
+      },
+      { tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] },
+      { tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] },
+      { tool_calls: [{ index: 1, id: "tu_2", type: "function", function: { name: "time", arguments: "" } }] },
+      { tool_calls: [{ index: 1, function: { arguments: "{}" } }] },
+      {},
+    ]);
+    expect(deltas.at(-1)?.finish_reason).toBe("tool_calls");
+    expect(t.stopped).toBe(true);
+    expect(t.usageChunk()).toMatchObject({
+      object: "chat.completion.chunk",
+      choices: [],
+      usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
+    });
+  });
+
+  it("is not stopped (a cut answer) until messageStop arrives", () => {
+    const t = createStreamTranslator(head);
+    t.push({ messageStart: { role: "assistant" } });
+    t.push({ contentBlockDelta: { contentBlockIndex: 0, delta: { text: "Half an ans" } } });
+    expect(t.stopped).toBe(false);
+    expect(t.usageChunk()).toBeUndefined();
+  });
+});

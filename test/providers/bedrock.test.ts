@@ -1,0 +1,268 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { validateConfig } from "../../lib/config/validate.ts";
+import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
+import { GatewayError, UpstreamTimeoutError } from "../../lib/errors.ts";
+import { createHttpClient } from "../../lib/http/client.ts";
+import { envKeys } from "../../lib/providers/keys.ts";
+import { providerRegistry } from "../../lib/providers/registry.ts";
+import type { ChatStream, StreamEvent } from "../../lib/providers/types.ts";
+import { BEDROCK_TOKENS, type FakeBedrock, startFakeBedrock } from "../support/fake-bedrock.ts";
+
+let fake: FakeBedrock;
+const saved = { ...process.env };
+const warnings: Array<Record<string, unknown>> = [];
+const deps = {
+  now: Date.now,
+  sleep,
+  random: () => 0.5,
+  newId: () => "id-1",
+  setTimer,
+  logger: { ...silentLogger, warn: (f: Record<string, unknown>) => warnings.push(f) },
+};
+
+beforeAll(async () => {
+  fake = await startFakeBedrock();
+  // The SDK's own configuration: endpoint and dummy credentials, as on a developer's machine.
+  process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME = fake.url;
+  process.env.AWS_ACCESS_KEY_ID = "AKIDFAKEFAKEFAKE";
+  process.env.AWS_SECRET_ACCESS_KEY = "fake-secret";
+  delete process.env.AWS_PROFILE;
+  delete process.env.AWS_SESSION_TOKEN;
+});
+afterAll(async () => {
+  process.env = saved;
+  await fake.close();
+});
+
+function provider(region = "us-east-1") {
+  const config = validateConfig({
+    providers: [
+      {
+        id: "bedrock-east",
+        type: "bedrock",
+        region,
+        healthCheck: { kind: "chat", model: "anthropic.claude-probe" },
+      },
+    ],
+    models: { m: { targets: [{ provider: "bedrock-east", model: "x" }] } },
+  }).providers[0];
+  if (!config) throw new Error("no provider");
+  return providerRegistry
+    .get("bedrock")
+    .create(config, { deps, http: createHttpClient(), keys: envKeys({}) });
+}
+
+const options = (signal = new AbortController().signal) => ({
+  signal,
+  timeouts: { connectMs: 1000, headersMs: 2000, firstTokenMs: 2000, idleMs: 2000, responseMs: 3000 },
+});
+
+async function drain(stream: ChatStream): Promise<{ events: StreamEvent[]; error: unknown }> {
+  const events: StreamEvent[] = [];
+  try {
+    for await (const event of stream.events) events.push(event);
+    return { events, error: undefined };
+  } catch (error) {
+    return { events, error };
+  }
+}
+
+const text = (events: StreamEvent[]) =>
+  events.map((e) => (e.kind === "chunk" ? (e.chunk.choices?.[0]?.delta?.content ?? "") : "")).join("");
+
+const request = (extra: Record<string, unknown> = {}) => ({
+  model: "us.anthropic.claude-test",
+  messages: [{ role: "user", content: "Hi" }],
+  ...extra,
+});
+
+describe("the bedrock provider type's configuration", () => {
+  it("needs a region and a chat health probe, and refuses an API key", () => {
+    const document = (provider: Record<string, unknown>) => ({
+      providers: [{ id: "b", type: "bedrock", ...provider }],
+      models: { m: { targets: [{ provider: "b", model: "x" }] } },
+    });
+    const probe = { healthCheck: { kind: "chat", model: "x" } };
+    expect(() => validateConfig(document(probe))).toThrow(/providers\[0\]\.region/);
+    expect(() => validateConfig(document({ ...probe, region: "moon-1" }))).toThrow(/region/);
+    expect(() => validateConfig(document({ region: "us-east-1" }))).toThrow(/providers\[0\]\.healthCheck/);
+    expect(() =>
+      validateConfig(document({ ...probe, region: "us-east-1", healthCheck: { kind: "models" } })),
+    ).toThrow(/healthCheck\.kind/);
+    expect(() => validateConfig(document({ ...probe, region: "us-east-1", apiKey: { env: "X" } }))).toThrow(
+      /apiKey/,
+    );
+    const config = validateConfig(document({ ...probe, region: "eu-west-3" })).providers[0];
+    expect(config?.options).toEqual({ region: "eu-west-3" });
+    expect(config?.apiKey).toBeUndefined();
+  });
+});
+
+describe("Bedrock provider against a fake runtime endpoint (HTTP/2, eventstream)", () => {
+  it("answers a non-streaming request with a chat.completion, sending a signed Converse", async () => {
+    fake.queue.push({ kind: "text" });
+    const result = await provider().chatCompletion(request({ max_tokens: 20 }), options());
+    expect(result.json).toMatchObject({
+      object: "chat.completion",
+      model: "us.anthropic.claude-test",
+      choices: [{ message: { role: "assistant", content: BEDROCK_TOKENS.join("") }, finish_reason: "stop" }],
+      usage: { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 },
+    });
+    expect(JSON.parse(result.body)).toEqual(result.json);
+    const sent = fake.requests.at(-1);
+    expect(sent?.operation).toBe("converse");
+    expect(sent?.modelId).toBe("us.anthropic.claude-test");
+    expect(sent?.body).toMatchObject({ messages: [{ role: "user", content: [{ text: "Hi" }] }] });
+    expect(sent?.body.inferenceConfig).toEqual({ maxTokens: 20 });
+    expect(String(sent?.headers.authorization)).toMatch(
+      /^AWS4-HMAC-SHA256 Credential=AKIDFAKEFAKEFAKE\/\d+\/us-east-1\/bedrock\//,
+    );
+  });
+
+  it("streams text as OpenAI chunks, then usage when asked, then done", async () => {
+    fake.queue.push({
+      kind: "text",
+      usage: { inputTokens: 5, outputTokens: 4, totalTokens: 29, cacheReadInputTokens: 20 },
+    });
+    const stream = await provider().streamChat(
+      request({ stream: true, stream_options: { include_usage: true } }),
+      options(),
+    );
+    const { events, error } = await drain(stream);
+    expect(error).toBeUndefined();
+    expect(text(events)).toBe(BEDROCK_TOKENS.join(""));
+    expect(fake.requests.at(-1)?.operation).toBe("converse-stream");
+    const kinds = events.map((e) => (e.kind === "done" ? "done" : e.chunk.usage ? "usage" : "chunk"));
+    expect(kinds.slice(-2)).toEqual(["usage", "done"]);
+    const usage = events.at(-2);
+    expect(usage?.kind === "chunk" && usage.chunk.usage).toEqual({
+      prompt_tokens: 25,
+      completion_tokens: 4,
+      total_tokens: 29,
+      prompt_tokens_details: { cached_tokens: 20, cache_write_tokens: 0 },
+    });
+    const finish = events.find((e) => e.kind === "chunk" && e.chunk.choices?.[0]?.finish_reason);
+    expect(finish?.kind === "chunk" && finish.chunk.choices?.[0]?.finish_reason).toBe("stop");
+    // Each raw event is the JSON the caller receives.
+    for (const e of events) if (e.kind === "chunk") expect(JSON.parse(e.raw)).toEqual(e.chunk);
+  });
+
+  it("sends no usage chunk when the caller did not ask", async () => {
+    fake.queue.push({ kind: "text" });
+    const { events } = await drain(await provider().streamChat(request({ stream: true }), options()));
+    expect(events.some((e) => e.kind === "chunk" && e.chunk.usage)).toBe(false);
+    expect(events.at(-1)?.kind).toBe("done");
+  });
+
+  it("streams a tool call as tool-call deltas with their index", async () => {
+    fake.queue.push({ kind: "tool", inputPieces: ['{"ci', 'ty":"Paris"}'] });
+    const { events } = await drain(
+      await provider().streamChat(
+        request({ stream: true, tools: [{ type: "function", function: { name: "get_weather" } }] }),
+        options(),
+      ),
+    );
+    const calls = events.flatMap((e) =>
+      e.kind === "chunk" ? (e.chunk.choices?.[0]?.delta?.tool_calls ?? []) : [],
+    );
+    expect(calls).toEqual([
+      { index: 0, id: "tooluse_1", type: "function", function: { name: "get_weather", arguments: "" } },
+      { index: 0, function: { arguments: '{"ci' } },
+      { index: 0, function: { arguments: 'ty":"Paris"}' } },
+    ]);
+    expect(fake.requests.at(-1)?.body.toolConfig).toEqual({
+      tools: [
+        { toolSpec: { name: "get_weather", inputSchema: { json: { type: "object", properties: {} } } } },
+      ],
+    });
+  });
+
+  it("rejects a throttled stream before it starts as a 429 rate limit to retry", async () => {
+    fake.queue.push({
+      kind: "error",
+      status: 429,
+      type: "ThrottlingException",
+      message: "Too many requests",
+    });
+    const error = await provider()
+      .streamChat(request({ stream: true }), options())
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GatewayError);
+    expect(error).toMatchObject({ status: 429, action: "retry", type: "rate_limit_error" });
+  });
+
+  it("throws a throttling exception event met mid-stream as a rate limit, after the text before it", async () => {
+    fake.queue.push({ kind: "exceptionAfter", tokens: 2, exception: "throttlingException" });
+    const { events, error } = await drain(await provider().streamChat(request({ stream: true }), options()));
+    expect(text(events)).toBe(BEDROCK_TOKENS.slice(0, 2).join(""));
+    expect(error).toMatchObject({ status: 429, action: "retry" });
+    expect(events.some((e) => e.kind === "done")).toBe(false);
+  });
+
+  it("reports a stream reset before messageStop as a cut, never as done", async () => {
+    fake.queue.push({ kind: "cut", afterTokens: 2 });
+    const { events, error } = await drain(await provider().streamChat(request({ stream: true }), options()));
+    expect(text(events)).toBe(BEDROCK_TOKENS.slice(0, 2).join(""));
+    expect(error).toMatchObject({ status: 502, code: "upstream_stream_cut", action: "failover" });
+    expect(events.some((e) => e.kind === "done")).toBe(false);
+  });
+
+  it("returns a validation error as the caller's 400, context length included", async () => {
+    fake.queue.push({
+      kind: "error",
+      status: 400,
+      type: "ValidationException",
+      message: "Input is too long for requested model.",
+    });
+    const error = await provider()
+      .chatCompletion(request(), options())
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 400, action: "return", code: "context_length_exceeded" });
+  });
+
+  it("fails over on access denied, with one log line naming the fix", async () => {
+    warnings.length = 0;
+    fake.queue.push({
+      kind: "error",
+      status: 403,
+      type: "AccessDeniedException",
+      message: "You don't have access to the model with the specified model ID.",
+    });
+    const error = await provider("eu-west-1")
+      .chatCompletion(request(), options())
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 403, action: "failover" });
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({ region: "eu-west-1", model: "us.anthropic.claude-test" });
+  });
+
+  it("refuses a field it cannot carry before calling Bedrock", async () => {
+    const before = fake.requests.length;
+    const error = await provider()
+      .chatCompletion(request({ logprobs: true }), options())
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 400, param: "logprobs" });
+    expect(fake.requests.length).toBe(before);
+  });
+
+  it("times out a hung call with the response timeout", async () => {
+    fake.queue.push({ kind: "hang" });
+    const error = await provider()
+      .chatCompletion(request(), { ...options(), timeouts: { ...options().timeouts, responseMs: 50 } })
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamTimeoutError);
+  });
+
+  it("probes health with a one-token streamed Converse on the probe model", async () => {
+    fake.queue.push({ kind: "text", tokens: ["Po"] });
+    const health = await provider().healthCheck({ timeoutMs: 3000 });
+    expect(health).toMatchObject({ ok: true, status: 200 });
+    expect(health.ttftMs).toBeTypeOf("number");
+    const sent = fake.requests.at(-1);
+    expect(sent?.modelId).toBe("anthropic.claude-probe");
+    expect(sent?.body.inferenceConfig).toEqual({ maxTokens: 1 });
+
+    fake.queue.push({ kind: "error", status: 403, type: "AccessDeniedException", message: "no access" });
+    expect(await provider().healthCheck({ timeoutMs: 3000 })).toMatchObject({ ok: false, status: 403 });
+  });
+});

@@ -1,0 +1,225 @@
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { EventStreamCodec } from "@smithy/core/event-streams";
+
+/**
+ * A fake Amazon Bedrock runtime endpoint: HTTP/2 over cleartext (h2c, prior knowledge), since the
+ * SDK's Bedrock client speaks HTTP/2 even to an `http://` endpoint (PLATFORM-NOTES). It accepts the
+ * SDK's signed Converse (`POST /model/{modelId}/converse`) and ConverseStream
+ * (`POST /model/{modelId}/converse-stream`) requests and answers JSON or
+ * `application/vnd.amazon.eventstream` frames encoded with the codec the SDK decodes with.
+ */
+
+/** What the fake does with one request. */
+export type BedrockBehaviour =
+  /** A text answer; streamed as one delta per token. */
+  | { kind: "text"; tokens?: string[]; stopReason?: string; usage?: Usage; omitMetadata?: boolean }
+  /** A tool call (`input` in these JSON pieces), after a short text. */
+  | { kind: "tool"; name?: string; inputPieces?: string[] }
+  /** An error before any answer: HTTP status, `x-amzn-errortype`, a JSON message. */
+  | { kind: "error"; status: number; type: string; message: string }
+  /** Streamed: this many text deltas, then an exception event (e.g. `throttlingException`). */
+  | { kind: "exceptionAfter"; tokens: number; exception: string; message?: string }
+  /** Streamed: this many text deltas, then the HTTP/2 stream is reset (RST_STREAM). */
+  | { kind: "cut"; afterTokens: number }
+  /** Accept the request and never answer. */
+  | { kind: "hang" };
+
+export interface Usage {
+  inputTokens: number;
+  outputTokens: number;
+  totalTokens: number;
+  cacheReadInputTokens?: number;
+  cacheWriteInputTokens?: number;
+}
+
+export interface RecordedBedrockRequest {
+  /** `converse` or `converse-stream`. */
+  operation: string;
+  modelId: string;
+  headers: http2.IncomingHttpHeaders;
+  body: Record<string, unknown>;
+}
+
+export interface FakeBedrock {
+  /** `http://127.0.0.1:{port}`, for `AWS_ENDPOINT_URL_BEDROCK_RUNTIME`. */
+  url: string;
+  requests: RecordedBedrockRequest[];
+  /** Behaviours for the next requests, in order; afterwards `fallback`. */
+  queue: BedrockBehaviour[];
+  fallback: BedrockBehaviour;
+  close(): Promise<void>;
+}
+
+export const BEDROCK_TOKENS = ["Hello", " from", " Bedrock", "."];
+const DEFAULT_USAGE: Usage = { inputTokens: 12, outputTokens: 4, totalTokens: 16 };
+
+const codec = new EventStreamCodec(
+  (bytes) => new TextDecoder().decode(bytes),
+  (text) => new TextEncoder().encode(text),
+);
+
+/** One eventstream frame, as Bedrock sends it. */
+export function eventFrame(eventType: string, payload: unknown): Uint8Array {
+  return codec.encode({
+    headers: {
+      ":message-type": { type: "string", value: "event" },
+      ":event-type": { type: "string", value: eventType },
+      ":content-type": { type: "string", value: "application/json" },
+    },
+    body: new TextEncoder().encode(JSON.stringify(payload)),
+  });
+}
+
+/** An exception frame inside a 200 stream (`throttlingException`, `modelStreamErrorException`, ...). */
+export function exceptionFrame(exceptionType: string, message: string): Uint8Array {
+  return codec.encode({
+    headers: {
+      ":message-type": { type: "string", value: "exception" },
+      ":exception-type": { type: "string", value: exceptionType },
+      ":content-type": { type: "string", value: "application/json" },
+    },
+    body: new TextEncoder().encode(JSON.stringify({ message })),
+  });
+}
+
+export async function startFakeBedrock(): Promise<FakeBedrock> {
+  const sessions = new Set<http2.ServerHttp2Session>();
+  const server = http2.createServer();
+  const fake: FakeBedrock = {
+    url: "",
+    requests: [],
+    queue: [],
+    fallback: { kind: "text" },
+    async close() {
+      for (const session of sessions) session.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+  server.on("session", (session) => {
+    sessions.add(session);
+    session.on("close", () => sessions.delete(session));
+  });
+  server.on("stream", (stream, headers) => {
+    // A reset stream (ours, or the client's cancel) reports an error here: expected, not a failure.
+    stream.on("error", () => {});
+    const chunks: Buffer[] = [];
+    stream.on("data", (c: Buffer) => chunks.push(c));
+    stream.on("end", () => {
+      const path = String(headers[":path"] ?? "");
+      const match = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(path);
+      if (!match || headers[":method"] !== "POST") {
+        stream.respond({ ":status": 404, "content-type": "application/json" });
+        stream.end(JSON.stringify({ message: `no route for ${path}` }));
+        return;
+      }
+      const operation = match[2] ?? "";
+      const modelId = decodeURIComponent(match[1] ?? "");
+      const text = Buffer.concat(chunks).toString("utf8");
+      fake.requests.push({ operation, modelId, headers, body: text ? JSON.parse(text) : {} });
+      const behaviour = fake.queue.shift() ?? fake.fallback;
+      if (behaviour.kind === "error") {
+        stream.respond({
+          ":status": behaviour.status,
+          "content-type": "application/json",
+          "x-amzn-errortype": `${behaviour.type}:http://internal.amazon.com/coral/com.amazon.bedrock/`,
+          "x-amzn-requestid": "fake-request-id",
+        });
+        stream.end(JSON.stringify({ message: behaviour.message }));
+        return;
+      }
+      if (behaviour.kind === "hang") return;
+      if (operation === "converse") answerWhole(stream, behaviour);
+      else answerStream(stream, behaviour);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  return fake;
+}
+
+function answerWhole(stream: http2.ServerHttp2Stream, behaviour: BedrockBehaviour): void {
+  const content: unknown[] = [];
+  let stopReason = "end_turn";
+  let usage = DEFAULT_USAGE;
+  if (behaviour.kind === "tool") {
+    content.push({ text: "Let me check." });
+    content.push({
+      toolUse: {
+        toolUseId: "tooluse_1",
+        name: behaviour.name ?? "get_weather",
+        input: JSON.parse((behaviour.inputPieces ?? ['{"city":"Paris"}']).join("")),
+      },
+    });
+    stopReason = "tool_use";
+  } else {
+    const tokens = behaviour.kind === "text" ? (behaviour.tokens ?? BEDROCK_TOKENS) : BEDROCK_TOKENS;
+    content.push({ text: tokens.join("") });
+    if (behaviour.kind === "text") {
+      stopReason = behaviour.stopReason ?? stopReason;
+      usage = behaviour.usage ?? usage;
+    }
+  }
+  stream.respond({ ":status": 200, "content-type": "application/json" });
+  stream.end(
+    JSON.stringify({
+      output: { message: { role: "assistant", content } },
+      stopReason,
+      usage,
+      metrics: { latencyMs: 5 },
+    }),
+  );
+}
+
+function answerStream(stream: http2.ServerHttp2Stream, behaviour: BedrockBehaviour): void {
+  stream.respond({ ":status": 200, "content-type": "application/vnd.amazon.eventstream" });
+  const send = (frame: Uint8Array) => stream.write(frame);
+  send(eventFrame("messageStart", { role: "assistant" }));
+  const text = (tokens: string[]) => {
+    for (const token of tokens)
+      send(eventFrame("contentBlockDelta", { contentBlockIndex: 0, delta: { text: token } }));
+  };
+  switch (behaviour.kind) {
+    case "text": {
+      text(behaviour.tokens ?? BEDROCK_TOKENS);
+      send(eventFrame("contentBlockStop", { contentBlockIndex: 0 }));
+      send(eventFrame("messageStop", { stopReason: behaviour.stopReason ?? "end_turn" }));
+      if (!behaviour.omitMetadata)
+        send(eventFrame("metadata", { usage: behaviour.usage ?? DEFAULT_USAGE, metrics: { latencyMs: 5 } }));
+      stream.end();
+      return;
+    }
+    case "tool": {
+      text(["Let me check."]);
+      send(eventFrame("contentBlockStop", { contentBlockIndex: 0 }));
+      send(
+        eventFrame("contentBlockStart", {
+          contentBlockIndex: 1,
+          start: { toolUse: { toolUseId: "tooluse_1", name: behaviour.name ?? "get_weather" } },
+        }),
+      );
+      for (const piece of behaviour.inputPieces ?? ['{"city":', '"Paris"}'])
+        send(eventFrame("contentBlockDelta", { contentBlockIndex: 1, delta: { toolUse: { input: piece } } }));
+      send(eventFrame("contentBlockStop", { contentBlockIndex: 1 }));
+      send(eventFrame("messageStop", { stopReason: "tool_use" }));
+      send(eventFrame("metadata", { usage: DEFAULT_USAGE, metrics: { latencyMs: 5 } }));
+      stream.end();
+      return;
+    }
+    case "exceptionAfter": {
+      text(BEDROCK_TOKENS.slice(0, behaviour.tokens));
+      send(exceptionFrame(behaviour.exception, behaviour.message ?? "Too many tokens, please wait."));
+      stream.end();
+      return;
+    }
+    case "cut": {
+      text(BEDROCK_TOKENS.slice(0, behaviour.afterTokens));
+      // Let the frames leave before the reset, as a connection cut mid-answer would.
+      setTimeout(() => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), 20);
+      return;
+    }
+    case "error":
+    case "hang":
+      return;
+  }
+}

@@ -76,7 +76,8 @@ export function createGateway(context: GatewayContext): Gateway {
     }
     const budget = Math.min(config.requestTimeoutMs, request.remainingMs ?? Number.POSITIVE_INFINITY);
     const deadline = deps.now() + Math.max(0, budget);
-    const admitted = await admit(caller, body);
+    // Without a caller there is nothing to admit: no await, no extra turn of the event loop.
+    const admitted = caller === undefined ? { request: body } : await admit(caller, body);
     const response = await completeChat(context, {
       route,
       requestId,
@@ -84,7 +85,7 @@ export function createGateway(context: GatewayContext): Gateway {
       deadline,
       ...admitted,
     });
-    return afterResponse(response);
+    return context.auth?.afterResponse === undefined ? response : afterResponse(response);
   }
 
   /**

@@ -216,7 +216,6 @@ function send(request: HttpRequest, agent: http.Agent, pool: Pool): Promise<Http
       if (left > 0) pool.inUse.set(target.origin, left);
       else pool.inUse.delete(target.origin);
     };
-    req.once("error", uncount);
 
     // One listener on the caller's signal, removed when the exchange is over (cheaper than the
     // \`signal\` option, which also hooks end-of-stream tracking onto the request).
@@ -265,6 +264,7 @@ function send(request: HttpRequest, agent: http.Agent, pool: Pool): Promise<Http
     });
 
     req.on("error", (error: Error & { code?: string }) => {
+      uncount();
       fail(
         error instanceof HttpTimeoutError || error.name === "AbortError"
           ? error

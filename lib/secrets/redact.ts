@@ -130,9 +130,14 @@ export function createSecretRedactor(
   return {
     register(value) {
       if (value === undefined || value.length < minLength) return;
-      const known = values.delete(value);
+      const variants = values.get(value);
+      if (variants !== undefined) {
+        // Known: only its place in the LRU order changes (this runs on every upstream call).
+        values.delete(value);
+        values.set(value, variants);
+        return;
+      }
       values.set(value, variantsOf(value));
-      if (known) return;
       if (values.size > maxValues) {
         const oldest = values.keys().next();
         if (!oldest.done) values.delete(oldest.value);

@@ -44,7 +44,6 @@ const store = createDynamoHealthStore({
   client,
   tableName: "bench-health",
   health: config.health,
-  cooldown: config.cooldown,
 });
 let tableReads = 0;
 const counted: HealthStore = {

@@ -1,6 +1,6 @@
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
 import { parseCliArgs } from "../cli-args.ts";
-import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../config/validate.ts";
+import { DEFAULT_HEALTH } from "../config/validate.ts";
 import {
   createDynamoClient,
   createDynamoHealthStore,
@@ -73,7 +73,6 @@ export async function runHealthCli(argv: string[], io: CliIo): Promise<number> {
     client,
     tableName,
     health: DEFAULT_HEALTH,
-    cooldown: DEFAULT_COOLDOWN,
   });
   const [command = "list", provider, value] = args;
 

@@ -11,7 +11,7 @@ import {
   ResourceInUseException,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import type { CooldownPolicy, HealthPolicy } from "../config/types.ts";
+import type { HealthPolicy } from "../config/types.ts";
 import type { CooldownReason } from "../cooldown/types.ts";
 import { nextState } from "./transition.ts";
 import {
@@ -174,7 +174,6 @@ export interface DynamoHealthStoreOptions {
   client: DynamoDBClient;
   tableName: string;
   health: HealthPolicy;
-  cooldown: CooldownPolicy;
 }
 
 export function createDynamoHealthStore(options: DynamoHealthStoreOptions): HealthStore {

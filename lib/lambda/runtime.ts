@@ -48,7 +48,6 @@ export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): Gatew
     client: dynamo,
     tableName,
     health: config.health,
-    cooldown: config.cooldown,
   });
   const keys = secretKeys(secrets, env);
   const runtime = createRuntime(config, { deps, keys, healthStore, ...(auth ? { auth } : {}) });

@@ -44,7 +44,6 @@ async function main(): Promise<void> {
     client,
     tableName,
     health: config.health,
-    cooldown: config.cooldown,
   });
 
   // Optional locally: GATEWAY_CLIENT_KEYS=key1,key2 makes the local gateway demand one of them.

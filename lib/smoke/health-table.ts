@@ -1,4 +1,4 @@
-import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../config/validate.ts";
+import { DEFAULT_HEALTH } from "../config/validate.ts";
 import { createDynamoClient, createDynamoHealthStore } from "../health/dynamo-store.ts";
 import type { CheckRecord, ProviderState } from "../health/types.ts";
 
@@ -33,7 +33,6 @@ export const readHealthTable: ReadHealth = async (target, providerIds, now) => {
       client,
       tableName: target.table,
       health: DEFAULT_HEALTH,
-      cooldown: DEFAULT_COOLDOWN,
     });
     const snapshot = await store.read(providerIds, []);
     return await Promise.all(

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../../lib/config/validate.ts";
+import { DEFAULT_HEALTH } from "../../lib/config/validate.ts";
 import { createDynamoClient, createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 import { createFakeClock, type FakeClock } from "../support/fake-clock.ts";
@@ -133,7 +133,6 @@ describe("health shared across instances through DynamoDB", () => {
       client,
       tableName: "gone",
       health: DEFAULT_HEALTH,
-      cooldown: DEFAULT_COOLDOWN,
     });
     const g = await startGateway(document(), { healthStore: store });
     gateways.push(g);

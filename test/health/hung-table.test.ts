@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { afterEach, describe, expect, it } from "vitest";
-import { DEFAULT_COOLDOWN, DEFAULT_HEALTH, validateConfig } from "../../lib/config/validate.ts";
+import { DEFAULT_HEALTH, validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, setTimer, sleep } from "../../lib/deps.ts";
 import { createHealthChecker } from "../../lib/health/checker.ts";
 import { runHealthCli } from "../../lib/health/cli.ts";
@@ -46,7 +46,6 @@ async function hungTable(): Promise<{
     client,
     tableName: table.tableName,
     health: DEFAULT_HEALTH,
-    cooldown: DEFAULT_COOLDOWN,
   });
   return { table, hanging, client, store };
 }

@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { afterAll, describe, expect, it } from "vitest";
-import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../../lib/config/validate.ts";
+import { DEFAULT_HEALTH } from "../../lib/config/validate.ts";
 import { createDynamoClient, createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
 import { startLocalDynamo } from "../../lib/server/local-dynamo.ts";
 import { jsonOf } from "../support/gateway.ts";
@@ -132,7 +132,6 @@ describe("npm start", () => {
       client,
       tableName: "hung-table",
       health: DEFAULT_HEALTH,
-      cooldown: DEFAULT_COOLDOWN,
     });
     await expect
       .poll(

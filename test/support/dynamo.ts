@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
-import type { CooldownPolicy, HealthPolicy } from "../../lib/config/types.ts";
-import { DEFAULT_COOLDOWN, DEFAULT_HEALTH } from "../../lib/config/validate.ts";
+import type { HealthPolicy } from "../../lib/config/types.ts";
+import { DEFAULT_HEALTH } from "../../lib/config/validate.ts";
 import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../../lib/health/dynamo-store.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
 import { type LocalDynamo, startLocalDynamo } from "../../lib/server/local-dynamo.ts";
@@ -11,7 +11,7 @@ export interface TestTable {
   dynamo: LocalDynamo;
   client: DynamoDBClient;
   tableName: string;
-  store(policy?: { health?: Partial<HealthPolicy>; cooldown?: Partial<CooldownPolicy> }): HealthStore;
+  store(policy?: { health?: Partial<HealthPolicy> }): HealthStore;
   close(): Promise<void>;
 }
 
@@ -32,7 +32,6 @@ export async function startTestTable(): Promise<TestTable> {
         client,
         tableName,
         health: { ...DEFAULT_HEALTH, ...policy.health },
-        cooldown: { ...DEFAULT_COOLDOWN, ...policy.cooldown },
       }),
     async close() {
       client.destroy();

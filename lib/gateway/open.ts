@@ -66,7 +66,8 @@ export async function openStream(
     // Until the relay first pulls, the stream waits on the caller (its response is being set up).
     const gate = { waitingOnCaller: true };
     const idleTimer: Timer = deps.setTimer(() => {
-      if (gate.waitingOnCaller) idleTimer.refresh();
+      // Waiting on the caller re-arms, unless the attempt is already over (a body never started).
+      if (gate.waitingOnCaller && !attempt.signal.aborted) idleTimer.refresh();
       else attempt.controller.abort(new UpstreamTimeoutError(id, "idle", timeouts.idleMs));
     }, timeouts.idleMs);
     return { candidate, stream, iterator, buffered, attempt, idleTimer, gate };

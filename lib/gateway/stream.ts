@@ -34,8 +34,48 @@ export function streamResponse(run: RequestRun, opened: OpenedStream, others: Ca
       "cache-control": "no-cache",
       ...answeredBy(run, opened.candidate),
     },
-    body: relay(run, opened, others, state),
+    body: unlessAbandoned(relay(run, opened, others, state), () => {
+      // The adapter gave the body up before reading it (the caller left as the headers went out):
+      // the relay never started, so its cleanup never runs. Do it here, and log the request.
+      opened.idleTimer.clear();
+      opened.attempt.dispose();
+      opened.stream.cancel();
+      run.release();
+      run.finish(499, "client_closed", { provider: opened.candidate.target.provider, ttftMs: state.ttftMs });
+    }),
   };
+}
+
+/**
+ * The relay as the adapters see it. A generator closed before its first `next()` completes without
+ * running its `finally`; `abandoned` stands in for it then.
+ */
+function unlessAbandoned(relay: AsyncGenerator<string>, abandoned: () => void): AsyncGenerator<string> {
+  let started = false;
+  const body: AsyncGenerator<string> = {
+    next(...args) {
+      started = true;
+      return relay.next(...args);
+    },
+    return(value) {
+      if (!started) {
+        started = true;
+        abandoned();
+      }
+      return relay.return(value);
+    },
+    throw(error) {
+      if (!started) {
+        started = true;
+        abandoned();
+      }
+      return relay.throw(error);
+    },
+    [Symbol.asyncIterator]() {
+      return body;
+    },
+  };
+  return body;
 }
 
 /**

@@ -54,8 +54,30 @@ export function defineOpenAICompatible(facts: OpenAICompatibleFacts): Registered
 export function createOpenAICompatibleProvider(config: ProviderConfig, context: ProviderContext): Provider {
   const { http, keys, deps } = context;
 
+  /**
+   * The provider's key. A key store that fails (Secrets Manager throttled, timed out, access denied)
+   * fails this target over like any other fault, instead of ending the request as an internal error;
+   * blame counts it as the gateway's, so a slow Secrets Manager never benches the provider.
+   */
+  async function keyOf(): Promise<string | undefined> {
+    try {
+      return await keys.get(config);
+    } catch (error) {
+      throw new UpstreamError(
+        `${config.id}: its API key could not be read (${(error as Error)?.name ?? "error"})`,
+        {
+          status: 502,
+          code: "provider_key_unavailable",
+          action: "failover",
+          providerId: config.id,
+          cause: error,
+        },
+      );
+    }
+  }
+
   async function post(request: ChatRequest, options: CallOptions, streaming: boolean): Promise<HttpResponse> {
-    const key = await keys.get(config);
+    const key = await keyOf();
     if (key === undefined) {
       throw new UpstreamError(`${config.id}: no API key configured`, {
         status: 502,
@@ -97,7 +119,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
       // request that saw the old key) and, if it changed, try once more with the new one.
       const refused = await response.text().catch(() => "");
       keys.invalidate(config, key);
-      const fresh = await keys.get(config);
+      const fresh = await keyOf();
       if (fresh === undefined || fresh === key) {
         throw errorFromStatus(config.id, 401, response.headers, refused, deps.now());
       }
@@ -178,7 +200,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
           }
           return { ok: true, status: 200, latencyMs: deps.now() - started, ttftMs, error: undefined };
         }
-        const key = await keys.get(config);
+        const key = await keyOf();
         const response = await http.request({
           url: `${config.baseUrl}/models`,
           method: "GET",

@@ -8,7 +8,17 @@ import { type GatewayError, UpstreamTimeoutError } from "../errors.ts";
 export type Fault = "provider" | "caller" | "gateway";
 
 /** Codes of failures that are the gateway's own: its limits, its pool, its bugs. */
-const GATEWAY_CODES = new Set(["gateway_overloaded", "response_too_large", "internal_error"]);
+const GATEWAY_CODES = new Set([
+  "gateway_overloaded",
+  "response_too_large",
+  "internal_error",
+  // The provider's key could not be read, or none is configured: our side, not the provider's.
+  "provider_key_unavailable",
+  "provider_not_configured",
+  // A restarted answer that did not begin with the text sent: at temperature > 0 that is expected
+  // of a healthy provider, so it must not push the backup toward a bench.
+  "continuation_diverged",
+]);
 
 /**
  * The one place that decides. `deadline` is the request's: a timeout that fired because the time

@@ -277,14 +277,29 @@ async function write(req: IncomingMessage, res: ServerResponse, response: Gatewa
     for (;;) {
       const next = await iterator.next();
       if (next.done || res.destroyed) break;
-      if (!res.write(next.value)) {
-        await Promise.race([once(res, "drain"), once(res, "close")]);
-      }
+      if (!res.write(next.value)) await drainedOrClosed(res);
     }
   } finally {
     await iterator.return?.();
     res.end();
   }
+}
+
+/**
+ * Resolves when the response can take more, or is gone. One listener of each, both removed when
+ * either fires: racing two `once()` promises left the loser's listeners behind on every wait, and a
+ * slow reader of a long stream piled them up (MaxListenersExceededWarning after eleven waits).
+ */
+function drainedOrClosed(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      res.off("close", done);
+      resolve();
+    };
+    res.on("drain", done);
+    res.on("close", done);
+  });
 }
 
 /** Starts a server and resolves with its URL. */

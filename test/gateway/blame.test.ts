@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
+import type { HttpClient } from "../../lib/http/client.ts";
+import type { ApiKeys } from "../../lib/providers/keys.ts";
 import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
 import {
   chatBody,
@@ -102,16 +104,17 @@ describe("only a provider's own faults count against it", () => {
     expect(b.requests).toHaveLength(0);
   });
 
-  it("answers our own bug with a 500 naming the request, and blames no provider", async () => {
-    a = await startFakeUpstream();
-    b = await startFakeUpstream();
-    const keys = {
-      get: async () => {
-        throw new TypeError("a bug in the gateway");
+  it("fails over when a provider's key cannot be read, and blames no provider", async () => {
+    await setup();
+    const keys: ApiKeys = {
+      get: async (provider) => {
+        if (provider.id === "a") throw Object.assign(new Error("timed out"), { name: "TimeoutError" });
+        return "sk-test-secret-key-123456";
       },
       has: () => true,
       invalidate() {},
     };
+    await gateway.close();
     gateway = await startGateway(
       {
         defaults: STRICT,
@@ -126,6 +129,45 @@ describe("only a provider's own faults count against it", () => {
         },
       },
       { keys },
+    );
+
+    const streamed = await postChat(gateway.url, chatBody("m", { stream: true }));
+    const whole = await postChat(gateway.url, chatBody("m"));
+
+    expect(streamed.status).toBe(200);
+    expect(whole.status).toBe(200);
+    expect(whole.headers.get("x-gateway-provider")).toBe("b");
+    expect(a.requests).toHaveLength(0);
+    expect(benched("a/model-a")).toBeUndefined();
+    expect(chatLines()[1]?.attempts).toMatchObject([
+      { provider: "a", outcome: "error", code: "provider_key_unavailable", fault: "gateway" },
+      { provider: "b", outcome: "ok" },
+    ]);
+  });
+
+  it("answers our own bug with a 500 naming the request, and blames no provider", async () => {
+    a = await startFakeUpstream();
+    b = await startFakeUpstream();
+    const http: HttpClient = {
+      request: () => {
+        throw new TypeError("a bug in the gateway");
+      },
+      close() {},
+    };
+    gateway = await startGateway(
+      {
+        defaults: STRICT,
+        providers: [fakeProvider("a", a.url), fakeProvider("b", b.url)],
+        models: {
+          m: {
+            targets: [
+              { provider: "a", model: "model-a" },
+              { provider: "b", model: "model-b" },
+            ],
+          },
+        },
+      },
+      { http },
     );
 
     const res = await postChat(gateway.url, chatBody("m"));
@@ -182,6 +224,24 @@ describe("every request leaves one log line", () => {
     ]);
     expect(benched("a/model-a")).toBeUndefined();
     expect(gateway.logs.filter((l) => l.level === "error")).toEqual([]);
+  });
+
+  it("logs and cleans up a stream whose body the adapter gave up before reading it", async () => {
+    await setup();
+    a.fallback = { kind: "answer", tokenDelayMs: 50, tokens: Array(20).fill(" tok") };
+
+    const response = await gateway.runtime.gateway.handle({
+      method: "POST",
+      path: "/v1/chat/completions",
+      headers: { "content-type": "application/json" },
+      body: chatBody("m", { stream: true }),
+      signal: new AbortController().signal,
+    });
+    if (typeof response.body === "string") throw new Error("expected a stream");
+    await response.body[Symbol.asyncIterator]().return?.(undefined);
+
+    expect(chatLines()).toEqual([expect.objectContaining({ outcome: "client_closed", status: 499 })]);
+    await expect.poll(() => a.requests[0]?.closedEarly).toBe(true);
   });
 });
 

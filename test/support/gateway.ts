@@ -3,6 +3,7 @@ import { validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, type Logger, setTimer, sleep } from "../../lib/deps.ts";
 import type { ClientAuth } from "../../lib/gateway/auth.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
+import type { HttpClient } from "../../lib/http/client.ts";
 import { type ApiKeys, envKeys } from "../../lib/providers/keys.ts";
 import { createRuntime, type GatewayRuntime } from "../../lib/runtime.ts";
 import { createNodeServer, listen } from "../../lib/server/node-server.ts";
@@ -36,6 +37,8 @@ export async function startGateway(
     healthStore?: HealthStore;
     auth?: ClientAuth;
     keys?: ApiKeys;
+    /** The upstream HTTP client (default: a real one). */
+    http?: HttpClient;
     /** A fake clock (test/support/fake-clock.ts) instead of the real one. */
     clock?: Pick<Deps, "now" | "sleep" | "setTimer">;
   } = {},
@@ -57,6 +60,7 @@ export async function startGateway(
     deps,
     keys: options.keys ?? envKeys(options.env ?? { TEST_KEY: "sk-test-secret-key-123456" }),
     ...(options.healthStore ? { healthStore: options.healthStore } : {}),
+    ...(options.http ? { http: options.http } : {}),
     ...(options.auth ? { auth: options.auth } : {}),
   });
   const server: Server = createNodeServer(runtime.gateway, {

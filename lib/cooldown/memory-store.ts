@@ -129,6 +129,10 @@ export function createMemoryCooldownStore(policy: CooldownPolicy): CooldownStore
       }
       count(e, now, false);
     },
+    endTrial(target) {
+      const e = entries.get(target);
+      if (e !== undefined) e.trialUntil = 0;
+    },
     tryTrial(target, now) {
       const e = entry(target);
       if (e.trialUntil > now || e.nextTrialAt > now) return false;

@@ -85,5 +85,6 @@ export function createSharedCooldownStore(
       }
     },
     tryTrial: (target, now) => local.tryTrial(target, now),
+    endTrial: (target) => local.endTrial(target),
   };
 }

@@ -30,4 +30,6 @@ export interface CooldownStore {
    * caller who would otherwise be refused. False while another request holds it.
    */
   tryTrial(target: string, now: number): boolean;
+  /** Frees the trial slot when the trial ended with no verdict on the target (not its fault either way). */
+  endTrial(target: string): void;
 }

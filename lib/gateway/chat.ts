@@ -194,7 +194,11 @@ async function lastChance(
       requestId: call.requestId,
       target: s.candidate.key,
     });
-    const outcome = await attempt(s.candidate, others(s.candidate), true);
+    const outcome = await attempt(s.candidate, others(s.candidate), true).finally(() =>
+      // A success or a provider fault already decided the trial; anything else (the caller's
+      // deadline, a full pool, a 4xx) must not hold the slot for the whole lease.
+      context.cooldowns.endTrial(s.candidate.key),
+    );
     return outcome === "next" || outcome === "stop" ? undefined : outcome;
   }
   return undefined;

@@ -32,8 +32,6 @@ export interface Gateway {
   refuse(error: GatewayError, requestId?: string): GatewayResponse;
 }
 
-export type GatewayContext = ChatContext;
-
 /** The methods each known path answers; HEAD and OPTIONS wherever GET is, OPTIONS everywhere. */
 function allowedMethods(path: string): readonly string[] | undefined {
   if (path === "/v1/chat/completions") return ["POST", "OPTIONS"];
@@ -48,7 +46,7 @@ function echo(text: string): string {
 }
 
 /** The whole HTTP API as `request → response`; runtimes are thin adapters around it. */
-export function createGateway(context: GatewayContext): Gateway {
+export function createGateway(context: ChatContext): Gateway {
   const { config, deps } = context;
   const routes = new Map<string, ModelRoute>(config.models.map((m) => [m.name, m]));
   const modelList = {

@@ -50,8 +50,8 @@ export interface ProviderDefinition<Options> {
   /**
    * Builds a provider from a configuration this definition validated. Called when the provider is
    * first used, never at import. It returns at once: a type over a heavy SDK imports it on first
-   * call (see `lazyProvider` in `lazy.ts`), so the bundle and the cold start of a gateway that does
-   * not use it stay small.
+   * call (as `bedrock.ts` does with `await import(...)`), so the cold start of a gateway that does
+   * not use it stays small.
    */
   create(config: ProviderConfig<Options>, context: ProviderContext): Provider;
 }

@@ -36,12 +36,21 @@ export function envKeys(env: NodeJS.ProcessEnv = process.env): ApiKeys {
  * Manager, a test's) is wrapped once where the runtime is built, so a rotated key is registered the
  * moment it is fetched; registering a value already known only refreshes it.
  */
+/**
+ * Configured headers that carry credentials (`x-api-key`, `api-key`, `authorization`, `x-auth-token`,
+ * ...): their values are secrets. Others (`anthropic-version: 2023-06-01`, a referer URL) are not, and
+ * registering them would redact ordinary text everywhere.
+ */
+const CREDENTIAL_HEADER = /auth|key|token|secret|password|credential|cookie/i;
+
 export function registeringKeys(keys: ApiKeys, register: (value: string) => void = registerSecret): ApiKeys {
   return {
     async get(provider) {
       const key = await keys.get(provider);
       if (key !== undefined) register(key);
-      for (const value of Object.values(provider.headers ?? {})) register(value);
+      for (const [name, value] of Object.entries(provider.headers ?? {})) {
+        if (CREDENTIAL_HEADER.test(name)) register(value);
+      }
       return key;
     },
     has: (provider) => keys.has(provider),

@@ -107,7 +107,6 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
           // Content-level limits (first token, idle) are the gateway's; this only catches a dead socket.
           bodyIdleTimeoutMs: streaming ? Math.max(t.idleMs, t.firstTokenMs) : t.responseMs,
           ...(streaming ? {} : { totalTimeoutMs: t.responseMs }),
-          ...(options.maxResponseBytes === undefined ? {} : { maxResponseBytes: options.maxResponseBytes }),
         });
       } catch (error) {
         throw toUpstreamError(config.id, error);

@@ -64,11 +64,6 @@ export interface CallOptions {
   timeouts: ProviderConfig["timeouts"];
   /** Send the request to the provider's prefix-completion endpoint (continuation). */
   prefill?: boolean;
-  /**
-   * Largest answer read, in bytes after decoding; past it the call fails with `response_too_large`.
-   * Absent: the HTTP client's default.
-   */
-  maxResponseBytes?: number;
 }
 
 export interface HealthResult {

@@ -105,5 +105,8 @@ describe("memory cooldown store (the breaker)", () => {
     expect(store.tryTrial("u", 0)).toBe(true);
     expect(store.tryTrial("u", 59_999)).toBe(false);
     expect(store.tryTrial("u", 60_000)).toBe(true);
+    // A trial that ended with no verdict (not the target's fault either way) frees the slot at once.
+    store.endTrial("u");
+    expect(store.tryTrial("u", 60_001)).toBe(true);
   });
 });

@@ -234,15 +234,20 @@ describe("odd upstream answers (issue 9)", () => {
     );
   });
 
-  it("stops a stream at the call's maxResponseBytes, to be returned to the caller", async () => {
-    const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }).getProvider("openai");
-    upstream.queue.push({ kind: "custom", respond: hugeAnswer(Number.POSITIVE_INFINITY) });
-    const stream = await provider?.streamChat(request, { ...options(), maxResponseBytes: 64 * 1024 });
-    await expect(collect(stream)).rejects.toMatchObject({
-      status: 502,
-      code: "response_too_large",
-      action: "return",
-    });
+  it("stops an endless stream at the client's maxResponseBytes, to be returned to the caller", async () => {
+    const capped = createHttpClient({ maxResponseBytes: 64 * 1024 });
+    try {
+      const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }, capped).getProvider("openai");
+      upstream.queue.push({ kind: "custom", respond: hugeAnswer(Number.POSITIVE_INFINITY) });
+      const stream = await provider?.streamChat(request, options());
+      await expect(collect(stream)).rejects.toMatchObject({
+        status: 502,
+        code: "response_too_large",
+        action: "return",
+      });
+    } finally {
+      capped.close();
+    }
   });
 
   it("fails a redirect over without sending the key to its Location", async () => {

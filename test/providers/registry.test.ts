@@ -3,14 +3,15 @@ import { ConfigError, number, optional, string } from "../../lib/config/fields.t
 import { validateConfig } from "../../lib/config/validate.ts";
 import { setTimer, silentLogger } from "../../lib/deps.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
+import { providerBase } from "../../lib/providers/base.ts";
 import { deepseek } from "../../lib/providers/deepseek.ts";
 import { defineProvider, type ProviderContext } from "../../lib/providers/definition.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
-import { lazyProvider, type ProviderCalls } from "../../lib/providers/lazy.ts";
 import { mock } from "../../lib/providers/mock.ts";
 import { openai } from "../../lib/providers/openai.ts";
 import { createProviderRegistry, needsApiKey, providerRegistry } from "../../lib/providers/registry.ts";
+import type { Provider } from "../../lib/providers/types.ts";
 
 const http = createHttpClient();
 afterAll(() => http.close());
@@ -43,11 +44,14 @@ function configError(run: () => unknown): ConfigError {
   throw new Error("expected a ConfigError");
 }
 
+/** The calls of a provider, without what `providerBase` gives every provider. */
+type ProviderCalls = Pick<Provider, "chatCompletion" | "streamChat" | "healthCheck">;
+
 /**
- * A keyless provider type with a field of its own (`region`) whose client is loaded on first call, as
- * an Amazon Bedrock type would be: it shows the definition shape holds such a type.
+ * A keyless provider type with a field of its own (`region`), as Amazon Bedrock is: it shows the
+ * definition shape holds such a type. `build` counts how often the factory builds it.
  */
-function keylessType(load: () => Promise<ProviderCalls>) {
+function keylessType(build: () => ProviderCalls) {
   return defineProvider<{ region: string; maxRetries: number }>({
     type: "keyless",
     apiKey: "none",
@@ -59,7 +63,7 @@ function keylessType(load: () => Promise<ProviderCalls>) {
       region: string(provider.region, `${field}.region`),
       maxRetries: optional(provider, "maxRetries", field, number(0, 5), 1),
     }),
-    create: (config, { deps }) => lazyProvider(config, deps, load),
+    create: (config, { deps }) => ({ ...providerBase(config, deps), ...build() }),
   });
 }
 
@@ -200,7 +204,7 @@ describe("each definition validates its own fields", () => {
 
 describe("a registry drives validation and the factory", () => {
   it("lists its own types when a provider names another", () => {
-    const registry = createProviderRegistry([keylessType(async () => loadedCalls()), mock]);
+    const registry = createProviderRegistry([keylessType(() => loadedCalls()), mock]);
     const error = configError(() =>
       validateConfig(documentWith({ id: "o", type: "openai", apiKey: { env: "K" } }), registry),
     );
@@ -212,7 +216,7 @@ describe("a registry drives validation and the factory", () => {
   });
 
   it("validates a keyless type with fields of its own, from its definition", () => {
-    const registry = createProviderRegistry([keylessType(async () => loadedCalls())]);
+    const registry = createProviderRegistry([keylessType(() => loadedCalls())]);
     const [provider] = validateConfig(
       documentWith({ id: "k", type: "keyless", region: "eu-west-1", baseUrl: "https://elsewhere.example" }),
       registry,
@@ -240,11 +244,11 @@ describe("a registry drives validation and the factory", () => {
     ]);
   });
 
-  it("builds providers with their definition, a keyless one configured without a key, its client loaded on first call", async () => {
-    let loads = 0;
+  it("builds providers with their definition once, a keyless one configured without a key", async () => {
+    let builds = 0;
     const registry = createProviderRegistry([
-      keylessType(async () => {
-        loads++;
+      keylessType(() => {
+        builds++;
         return loadedCalls();
       }),
       mock,
@@ -256,42 +260,15 @@ describe("a registry drives validation and the factory", () => {
     const factory = createProviderFactory(config, context, registry);
 
     expect(factory.isProviderConfigured("k")).toBe(true);
+    expect(builds).toBe(0); // nothing is built before it is asked for
     const provider = factory.getProvider("k");
     expect(provider?.config.options).toEqual({ region: "r", maxRetries: 1 });
-    expect(loads).toBe(0); // built without loading its client
     const request = { model: "x", messages: [{ role: "user", content: "hi" }] };
     const call = { signal: new AbortController().signal, timeouts: TIMEOUTS };
     expect(await provider?.chatCompletion(request, call)).toEqual(answer);
-    expect(await provider?.healthCheck({ timeoutMs: 100 })).toMatchObject({ ok: true, ttftMs: 5 });
-    expect(loads).toBe(1); // loaded once, shared by every later call
+    expect(factory.getProvider("k")).toBe(provider);
+    expect(builds).toBe(1); // built once, shared by every later call
     expect(factory.getProvider("m")?.config.type).toBe("mock");
-  });
-
-  it("fails a client that cannot be loaded over, reports it unhealthy, and loads again next time", async () => {
-    let fail = true;
-    const registry = createProviderRegistry([
-      keylessType(async () => {
-        if (fail) throw new Error("Cannot find package '@aws-sdk/client-bedrock-runtime'");
-        return loadedCalls();
-      }),
-    ]);
-    const config = validateConfig(documentWith({ id: "k", type: "keyless", region: "r" }), registry);
-    const provider = createProviderFactory(config, context, registry).getProvider("k");
-    const request = { model: "x", messages: [{ role: "user", content: "hi" }] };
-    const call = { signal: new AbortController().signal, timeouts: TIMEOUTS };
-
-    await expect(provider?.streamChat(request, call)).rejects.toMatchObject({
-      status: 502,
-      code: "provider_not_configured",
-      action: "failover",
-      providerId: "k",
-    });
-    expect(await provider?.healthCheck({ timeoutMs: 100 })).toMatchObject({
-      ok: false,
-      error: "k: its client could not be loaded",
-    });
-    fail = false;
-    expect(await provider?.chatCompletion(request, call)).toEqual(answer);
   });
 
   it("refuses to build a type from another type's configuration, and a type it does not have", () => {

@@ -122,10 +122,10 @@ describe("registeringKeys", () => {
   const provider = {
     id: "p",
     type: "openai",
-    headers: { "x-api-key": "header-secret-123", "x-short": "abc" },
+    headers: { "x-api-key": "header-secret-123", "anthropic-version": "2023-06-01", "x-auth-token": "abc" },
   } as unknown as ProviderConfig;
 
-  it("registers each key it hands out, and the provider's header values", async () => {
+  it("registers each key it hands out, and the values of the provider's credential headers only", async () => {
     const registered: string[] = [];
     const inner: ApiKeys = { get: async () => HELD, has: () => true, invalidate() {} };
     const keys = registeringKeys(inner, (value) => registered.push(value));
@@ -133,6 +133,7 @@ describe("registeringKeys", () => {
     expect(await keys.get(provider)).toBe(HELD);
 
     expect(registered).toEqual([HELD, "header-secret-123", "abc"]);
+    expect(registered).not.toContain("2023-06-01");
   });
 
   it("registers nothing for a provider without a key but still its headers", async () => {

@@ -3,9 +3,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { bundleAsDeployed, importHandler } from "../support/bundle.ts";
+import { bundleAsDeployed, importHandler, useFunctionEnvironment } from "../support/bundle.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
-import { useLoopbackAws } from "../support/fake-secrets.ts";
 import { isStreamingHandler, lambdaContext, ResponseStream } from "../support/lambda-runtime.ts";
 import { fuzzSeed, percent, request } from "./arbitraries.ts";
 import { isOpenAIError } from "./raw-http.ts";
@@ -36,8 +35,7 @@ beforeAll(async () => {
   });
   await bundleAsDeployed("functions/chat.ts", configText, join(outdir, "chat.mjs"));
   // No secrets are needed (a mock provider, no caller keys): the Secrets Manager endpoint is unused.
-  useLoopbackAws(table.dynamo.endpoint, "http://127.0.0.1:9");
-  Object.assign(process.env, { HEALTH_TABLE: table.tableName, AUTH_MODE: "NONE", LOG_LEVEL: "info" });
+  useFunctionEnvironment(table, "http://127.0.0.1:9", { LOG_LEVEL: "info" });
   delete process.env.CLIENT_KEYS_SECRET;
   delete process.env.GATEWAY_CONFIG_JSON;
   const chat = await importHandler(join(outdir, "chat.mjs"));

@@ -3,10 +3,10 @@ import { resolve } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashClientKey } from "../../lib/gateway/auth.ts";
-import { importHandler, synthesizeFunctions } from "../support/bundle.ts";
+import { importHandler, synthesizeFunctions, useFunctionEnvironment } from "../support/bundle.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 import { BEDROCK_TOKENS, type FakeBedrock, startFakeBedrock } from "../support/fake-bedrock.ts";
-import { type FakeSecrets, startFakeSecrets, useLoopbackAws } from "../support/fake-secrets.ts";
+import { type FakeSecrets, startFakeSecrets } from "../support/fake-secrets.ts";
 import { startFunctionUrl } from "../support/lambda-runtime.ts";
 
 /**
@@ -47,13 +47,9 @@ beforeAll(async () => {
   });
   chatAsset = synthesizeFunctions(outdir, "BedrockE2E", configText).chat;
 
-  useLoopbackAws(table.dynamo.endpoint, secrets.endpoint);
-  Object.assign(process.env, {
+  useFunctionEnvironment(table, secrets.endpoint, {
     AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
-    HEALTH_TABLE: table.tableName,
     CLIENT_KEYS_SECRET: "bedrock-e2e/client-keys",
-    AUTH_MODE: "NONE",
-    LOG_LEVEL: "off",
   });
   functionUrl = await startFunctionUrl(await importHandler(chatAsset));
 }, 60_000);

@@ -3,9 +3,9 @@ import { resolve } from "node:path";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { hashClientKey } from "../../lib/gateway/auth.ts";
-import { importHandler, synthesizeFunctions } from "../support/bundle.ts";
+import { importHandler, synthesizeFunctions, useFunctionEnvironment } from "../support/bundle.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
-import { type FakeSecrets, startFakeSecrets, useLoopbackAws } from "../support/fake-secrets.ts";
+import { type FakeSecrets, startFakeSecrets } from "../support/fake-secrets.ts";
 import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
 import { isStreamingHandler, lambdaContext, startFunctionUrl } from "../support/lambda-runtime.ts";
 
@@ -58,13 +58,7 @@ beforeAll(async () => {
 
   assets = synthesizeFunctions(outdir, "E2E", configText);
 
-  useLoopbackAws(table.dynamo.endpoint, secrets.endpoint);
-  Object.assign(process.env, {
-    HEALTH_TABLE: table.tableName,
-    CLIENT_KEYS_SECRET: "e2e/client-keys",
-    AUTH_MODE: "NONE",
-    LOG_LEVEL: "off",
-  });
+  useFunctionEnvironment(table, secrets.endpoint, { CLIENT_KEYS_SECRET: "e2e/client-keys" });
   const chat = await importHandler(assets.chat);
   healthHandler = (await importHandler(assets.health)) as typeof healthHandler;
   expect(isStreamingHandler(chat)).toBe(true);

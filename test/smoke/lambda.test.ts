@@ -8,9 +8,9 @@ import { runSmokeCli } from "../../lib/smoke/cli.ts";
 import { readHealthTable } from "../../lib/smoke/health-table.ts";
 import { createSmokeHttp } from "../../lib/smoke/http.ts";
 import type { SmokeReport } from "../../lib/smoke/run.ts";
-import { bundleAsDeployed, importHandler } from "../support/bundle.ts";
+import { bundleAsDeployed, importHandler, useFunctionEnvironment } from "../support/bundle.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
-import { type FakeSecrets, startFakeSecrets, useLoopbackAws } from "../support/fake-secrets.ts";
+import { type FakeSecrets, startFakeSecrets } from "../support/fake-secrets.ts";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
 import { lambdaContext, startFunctionUrl } from "../support/lambda-runtime.ts";
 
@@ -64,13 +64,7 @@ beforeAll(async () => {
     bundle("functions/health.ts", configText),
   ]);
 
-  useLoopbackAws(table.dynamo.endpoint, secrets.endpoint);
-  Object.assign(process.env, {
-    HEALTH_TABLE: table.tableName,
-    CLIENT_KEYS_SECRET: "smoke/client-keys",
-    AUTH_MODE: "NONE",
-    LOG_LEVEL: "off",
-  });
+  useFunctionEnvironment(table, secrets.endpoint, { CLIENT_KEYS_SECRET: "smoke/client-keys" });
   const chat = await importHandler(chatFile);
   const health = (await importHandler(healthFile)) as (event: unknown, context: unknown) => Promise<unknown>;
   // One scheduled run of the health function, as EventBridge would invoke it.

@@ -4,6 +4,8 @@ import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { build } from "esbuild";
 import { bundleOptions, GatewayStack } from "../../infra/stack.ts";
+import type { TestTable } from "./dynamo.ts";
+import { useLoopbackAws } from "./fake-secrets.ts";
 import { installLambdaShim } from "./lambda-runtime.ts";
 
 /**
@@ -59,4 +61,17 @@ export function synthesizeFunctions(
 export async function importHandler(file: string): Promise<unknown> {
   installLambdaShim();
   return ((await import(pathToFileURL(file).href)) as { handler: unknown }).handler;
+}
+
+/**
+ * The environment the stack gives a function (its table, AUTH_MODE NONE, logs off), with its AWS
+ * SDK pointed at dynalite and the Secrets Manager fake on loopback; `env` adds or overrides.
+ */
+export function useFunctionEnvironment(
+  table: TestTable,
+  secretsEndpoint: string,
+  env: Record<string, string> = {},
+): void {
+  useLoopbackAws(table.dynamo.endpoint, secretsEndpoint);
+  Object.assign(process.env, { HEALTH_TABLE: table.tableName, AUTH_MODE: "NONE", LOG_LEVEL: "off", ...env });
 }

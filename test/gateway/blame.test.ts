@@ -1,13 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
-import {
-  chatBody,
-  fakeProvider,
-  jsonOf,
-  postChat,
-  startGateway,
-  type TestGateway,
-} from "../support/gateway.ts";
+import { type FakeUpstream, sseDataLines } from "../support/fake-upstream.ts";
+import { chatBody, jsonOf, postChat, type TestGateway } from "../support/gateway.ts";
+import { type TwoUpstreamOptions, twoUpstreamGateway } from "../support/two-upstreams.ts";
 
 // One provider fault is enough to bench a target here: whatever these tests do must not bench it.
 const STRICT = {
@@ -20,27 +14,11 @@ let a: FakeUpstream;
 let b: FakeUpstream;
 let gateway: TestGateway;
 
-async function setup(
-  options: {
-    defaults?: Record<string, unknown>;
-    targets?: Array<Record<string, unknown>>;
-    b?: (url: string) => Record<string, unknown>;
-  } = {},
-) {
-  a = await startFakeUpstream();
-  b = await startFakeUpstream();
-  gateway = await startGateway({
+async function setup(options: Pick<TwoUpstreamOptions, "defaults" | "targets" | "b"> = {}) {
+  ({ a, b, gateway } = await twoUpstreamGateway({
+    ...options,
     defaults: { ...STRICT, resumeByRestart: false, ...options.defaults },
-    providers: [fakeProvider("a", a.url), fakeProvider("b", b.url, options.b?.(b.url))],
-    models: {
-      m: {
-        targets: options.targets ?? [
-          { provider: "a", model: "model-a" },
-          { provider: "b", model: "model-b" },
-        ],
-      },
-    },
-  });
+  }));
 }
 
 afterEach(async () => {
@@ -103,8 +81,6 @@ describe("only a provider's own faults count against it", () => {
   });
 
   it("answers our own bug with a 500 naming the request, and blames no provider", async () => {
-    a = await startFakeUpstream();
-    b = await startFakeUpstream();
     const keys = {
       get: async () => {
         throw new TypeError("a bug in the gateway");
@@ -112,21 +88,7 @@ describe("only a provider's own faults count against it", () => {
       has: () => true,
       invalidate() {},
     };
-    gateway = await startGateway(
-      {
-        defaults: STRICT,
-        providers: [fakeProvider("a", a.url), fakeProvider("b", b.url)],
-        models: {
-          m: {
-            targets: [
-              { provider: "a", model: "model-a" },
-              { provider: "b", model: "model-b" },
-            ],
-          },
-        },
-      },
-      { keys },
-    );
+    ({ a, b, gateway } = await twoUpstreamGateway({ defaults: STRICT, gateway: { keys } }));
 
     const res = await postChat(gateway.url, chatBody("m"));
 

@@ -4,65 +4,33 @@
  * from this one, and a bundle of the Bedrock client's first load, then imports each in fresh
  * processes. `node scripts/run-ts.mjs bench/bedrock-cold.ts [baseline checkout, default ../main]`.
  */
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { build } from "esbuild";
-import { bundleOptions } from "../infra/stack.ts";
+import { deployedBuildOptions, importTimeMs, medianOfFreshProcesses } from "./bundle.ts";
 
 const RUNS = 9;
 const baseline = resolve(process.argv[2] ?? "../main");
 const outdir = resolve("dist/bench-bedrock");
 mkdirSync(outdir, { recursive: true });
 
-function common(configText: string) {
-  const options = bundleOptions(configText);
-  return {
-    bundle: true,
-    platform: "node" as const,
-    logLevel: "silent" as const,
-    format: options.format,
-    target: options.target,
-    minify: options.minify,
-    banner: { js: options.banner },
-    define: options.define,
-  };
-}
-
-/** Median ms of `script` (which prints its own measurement) over fresh processes. */
-function median(script: string): number {
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) {
-    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
-      env: {
-        ...process.env,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-        AWS_REGION: "us-east-1",
-      },
-      encoding: "utf8",
-    });
-    times.push(Number(out));
-  }
-  times.sort((a, b) => a - b);
-  return times[Math.floor(times.length / 2)] ?? Number.NaN;
-}
-
-const shim = `globalThis.awslambda = Object.assign(globalThis.awslambda ?? {}, {
-  streamifyResponse: (h) => h, HttpResponseStream: { from: (s) => s } });`;
-const importMs = (file: string) =>
-  median(`${shim} const t = performance.now(); await import(${JSON.stringify(`file://${file}`)});
-    process.stdout.write(String(performance.now() - t));`);
+const median = (script: string) => medianOfFreshProcesses(script, RUNS);
+const importMs = (file: string) => importTimeMs(file, RUNS);
 
 const defaultConfig = readFileSync("config/default.json", "utf8");
 const bedrockConfig = readFileSync("config/bedrock.example.json", "utf8");
 await build({
-  ...common(defaultConfig),
+  ...deployedBuildOptions(defaultConfig),
   entryPoints: [`${baseline}/functions/chat.ts`],
   outfile: `${outdir}/baseline.mjs`,
 });
-await build({ ...common(defaultConfig), entryPoints: ["functions/chat.ts"], outfile: `${outdir}/chat.mjs` });
 await build({
-  ...common(bedrockConfig),
+  ...deployedBuildOptions(defaultConfig),
+  entryPoints: ["functions/chat.ts"],
+  outfile: `${outdir}/chat.mjs`,
+});
+await build({
+  ...deployedBuildOptions(bedrockConfig),
   entryPoints: ["functions/chat.ts"],
   outfile: `${outdir}/chat-bedrock-config.mjs`,
 });
@@ -73,7 +41,7 @@ writeFileSync(
    export const load = () => sdkBedrockRuntime("us-east-1");`,
 );
 await build({
-  ...common(defaultConfig),
+  ...deployedBuildOptions(defaultConfig),
   entryPoints: [`${outdir}/first-load.ts`],
   outfile: `${outdir}/first-load.mjs`,
 });

@@ -1,10 +1,9 @@
-import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { build } from "esbuild";
-import { bundleOptions } from "../infra/stack.ts";
+import { deployedBuildOptions, importTimeMs } from "./bundle.ts";
 import { type BenchChild, startBenchChild as start } from "./child.ts";
 
 /**
@@ -166,47 +165,12 @@ function percentile(values: number[], p: number): number {
 const mean = (values: number[]) => values.reduce((s, v) => s + v, 0) / values.length;
 const round = (v: number, digits = 3) => Number(v.toFixed(digits));
 
-/** Import time of a module in a fresh Node process, in ms (median of `runs`). */
-function importTime(modulePath: string, runs: number): number {
-  const script = `
-    globalThis.awslambda = Object.assign(globalThis.awslambda ?? {}, {
-      streamifyResponse: (h) => h,
-      HttpResponseStream: { from: (s) => s },
-    });
-    const t = performance.now();
-    await import(${JSON.stringify(`file://${modulePath}`)});
-    process.stdout.write(String(performance.now() - t));`;
-  const times: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const out = execFileSync(process.execPath, ["--input-type=module", "-e", script], {
-      env: {
-        ...process.env,
-        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: "true",
-        AWS_REGION: "us-east-1",
-      },
-      cwd: process.cwd(),
-      encoding: "utf8",
-    });
-    times.push(Number(out));
-  }
-  return percentile(times, 50);
-}
-
 async function coldStart() {
   const outdir = resolve("dist/bench-bundle");
   mkdirSync(outdir, { recursive: true });
-  const options = bundleOptions(readFileSync("config/default.json", "utf8"));
   const common = {
+    ...deployedBuildOptions(readFileSync("config/default.json", "utf8")),
     entryPoints: ["functions/chat.ts"],
-    bundle: true,
-    platform: "node" as const,
-    logLevel: "silent" as const,
-    format: options.format,
-    target: options.target,
-    minify: options.minify,
-    external: options.external,
-    banner: { js: options.banner },
-    define: options.define,
   };
   // As deployed (everything bundled, see infra/stack.ts), and our code alone with the SDK left out.
   await build({ ...common, external: ["@aws-sdk/*"], outfile: `${outdir}/chat.mjs` });
@@ -215,9 +179,9 @@ async function coldStart() {
   return {
     bundleBytes: statSync(`${outdir}/chat.mjs`).size,
     bundleWithSdkBytes: statSync(`${outdir}/chat-with-sdk.mjs`).size,
-    importMs: importTime(`${outdir}/chat.mjs`, COLD_RUNS),
-    importWithSdkMs: importTime(`${outdir}/chat-with-sdk.mjs`, COLD_RUNS),
-    importEmptyMs: importTime(`${outdir}/empty.mjs`, COLD_RUNS),
+    importMs: importTimeMs(`${outdir}/chat.mjs`, COLD_RUNS),
+    importWithSdkMs: importTimeMs(`${outdir}/chat-with-sdk.mjs`, COLD_RUNS),
+    importEmptyMs: importTimeMs(`${outdir}/empty.mjs`, COLD_RUNS),
   };
 }
 

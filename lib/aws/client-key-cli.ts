@@ -48,6 +48,15 @@ const LIMIT_FLAGS: Record<string, keyof KeyLimits> = {
 
 class UsageError extends Error {}
 
+/** What every table command works with: one object rather than five positional parameters. */
+interface CommandContext {
+  store: CallerStore;
+  opt: (name: string) => string | undefined;
+  io: ClientKeyIo;
+  now: () => number;
+  json: boolean;
+}
+
 /** The `npm run client-key` command. Returns the exit code. */
 export async function runClientKeyCli(argv: string[], io: ClientKeyIo): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
@@ -110,17 +119,18 @@ export async function runClientKeyCli(argv: string[], io: ClientKeyIo): Promise<
   const store = createCallerStore(client, tableName);
   const now = io.now ?? Date.now;
   const json = values.json === true;
+  const ctx: CommandContext = { store, opt, io, now, json };
   try {
-    if (command === "create") return await create(store, opt, io, now, json);
-    if (command === "list") return await list(store, io, now, json);
-    if (command === "set") return await set(store, value, opt, io, now, json);
+    if (command === "create") return await create(ctx);
+    if (command === "list") return await list(ctx);
+    if (command === "set") return await set(ctx, value);
     if (command === "revoke") {
       await store.revoke(keyId(value), now());
       io.out(json ? `${JSON.stringify({ id: value, revoked: true })}\n` : `revoked ${value}\n`);
       io.err("the gateway refuses it once its key cache expires (callers.cacheTtlMs, 30 s by default)\n");
       return 0;
     }
-    return await usage(store, opt, io, now, json);
+    return await usage(ctx);
   } catch (error) {
     if (error instanceof UsageError) {
       io.err(`client-key: ${error.message}\n`);
@@ -171,13 +181,7 @@ function modelsFrom(raw: string | undefined): string[] | undefined {
   return models;
 }
 
-async function create(
-  store: CallerStore,
-  opt: (name: string) => string | undefined,
-  io: ClientKeyIo,
-  now: () => number,
-  json: boolean,
-): Promise<number> {
+async function create({ store, opt, io, now, json }: CommandContext): Promise<number> {
   const name = opt("name");
   if (!name) throw new UsageError("create needs --name NAME");
   const made = generateKey();
@@ -200,12 +204,8 @@ async function create(
 }
 
 async function set(
-  store: CallerStore,
+  { store, opt, io, now, json }: CommandContext,
   value: string | undefined,
-  opt: (name: string) => string | undefined,
-  io: ClientKeyIo,
-  now: () => number,
-  json: boolean,
 ): Promise<number> {
   const id = keyId(value);
   const { record } = await store.load(id, now());
@@ -246,7 +246,7 @@ function limitsText(limits: KeyLimits): string {
   return parts.length ? parts.join(" ") : "no limits";
 }
 
-async function list(store: CallerStore, io: ClientKeyIo, now: () => number, json: boolean): Promise<number> {
+async function list({ store, io, now, json }: CommandContext): Promise<number> {
   const at = now();
   const records = await store.list();
   const rows = [];
@@ -258,36 +258,26 @@ async function list(store: CallerStore, io: ClientKeyIo, now: () => number, json
     rows.push({ ...describe(r), usage: await store.totals(r.id, at) });
   }
   rows.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
-  if (json) {
-    io.out(`${JSON.stringify(rows)}\n`);
-    return 0;
-  }
-  io.out(
-    table(
-      ["ID", "NAME", "STATUS", "LIMITS", "MODELS", "TOKENS TODAY", "TOKENS MONTH", "COST MONTH", "LAST USED"],
-      rows.map((r) => [
-        r.id,
-        r.name,
-        r.revokedAt ? "revoked" : "active",
-        limitsText(r.limits),
-        r.models?.join(",") ?? "all",
-        String(r.usage.dayTokens),
-        String(r.usage.monthTokens),
-        money(r.usage.monthCost),
-        r.lastUsedAt ?? "never",
-      ]),
-    ),
+  return printRows(
+    io,
+    json,
+    rows,
+    ["ID", "NAME", "STATUS", "LIMITS", "MODELS", "TOKENS TODAY", "TOKENS MONTH", "COST MONTH", "LAST USED"],
+    (r) => [
+      r.id,
+      r.name,
+      r.revokedAt ? "revoked" : "active",
+      limitsText(r.limits),
+      r.models?.join(",") ?? "all",
+      String(r.usage.dayTokens),
+      String(r.usage.monthTokens),
+      money(r.usage.monthCost),
+      r.lastUsedAt ?? "never",
+    ],
   );
-  return 0;
 }
 
-async function usage(
-  store: CallerStore,
-  opt: (name: string) => string | undefined,
-  io: ClientKeyIo,
-  now: () => number,
-  json: boolean,
-): Promise<number> {
+async function usage({ store, opt, io, now, json }: CommandContext): Promise<number> {
   const days = Number(opt("days") ?? 7);
   if (!Number.isInteger(days) || days < 1) throw new UsageError("--days must be a whole number from 1");
   const key = opt("key");
@@ -299,26 +289,34 @@ async function usage(
     ),
   );
   const named = rows.map((r) => ({ ...r, name: names.get(r.keyId) ?? "" }));
-  if (json) {
-    io.out(`${JSON.stringify(named)}\n`);
-    return 0;
-  }
-  io.out(
-    table(
-      ["DAY", "KEY", "NAME", "MODEL", "REQUESTS", "PROMPT", "COMPLETION", "CACHED", "COST"],
-      named.map((r) => [
-        r.day,
-        r.keyId,
-        r.name,
-        r.model,
-        String(r.requests),
-        String(r.promptTokens),
-        String(r.completionTokens),
-        String(r.cachedTokens),
-        money(r.cost),
-      ]),
-    ),
+  return printRows(
+    io,
+    json,
+    named,
+    ["DAY", "KEY", "NAME", "MODEL", "REQUESTS", "PROMPT", "COMPLETION", "CACHED", "COST"],
+    (r) => [
+      r.day,
+      r.keyId,
+      r.name,
+      r.model,
+      String(r.requests),
+      String(r.promptTokens),
+      String(r.completionTokens),
+      String(r.cachedTokens),
+      money(r.cost),
+    ],
   );
+}
+
+/** Rows as one JSON array with `--json`, else as a text table with `head` and `cells` of each row. */
+function printRows<T>(
+  io: ClientKeyIo,
+  json: boolean,
+  rows: T[],
+  head: string[],
+  cells: (row: T) => string[],
+): number {
+  io.out(json ? `${JSON.stringify(rows)}\n` : table(head, rows.map(cells)));
   return 0;
 }
 

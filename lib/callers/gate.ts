@@ -28,6 +28,31 @@ import {
   type UsageMeter,
 } from "./types.ts";
 
+/**
+ * A key checked against the legacy `{ "sha256": [...] }` secret's hashes (none when `hashes` is
+ * absent). A key that passed is registered for redaction by value (issue 9); only verified keys
+ * are, so a caller cannot flood the registry with made-up ones, and the 401 names no key.
+ * Both the caller gate and the secret-only `createClientAuth` verify legacy keys through this.
+ */
+export async function verifyLegacyKey(
+  key: string,
+  hashes: (() => Promise<readonly string[]>) | undefined,
+  register: (key: string) => void,
+): Promise<Caller> {
+  let known: readonly string[] = [];
+  if (hashes) {
+    try {
+      known = await hashes();
+    } catch (error) {
+      throw authUnavailable(error);
+    }
+  }
+  const caller = matchLegacyKey(key, known);
+  if (!caller) throw unauthorized("Incorrect API key provided.");
+  register(key);
+  return caller;
+}
+
 export interface CallerAuthOptions {
   store: CallerStore;
   ledger: UsageLedger;
@@ -220,20 +245,7 @@ export function createCallerAuth(options: CallerAuthOptions): CallerGate {
     async verify(headers) {
       const key = bearerKey(headers);
       const id = keyIdOf(key);
-      if (id === undefined) {
-        let known: readonly string[] = [];
-        if (options.legacyHashes) {
-          try {
-            known = await options.legacyHashes();
-          } catch (error) {
-            throw authUnavailable(error);
-          }
-        }
-        const caller = matchLegacyKey(key, known);
-        if (!caller) throw unauthorized("Incorrect API key provided.");
-        register(key);
-        return caller;
-      }
+      if (id === undefined) return verifyLegacyKey(key, options.legacyHashes, register);
       const { record } = (await entry(id)).loaded;
       if (record instanceof MalformedKeyRecordError) {
         if (!malformedLogged.has(id)) {

@@ -1,4 +1,5 @@
-import { authUnavailable, bearerKey, matchLegacyKey, unauthorized } from "../callers/bearer.ts";
+import { bearerKey } from "../callers/bearer.ts";
+import { verifyLegacyKey } from "../callers/gate.ts";
 import { hashKey } from "../callers/key.ts";
 import type { ClientAuth } from "../callers/types.ts";
 import { registerSecret } from "../secrets/redact.ts";
@@ -24,18 +25,9 @@ export function createClientAuth(
   register: (key: string) => void = registerSecret,
 ): ClientAuth {
   return {
+    // async: a missing bearer key is a rejected promise, as from every other verify, not a throw.
     async verify(headers) {
-      const key = bearerKey(headers);
-      let known: readonly string[];
-      try {
-        known = await hashes();
-      } catch (error) {
-        throw authUnavailable(error);
-      }
-      const caller = matchLegacyKey(key, known);
-      if (!caller) throw unauthorized("Incorrect API key provided.");
-      register(key);
-      return caller;
+      return verifyLegacyKey(bearerKey(headers), hashes, register);
     },
   };
 }

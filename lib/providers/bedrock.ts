@@ -14,11 +14,10 @@ import type {
 } from "@aws-sdk/client-bedrock-runtime";
 import { childAbort } from "../abort.ts";
 import { ConfigError, type ConfigObject, string } from "../config/fields.ts";
-import { capTimeouts } from "../config/timeouts.ts";
 import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
-import { type ClientAbortError, GatewayError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
-import { providerBase } from "./base.ts";
+import { type ClientAbortError, type GatewayError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
+import { boundedHealthCheck, chatProbe, providerBase } from "./base.ts";
 import { type BedrockCallContext, bedrockError } from "./bedrock-errors.ts";
 import {
   type AnswerHead,
@@ -26,7 +25,6 @@ import {
   fromConverseResponse,
   toConverseRequest,
 } from "./bedrock-translate.ts";
-import { hasContent } from "./chunks.ts";
 import { defineProvider } from "./definition.ts";
 import type { ChatRequest, ChatResult, ChatStream, Provider, StreamEvent } from "./types.ts";
 
@@ -209,8 +207,7 @@ export function createBedrockProvider(
       };
     },
 
-    async healthCheck({ signal, timeoutMs }) {
-      const started = deps.now();
+    async healthCheck(options) {
       const probe = config.healthProbe;
       const model = probe.kind === "chat" ? probe.model : "";
       if (model === "") {
@@ -222,37 +219,14 @@ export function createBedrockProvider(
           error: `${config.id}: a Bedrock provider needs healthProbe {"kind": "chat", "model": ...}`,
         };
       }
-      const limit = childAbort(signal ?? new AbortController().signal);
-      const timeout = deps.setTimer(() => limit.controller.abort(), timeoutMs);
-      try {
-        // One token, streamed: proves model access and the role's permissions, and measures the
-        // time to first token. About ten input tokens and one output token per probe.
-        const stream = await provider.streamChat(
-          { model, messages: [{ role: "user", content: "ping" }], max_tokens: 1 },
-          { signal: limit.signal, timeouts: capTimeouts(config.timeouts, timeoutMs) },
-        );
-        let ttftMs: number | undefined;
-        for await (const event of stream.events) {
-          if (ttftMs === undefined && event.kind === "chunk" && hasContent(event.chunk))
-            ttftMs = deps.now() - started;
-        }
-        return { ok: true, status: 200, latencyMs: deps.now() - started, ttftMs, error: undefined };
-      } catch (error) {
-        const e = classify(error, model);
-        return {
-          ok: false,
-          status: e instanceof GatewayError ? e.status : undefined,
-          latencyMs: deps.now() - started,
-          ttftMs: undefined,
-          error:
-            limit.signal.aborted && !signal?.aborted
-              ? `${config.id}: no answer within ${timeoutMs} ms`
-              : e.message,
-        };
-      } finally {
-        timeout.clear();
-        limit.dispose();
-      }
+      // The one-token chat also proves model access and the role's permissions.
+      return boundedHealthCheck(
+        config,
+        deps,
+        options,
+        (error) => classify(error, model),
+        (context) => chatProbe(provider, model, context, deps.now),
+      );
     },
   };
 

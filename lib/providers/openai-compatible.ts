@@ -1,13 +1,10 @@
-import { childAbort } from "../abort.ts";
-import { capTimeouts } from "../config/timeouts.ts";
 import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
-import { GatewayError, UpstreamError } from "../errors.ts";
+import { UpstreamError } from "../errors.ts";
 import type { HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
 import { errorFromStatus, errorFromStreamEvent, toUpstreamError } from "../retry/classify.ts";
-import { providerBase } from "./base.ts";
-import { hasContent } from "./chunks.ts";
+import { boundedHealthCheck, chatProbe, providerBase } from "./base.ts";
 import { defineProvider, type ProviderContext, type RegisteredProvider } from "./definition.ts";
 import type {
   CallOptions,
@@ -179,61 +176,37 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
       };
     },
 
-    async healthCheck({ signal, timeoutMs }) {
-      const started = deps.now();
-      const limit = childAbort(signal ?? new AbortController().signal);
-      const timeout = deps.setTimer(() => limit.controller.abort(), timeoutMs);
-      const probeSignal = limit.signal;
+    async healthCheck(options) {
       const probe = config.healthProbe;
-      try {
-        if (probe.kind === "chat") {
-          // One token, streamed: proves the model answers and measures its time to first token.
-          const stream = await this.streamChat(
-            { model: probe.model, messages: [{ role: "user", content: "ping" }], max_tokens: 1 },
-            { signal: probeSignal, timeouts: capTimeouts(config.timeouts, timeoutMs) },
-          );
-          let ttftMs: number | undefined;
-          for await (const event of stream.events) {
-            if (ttftMs === undefined && event.kind === "chunk" && hasContent(event.chunk))
-              ttftMs = deps.now() - started;
-          }
-          return { ok: true, status: 200, latencyMs: deps.now() - started, ttftMs, error: undefined };
-        }
-        const key = await keyOf();
-        const response = await http.request({
-          url: `${config.baseUrl}/models`,
-          method: "GET",
-          headers: { ...config.headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
-          signal: probeSignal,
-          connectTimeoutMs: Math.min(timeoutMs, config.timeouts.connectMs),
-          headersTimeoutMs: timeoutMs,
-          bodyIdleTimeoutMs: timeoutMs,
-        });
-        await response.text();
-        const ok = response.status === 200;
-        return {
-          ok,
-          status: response.status,
-          latencyMs: deps.now() - started,
-          ttftMs: undefined,
-          error: ok ? undefined : `HTTP ${response.status}`,
-        };
-      } catch (error) {
-        const e = toUpstreamError(config.id, error);
-        return {
-          ok: false,
-          status: e instanceof GatewayError ? e.status : undefined,
-          latencyMs: deps.now() - started,
-          ttftMs: undefined,
-          error:
-            probeSignal.aborted && !signal?.aborted
-              ? `${config.id}: no answer within ${timeoutMs} ms`
-              : e.message,
-        };
-      } finally {
-        timeout.clear();
-        limit.dispose();
-      }
+      return boundedHealthCheck(
+        config,
+        deps,
+        options,
+        (error) => toUpstreamError(config.id, error),
+        async (context) => {
+          if (probe.kind === "chat") return chatProbe(this, probe.model, context, deps.now);
+          const { signal, started, timeoutMs } = context;
+          const key = await keyOf();
+          const response = await http.request({
+            url: `${config.baseUrl}/models`,
+            method: "GET",
+            headers: { ...config.headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
+            signal,
+            connectTimeoutMs: Math.min(timeoutMs, config.timeouts.connectMs),
+            headersTimeoutMs: timeoutMs,
+            bodyIdleTimeoutMs: timeoutMs,
+          });
+          await response.text();
+          const ok = response.status === 200;
+          return {
+            ok,
+            status: response.status,
+            latencyMs: deps.now() - started,
+            ttftMs: undefined,
+            error: ok ? undefined : `HTTP ${response.status}`,
+          };
+        },
+      );
     },
   };
 }

@@ -1,19 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { pathToFileURL } from "node:url";
-import { build } from "esbuild";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { bundleOptions } from "../../infra/stack.ts";
+import { bundleAsDeployed, importHandler, useFunctionEnvironment } from "../support/bundle.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
-import { useLoopbackAws } from "../support/fake-secrets.ts";
-import {
-  installLambdaShim,
-  isStreamingHandler,
-  lambdaContext,
-  ResponseStream,
-} from "../support/lambda-runtime.ts";
+import { isStreamingHandler, lambdaContext, ResponseStream } from "../support/lambda-runtime.ts";
 import { fuzzSeed, percent, request } from "./arbitraries.ts";
 import { isOpenAIError } from "./raw-http.ts";
 
@@ -41,29 +33,14 @@ beforeAll(async () => {
     providers: [{ id: "mock", type: "mock", mock: { firstTokenDelayMs: 0, tokenDelayMs: 0 } }],
     models: { m: { targets: [{ provider: "mock", model: "mock-model" }] } },
   });
-  const options = bundleOptions(configText);
-  await build({
-    entryPoints: ["functions/chat.ts"],
-    outfile: join(outdir, "chat.mjs"),
-    bundle: true,
-    platform: "node",
-    logLevel: "silent",
-    format: options.format,
-    target: options.target,
-    minify: options.minify,
-    external: options.external,
-    banner: { js: options.banner },
-    define: options.define,
-  });
+  await bundleAsDeployed("functions/chat.ts", configText, join(outdir, "chat.mjs"));
   // No secrets are needed (a mock provider, no caller keys): the Secrets Manager endpoint is unused.
-  useLoopbackAws(table.dynamo.endpoint, "http://127.0.0.1:9");
-  Object.assign(process.env, { HEALTH_TABLE: table.tableName, AUTH_MODE: "NONE", LOG_LEVEL: "info" });
+  useFunctionEnvironment(table, "http://127.0.0.1:9", { LOG_LEVEL: "info" });
   delete process.env.CLIENT_KEYS_SECRET;
   delete process.env.GATEWAY_CONFIG_JSON;
-  installLambdaShim();
-  const chat = (await import(pathToFileURL(join(outdir, "chat.mjs")).href)) as { handler: unknown };
-  expect(isStreamingHandler(chat.handler)).toBe(true);
-  handler = chat.handler as StreamingHandler;
+  const chat = await importHandler(join(outdir, "chat.mjs"));
+  expect(isStreamingHandler(chat)).toBe(true);
+  handler = chat as StreamingHandler;
   // The function logs (JSON lines) and writes metrics (EMF) to stdout: keep them to inspect.
   vi.spyOn(process.stdout, "write").mockImplementation((chunk: string | Uint8Array) => {
     stdout.push(String(chunk));

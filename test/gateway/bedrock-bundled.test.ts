@@ -1,16 +1,13 @@
 import { readFileSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
-import { App } from "aws-cdk-lib";
-import { Template } from "aws-cdk-lib/assertions";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GatewayStack } from "../../infra/stack.ts";
 import { hashClientKey } from "../../lib/gateway/auth.ts";
+import { importHandler, synthesizeFunctions, useFunctionEnvironment } from "../support/bundle.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 import { BEDROCK_TOKENS, type FakeBedrock, startFakeBedrock } from "../support/fake-bedrock.ts";
-import { type FakeSecrets, startFakeSecrets, useLoopbackAws } from "../support/fake-secrets.ts";
-import { installLambdaShim, startFunctionUrl } from "../support/lambda-runtime.ts";
+import { type FakeSecrets, startFakeSecrets } from "../support/fake-secrets.ts";
+import { startFunctionUrl } from "../support/lambda-runtime.ts";
 
 /**
  * The chat handler exactly as deployed with a Bedrock route: the stack synthesized with bundling,
@@ -48,29 +45,13 @@ beforeAll(async () => {
     ],
     models: { claude: { targets: [{ provider: "bedrock-us", model: MODEL }] } },
   });
-  const app = new App({ outdir });
-  const stack = new GatewayStack(app, "BedrockE2E", { configText });
-  app.synth();
-  const functions = Template.fromStack(stack).findResources("AWS::Lambda::Function");
-  const chat = Object.values(functions).find((f) =>
-    /streaming Function URL/.test(
-      String((f as { Properties: { Description?: string } }).Properties.Description),
-    ),
-  );
-  const key = (chat as { Properties: { Code: { S3Key: string } } }).Properties.Code.S3Key;
-  chatAsset = resolve(outdir, `asset.${key.replace(/\.zip$/, "")}`, "index.mjs");
+  chatAsset = synthesizeFunctions(outdir, "BedrockE2E", configText).chat;
 
-  useLoopbackAws(table.dynamo.endpoint, secrets.endpoint);
-  Object.assign(process.env, {
+  useFunctionEnvironment(table, secrets.endpoint, {
     AWS_ENDPOINT_URL_BEDROCK_RUNTIME: bedrock.url,
-    HEALTH_TABLE: table.tableName,
     CLIENT_KEYS_SECRET: "bedrock-e2e/client-keys",
-    AUTH_MODE: "NONE",
-    LOG_LEVEL: "off",
   });
-  installLambdaShim();
-  const handler = ((await import(pathToFileURL(chatAsset).href)) as { handler: unknown }).handler;
-  functionUrl = await startFunctionUrl(handler);
+  functionUrl = await startFunctionUrl(await importHandler(chatAsset));
 }, 60_000);
 
 afterAll(async () => {

@@ -4,7 +4,8 @@ import { createDynamoClient, createDynamoHealthStore } from "../../lib/health/dy
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 import { createFakeClock, type FakeClock } from "../support/fake-clock.ts";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
-import { chatBody, fakeProvider, postChat, startGateway, type TestGateway } from "../support/gateway.ts";
+import { chatBody, postChat, startGateway, type TestGateway } from "../support/gateway.ts";
+import { twoUpstreamDocument } from "../support/two-upstreams.ts";
 
 let table: TestTable;
 let a: FakeUpstream;
@@ -25,23 +26,14 @@ async function setup() {
 }
 
 function document(extra: { strategy?: string; cacheTtlMs?: number } = {}) {
-  return {
+  return twoUpstreamDocument(a.url, b.url, {
     defaults: {
       retry: { maxAttempts: 1 },
       cooldown: { minRequests: 2, cooldownMs: 60_000 },
       ...(extra.strategy ? { strategy: extra.strategy } : {}),
     },
     health: { cacheTtlMs: extra.cacheTtlMs ?? 50 },
-    providers: [fakeProvider("a", a.url), fakeProvider("b", b.url)],
-    models: {
-      m: {
-        targets: [
-          { provider: "a", model: "model-a" },
-          { provider: "b", model: "model-b" },
-        ],
-      },
-    },
-  };
+  });
 }
 
 async function gateway(

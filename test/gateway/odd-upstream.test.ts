@@ -8,14 +8,8 @@ import {
   startFakeUpstream,
   wholeCompletion,
 } from "../support/fake-upstream.ts";
-import {
-  chatBody,
-  fakeProvider,
-  jsonOf,
-  postChat,
-  startGateway,
-  type TestGateway,
-} from "../support/gateway.ts";
+import { chatBody, jsonOf, postChat, type TestGateway } from "../support/gateway.ts";
+import { twoUpstreamGateway } from "../support/two-upstreams.ts";
 
 /**
  * Upstream answers a well-behaved provider does not give (issue 9, "Why" 5 and 7): a redirect, a
@@ -39,23 +33,12 @@ let elsewhere: FakeUpstream;
 let gateway: TestGateway;
 
 async function setup(defaults: Record<string, unknown> = {}) {
-  a = await startFakeUpstream();
-  b = await startFakeUpstream();
   elsewhere = await startFakeUpstream();
-  gateway = await startGateway({
+  ({ a, b, gateway } = await twoUpstreamGateway({
     // A long deadline: an answer without end must be stopped by the size cap, not by the clock.
     defaults: { ...FAST, requestTimeoutMs: 60_000, ...defaults },
-    providers: [fakeProvider("a", a.url), fakeProvider("b", b.url)],
-    models: {
-      m: {
-        targets: [
-          { provider: "a", model: "model-a" },
-          { provider: "b", model: "model-b" },
-        ],
-      },
-      solo: { targets: [{ provider: "a", model: "model-a" }] },
-    },
-  });
+    models: { solo: { targets: [{ provider: "a", model: "model-a" }] } },
+  }));
 }
 
 afterEach(async () => {

@@ -1,14 +1,8 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { createFakeClock, type FakeClock } from "../support/fake-clock.ts";
-import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
-import {
-  chatBody,
-  fakeProvider,
-  jsonOf,
-  postChat,
-  startGateway,
-  type TestGateway,
-} from "../support/gateway.ts";
+import { type FakeUpstream, sseDataLines } from "../support/fake-upstream.ts";
+import { chatBody, jsonOf, postChat, startGateway, type TestGateway } from "../support/gateway.ts";
+import { type TwoUpstreamOptions, twoUpstreamGateway } from "../support/two-upstreams.ts";
 
 const FAST = {
   retry: { maxAttempts: 2, baseDelayMs: 10, maxDelayMs: 50, maxRetryAfterMs: 2000 },
@@ -20,30 +14,16 @@ let b: FakeUpstream;
 let gateway: TestGateway;
 
 async function setup(
-  options: {
-    b?: (url: string) => Record<string, unknown>;
-    defaults?: Record<string, unknown>;
+  options: Pick<TwoUpstreamOptions, "b" | "defaults"> & {
     /** The gateway's clock (sleeps and timers); the upstreams and sockets stay on real time. */
     clock?: FakeClock;
   } = {},
 ) {
-  a = await startFakeUpstream();
-  b = await startFakeUpstream();
-  gateway = await startGateway(
-    {
-      defaults: { ...FAST, resumeByRestart: false, ...options.defaults },
-      providers: [fakeProvider("a", a.url), fakeProvider("b", b.url, options.b?.(b.url))],
-      models: {
-        m: {
-          targets: [
-            { provider: "a", model: "model-a" },
-            { provider: "b", model: "model-b" },
-          ],
-        },
-      },
-    },
-    options.clock ? { clock: options.clock } : {},
-  );
+  ({ a, b, gateway } = await twoUpstreamGateway({
+    ...(options.b ? { b: options.b } : {}),
+    defaults: { ...FAST, resumeByRestart: false, ...options.defaults },
+    gateway: options.clock ? { clock: options.clock } : {},
+  }));
 }
 
 /** The request's one log line ("chat completion"), once written. */

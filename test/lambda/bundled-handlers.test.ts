@@ -1,21 +1,13 @@
 import { rmSync } from "node:fs";
 import { resolve } from "node:path";
-import { pathToFileURL } from "node:url";
-import { App } from "aws-cdk-lib";
-import { Template } from "aws-cdk-lib/assertions";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GatewayStack } from "../../infra/stack.ts";
 import { hashClientKey } from "../../lib/gateway/auth.ts";
+import { importHandler, synthesizeFunctions, useFunctionEnvironment } from "../support/bundle.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
-import { type FakeSecrets, startFakeSecrets, useLoopbackAws } from "../support/fake-secrets.ts";
+import { type FakeSecrets, startFakeSecrets } from "../support/fake-secrets.ts";
 import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
-import {
-  installLambdaShim,
-  isStreamingHandler,
-  lambdaContext,
-  startFunctionUrl,
-} from "../support/lambda-runtime.ts";
+import { isStreamingHandler, lambdaContext, startFunctionUrl } from "../support/lambda-runtime.ts";
 
 /**
  * The handlers exactly as they would be deployed: the stack is synthesized with bundling (local
@@ -64,33 +56,13 @@ beforeAll(async () => {
     },
   });
 
-  const app = new App({ outdir });
-  const stack = new GatewayStack(app, "E2E", { configText });
-  app.synth();
-  const template = Template.fromStack(stack);
-  const functions = template.findResources("AWS::Lambda::Function");
-  const assetOf = (pattern: RegExp) => {
-    const fn = Object.values(functions).find((f) =>
-      pattern.test(String((f as { Properties: { Description?: string } }).Properties.Description)),
-    );
-    const key = (fn as { Properties: { Code: { S3Key: string } } }).Properties.Code.S3Key;
-    return resolve(outdir, `asset.${key.replace(/\.zip$/, "")}`, "index.mjs");
-  };
-  assets = { chat: assetOf(/streaming Function URL/), health: assetOf(/health checks/) };
+  assets = synthesizeFunctions(outdir, "E2E", configText);
 
-  useLoopbackAws(table.dynamo.endpoint, secrets.endpoint);
-  Object.assign(process.env, {
-    HEALTH_TABLE: table.tableName,
-    CLIENT_KEYS_SECRET: "e2e/client-keys",
-    AUTH_MODE: "NONE",
-    LOG_LEVEL: "off",
-  });
-  installLambdaShim();
-  const chat = (await import(pathToFileURL(assets.chat).href)) as { handler: unknown };
-  healthHandler = ((await import(pathToFileURL(assets.health).href)) as { handler: typeof healthHandler })
-    .handler;
-  expect(isStreamingHandler(chat.handler)).toBe(true);
-  functionUrl = await startFunctionUrl(chat.handler);
+  useFunctionEnvironment(table, secrets.endpoint, { CLIENT_KEYS_SECRET: "e2e/client-keys" });
+  const chat = await importHandler(assets.chat);
+  healthHandler = (await importHandler(assets.health)) as typeof healthHandler;
+  expect(isStreamingHandler(chat)).toBe(true);
+  functionUrl = await startFunctionUrl(chat);
 }, 60_000);
 
 afterAll(async () => {

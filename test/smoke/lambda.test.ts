@@ -2,19 +2,17 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { pathToFileURL } from "node:url";
-import { build } from "esbuild";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bundleOptions } from "../../infra/stack.ts";
 import { hashClientKey } from "../../lib/gateway/auth.ts";
 import { runSmokeCli } from "../../lib/smoke/cli.ts";
 import { readHealthTable } from "../../lib/smoke/health-table.ts";
 import { createSmokeHttp } from "../../lib/smoke/http.ts";
 import type { SmokeReport } from "../../lib/smoke/run.ts";
+import { bundleAsDeployed, importHandler, useFunctionEnvironment } from "../support/bundle.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
-import { type FakeSecrets, startFakeSecrets, useLoopbackAws } from "../support/fake-secrets.ts";
+import { type FakeSecrets, startFakeSecrets } from "../support/fake-secrets.ts";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
-import { installLambdaShim, lambdaContext, startFunctionUrl } from "../support/lambda-runtime.ts";
+import { lambdaContext, startFunctionUrl } from "../support/lambda-runtime.ts";
 
 /**
  * The smoke command against the chat handler as deployed: functions/chat.ts and functions/health.ts
@@ -32,24 +30,9 @@ let table: TestTable;
 let secrets: FakeSecrets;
 let functionUrl: { url: string; close(): Promise<void> };
 
-async function bundle(entry: string, configText: string): Promise<string> {
-  const options = bundleOptions(configText);
-  const outfile = join(outdir, `${entry.replace(/\W/g, "-")}.mjs`);
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: "node",
-    logLevel: "silent",
-    format: options.format,
-    target: options.target,
-    minify: options.minify,
-    external: options.external,
-    banner: { js: options.banner },
-    define: options.define,
-  });
-  return outfile;
-}
+/** A function bundled as deployed, into this test's folder. */
+const bundle = (entry: string, configText: string) =>
+  bundleAsDeployed(entry, configText, join(outdir, `${entry.replace(/\W/g, "-")}.mjs`));
 
 beforeAll(async () => {
   upstream = await startFakeUpstream();
@@ -81,21 +64,12 @@ beforeAll(async () => {
     bundle("functions/health.ts", configText),
   ]);
 
-  useLoopbackAws(table.dynamo.endpoint, secrets.endpoint);
-  Object.assign(process.env, {
-    HEALTH_TABLE: table.tableName,
-    CLIENT_KEYS_SECRET: "smoke/client-keys",
-    AUTH_MODE: "NONE",
-    LOG_LEVEL: "off",
-  });
-  installLambdaShim();
-  const chat = (await import(pathToFileURL(chatFile).href)) as { handler: unknown };
-  const health = (await import(pathToFileURL(healthFile).href)) as {
-    handler: (event: unknown, context: unknown) => Promise<unknown>;
-  };
+  useFunctionEnvironment(table, secrets.endpoint, { CLIENT_KEYS_SECRET: "smoke/client-keys" });
+  const chat = await importHandler(chatFile);
+  const health = (await importHandler(healthFile)) as (event: unknown, context: unknown) => Promise<unknown>;
   // One scheduled run of the health function, as EventBridge would invoke it.
-  await health.handler({}, lambdaContext(60_000));
-  functionUrl = await startFunctionUrl(chat.handler);
+  await health({}, lambdaContext(60_000));
+  functionUrl = await startFunctionUrl(chat);
 }, 60_000);
 
 afterAll(async () => {

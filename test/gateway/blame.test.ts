@@ -1,15 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
 import type { HttpClient } from "../../lib/http/client.ts";
 import type { ApiKeys } from "../../lib/providers/keys.ts";
-import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
-import {
-  chatBody,
-  fakeProvider,
-  jsonOf,
-  postChat,
-  startGateway,
-  type TestGateway,
-} from "../support/gateway.ts";
+import { type FakeUpstream, sseDataLines } from "../support/fake-upstream.ts";
+import { chatBody, jsonOf, postChat, type startGateway, type TestGateway } from "../support/gateway.ts";
+import { type TwoUpstreamOptions, twoUpstreamGateway } from "../support/two-upstreams.ts";
 
 // One provider fault is enough to bench a target here: whatever these tests do must not bench it.
 const STRICT = {
@@ -22,27 +16,12 @@ let a: FakeUpstream;
 let b: FakeUpstream;
 let gateway: TestGateway;
 
-async function setup(
-  options: {
-    defaults?: Record<string, unknown>;
-    targets?: Array<Record<string, unknown>>;
-    b?: (url: string) => Record<string, unknown>;
-  } = {},
-) {
-  a = await startFakeUpstream();
-  b = await startFakeUpstream();
-  gateway = await startGateway({
+/** Providers a and b at two fake upstreams; `gateway` options go to startGateway (keys, http). */
+async function setup(options: TwoUpstreamOptions & { gateway?: Parameters<typeof startGateway>[1] } = {}) {
+  ({ a, b, gateway } = await twoUpstreamGateway({
+    ...options,
     defaults: { ...STRICT, resumeByRestart: false, ...options.defaults },
-    providers: [fakeProvider("a", a.url), fakeProvider("b", b.url, options.b?.(b.url))],
-    models: {
-      m: {
-        targets: options.targets ?? [
-          { provider: "a", model: "model-a" },
-          { provider: "b", model: "model-b" },
-        ],
-      },
-    },
-  });
+  }));
 }
 
 afterEach(async () => {
@@ -105,7 +84,6 @@ describe("only a provider's own faults count against it", () => {
   });
 
   it("fails over when a provider's key cannot be read, and blames no provider", async () => {
-    await setup();
     const keys: ApiKeys = {
       get: async (provider) => {
         if (provider.id === "a") throw Object.assign(new Error("timed out"), { name: "TimeoutError" });
@@ -114,22 +92,7 @@ describe("only a provider's own faults count against it", () => {
       has: () => true,
       invalidate() {},
     };
-    await gateway.close();
-    gateway = await startGateway(
-      {
-        defaults: STRICT,
-        providers: [fakeProvider("a", a.url), fakeProvider("b", b.url)],
-        models: {
-          m: {
-            targets: [
-              { provider: "a", model: "model-a" },
-              { provider: "b", model: "model-b" },
-            ],
-          },
-        },
-      },
-      { keys },
-    );
+    await setup({ gateway: { keys } });
 
     const streamed = await postChat(gateway.url, chatBody("m", { stream: true }));
     const whole = await postChat(gateway.url, chatBody("m"));
@@ -146,29 +109,13 @@ describe("only a provider's own faults count against it", () => {
   });
 
   it("answers our own bug with a 500 naming the request, and blames no provider", async () => {
-    a = await startFakeUpstream();
-    b = await startFakeUpstream();
     const http: HttpClient = {
       request: () => {
         throw new TypeError("a bug in the gateway");
       },
       close() {},
     };
-    gateway = await startGateway(
-      {
-        defaults: STRICT,
-        providers: [fakeProvider("a", a.url), fakeProvider("b", b.url)],
-        models: {
-          m: {
-            targets: [
-              { provider: "a", model: "model-a" },
-              { provider: "b", model: "model-b" },
-            ],
-          },
-        },
-      },
-      { http },
-    );
+    await setup({ gateway: { http } });
 
     const res = await postChat(gateway.url, chatBody("m"));
 

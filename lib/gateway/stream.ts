@@ -158,6 +158,10 @@ async function* relay(
   } finally {
     current.idleTimer.clear();
     current.attempt.dispose();
+    // Closing the events first lets a stream that ended cleanly hand its connection back to the pool
+    // (the reader sits at its `[DONE]`); only then is anything left dropped. Without it every stream
+    // cost the next one a new upstream connection (a TLS handshake, against a real provider).
+    await current.iterator.return?.(undefined)?.catch(() => undefined);
     current.stream.cancel();
     run.release();
     run.finish(status, status === 200 ? "ok" : status === 499 ? "client_closed" : "cut", {

@@ -168,11 +168,17 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
         const completion = parseCompletion(config.id, text).json;
         return { events: replayed(completion, request.stream_options?.include_usage === true), cancel };
       }
+      let released = false;
       return {
-        events: streamEvents(config.id, response.body, deps, (clean) =>
-          clean ? response.release() : response.destroy(),
-        ),
-        cancel: () => response.destroy(),
+        events: streamEvents(config.id, response.body, deps, (clean) => {
+          released = clean;
+          if (clean) response.release();
+          else response.destroy();
+        }),
+        // After a clean end the socket is back in the pool, possibly serving another request.
+        cancel: () => {
+          if (!released) response.destroy();
+        },
       };
     },
 

@@ -83,7 +83,8 @@ export function createGateway(context: ChatContext): Gateway {
       deadline,
       ...admitted,
     });
-    return context.auth?.afterResponse === undefined ? response : afterResponse(response);
+    const after = context.auth?.afterResponse;
+    return after === undefined ? response : afterResponse(response, after);
   }
 
   /**
@@ -91,8 +92,8 @@ export function createGateway(context: ChatContext): Gateway {
    * (issue 12). A metered stream always asks upstream for its usage chunk; when the caller did not
    * ask for it, the relay strips it from what the caller sees.
    */
-  async function admit(caller: Caller | undefined, body: ChatRequest) {
-    const meter = caller && context.auth?.admit ? await context.auth.admit(caller, body.model) : undefined;
+  async function admit(caller: Caller, body: ChatRequest) {
+    const meter = context.auth?.admit ? await context.auth.admit(caller, body.model) : undefined;
     if (meter === undefined) return { request: body };
     if (body.stream !== true || body.stream_options?.include_usage === true) return { request: body, meter };
     return {
@@ -106,9 +107,10 @@ export function createGateway(context: ChatContext): Gateway {
    * With `auth.afterResponse` (Lambda), it runs once the caller has every byte and before the
    * invocation returns: after a string body is ready, or after a stream's last event.
    */
-  async function afterResponse(response: GatewayResponse): Promise<GatewayResponse> {
-    const after = context.auth?.afterResponse;
-    if (after === undefined) return response;
+  async function afterResponse(
+    response: GatewayResponse,
+    after: () => Promise<void>,
+  ): Promise<GatewayResponse> {
     const body = response.body;
     if (typeof body === "string") {
       await after();
@@ -118,7 +120,7 @@ export function createGateway(context: ChatContext): Gateway {
       try {
         yield* body;
       } finally {
-        await after?.();
+        await after();
       }
     }
     return { ...response, body: thenFlush() };

@@ -7,7 +7,8 @@
 import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { build } from "esbuild";
-import { deployedBuildOptions, importTimeMs, medianOfFreshProcesses } from "./bundle.ts";
+import { deployedBuildOptions } from "../infra/stack.ts";
+import { importTimeMs, medianOfFreshProcesses } from "./bundle.ts";
 
 const RUNS = 9;
 const baseline = resolve(process.argv[2] ?? "../main");

@@ -1,26 +1,4 @@
 import { execFileSync } from "node:child_process";
-import type { BuildOptions } from "esbuild";
-import { bundleOptions } from "../infra/stack.ts";
-
-/**
- * esbuild options for a function bundle as infra/stack.ts deploys it (`bundleOptions`, what
- * NodejsFunction is given), `configText` baked in. The cold-start benchmarks build with these so the
- * bundle measured is the bundle deployed; add `entryPoints` and `outfile`.
- */
-export function deployedBuildOptions(configText: string) {
-  const options = bundleOptions(configText);
-  return {
-    bundle: true,
-    platform: "node",
-    logLevel: "silent",
-    format: options.format,
-    target: options.target,
-    minify: options.minify,
-    external: options.external,
-    banner: { js: options.banner },
-    define: options.define,
-  } satisfies BuildOptions;
-}
 
 /**
  * Median of what `script` (an ES module body that prints one number, its own measurement) prints,

@@ -3,7 +3,8 @@ import http from "node:http";
 import { cpus, totalmem } from "node:os";
 import { resolve } from "node:path";
 import { build } from "esbuild";
-import { deployedBuildOptions, importTimeMs } from "./bundle.ts";
+import { deployedBuildOptions } from "../infra/stack.ts";
+import { importTimeMs } from "./bundle.ts";
 import { type BenchChild, startBenchChild as start } from "./child.ts";
 
 /**

@@ -19,6 +19,7 @@ import { NodejsFunction, OutputFormat } from "aws-cdk-lib/aws-lambda-nodejs";
 import { LogGroup, RetentionDays } from "aws-cdk-lib/aws-logs";
 import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct } from "constructs";
+import type { BuildOptions } from "esbuild";
 import type { GatewayConfig } from "../lib/config/types.ts";
 import { parseConfig } from "../lib/config/validate.ts";
 import { METRICS_NAMESPACE } from "../lib/metrics/emf.ts";
@@ -60,6 +61,26 @@ export function bundleOptions(configText: string) {
     banner: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);",
     define: { __GATEWAY_CONFIG__: JSON.stringify(configText) },
   };
+}
+
+/**
+ * The same options as an esbuild `build()` call takes them, for building a function bundle exactly
+ * as deployed without a synth (the cold-start benchmarks, the bundled-handler tests); add
+ * `entryPoints` and `outfile`.
+ */
+export function deployedBuildOptions(configText: string) {
+  const options = bundleOptions(configText);
+  return {
+    bundle: true,
+    platform: "node",
+    logLevel: "silent",
+    format: options.format,
+    target: options.target,
+    minify: options.minify,
+    external: options.external,
+    banner: { js: options.banner },
+    define: options.define,
+  } satisfies BuildOptions;
 }
 
 /**

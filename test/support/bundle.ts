@@ -3,7 +3,7 @@ import { pathToFileURL } from "node:url";
 import { App } from "aws-cdk-lib";
 import { Template } from "aws-cdk-lib/assertions";
 import { build } from "esbuild";
-import { bundleOptions, GatewayStack } from "../../infra/stack.ts";
+import { deployedBuildOptions, GatewayStack } from "../../infra/stack.ts";
 import type { TestTable } from "./dynamo.ts";
 import { useLoopbackAws } from "./fake-secrets.ts";
 import { installLambdaShim } from "./lambda-runtime.ts";
@@ -14,20 +14,7 @@ import { installLambdaShim } from "./lambda-runtime.ts";
  * ({@link synthesizeFunctions}), which runs the same options through the CDK. Resolves to `outfile`.
  */
 export async function bundleAsDeployed(entry: string, configText: string, outfile: string): Promise<string> {
-  const options = bundleOptions(configText);
-  await build({
-    entryPoints: [entry],
-    outfile,
-    bundle: true,
-    platform: "node",
-    logLevel: "silent",
-    format: options.format,
-    target: options.target,
-    minify: options.minify,
-    external: options.external,
-    banner: { js: options.banner },
-    define: options.define,
-  });
+  await build({ ...deployedBuildOptions(configText), entryPoints: [entry], outfile });
   return outfile;
 }
 

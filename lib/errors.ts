@@ -9,6 +9,25 @@ export { redactSecrets };
  * {@link toOpenAIErrorBody}. A stack trace or a key never leaves the process.
  */
 
+/**
+ * Longest piece of caller text any error message quotes (issue 16): a 128 KB invalid `role` quoted
+ * whole made redaction the slowest step of the process. Every message that repeats what a caller
+ * sent goes through {@link quoteCallerText}.
+ */
+export const MAX_ECHO_CHARS = 200;
+
+/**
+ * Caller text (or any caller value, shown as JSON) cut to {@link MAX_ECHO_CHARS} characters, with an
+ * ellipsis when cut. Only the head of a huge value is ever stringified.
+ */
+export function quoteCallerText(value: unknown, max = MAX_ECHO_CHARS): string {
+  let text: string;
+  if (typeof value === "string") text = value;
+  else if (value === null || typeof value !== "object") text = String(value);
+  else text = Array.isArray(value) ? `[array of ${value.length}]` : "[object]";
+  return text.length > max ? `${text.slice(0, max)}…` : text;
+}
+
 /** The OpenAI error body: https://platform.openai.com/docs/guides/error-codes */
 export interface OpenAIErrorBody {
   error: { message: string; type: string; param: string | null; code: string | null };

@@ -1,6 +1,6 @@
 import type { CallersPolicy } from "../config/types.ts";
 import type { Logger } from "../deps.ts";
-import { GatewayError } from "../errors.ts";
+import { GatewayError, quoteCallerText } from "../errors.ts";
 import { createOutageLog } from "../outage-log.ts";
 import { registerSecret } from "../secrets/redact.ts";
 import { authUnavailable, bearerKey, matchLegacyKey, unauthorized } from "./bearer.ts";
@@ -265,7 +265,7 @@ export function createCallerAuth(options: CallerAuthOptions): CallerGate {
     async admit(caller, model) {
       if (caller.models !== undefined && !caller.models.includes(model)) {
         throw new GatewayError(
-          `The key '${caller.name ?? caller.id}' (${caller.id}) may not use the model '${model.slice(0, 200)}'.`,
+          `The key '${caller.name ?? caller.id}' (${caller.id}) may not use the model '${quoteCallerText(model)}'.`,
           { status: 403, type: "invalid_request_error", param: "model", code: "model_not_allowed" },
         );
       }

@@ -1,6 +1,12 @@
 import type { Caller } from "../callers/types.ts";
 import type { ModelRoute } from "../config/types.ts";
-import { ClientAbortError, GatewayError, InternalError, InvalidRequestError } from "../errors.ts";
+import {
+  ClientAbortError,
+  quoteCallerText as echo,
+  GatewayError,
+  InternalError,
+  InvalidRequestError,
+} from "../errors.ts";
 import type { ChatRequest } from "../providers/types.ts";
 import { type ChatContext, completeChat } from "./chat.ts";
 import { errorResponse, type GatewayResponse, jsonResponse, PayloadTooLargeError } from "./response.ts";
@@ -38,11 +44,6 @@ function allowedMethods(path: string): readonly string[] | undefined {
   if (path === "/v1/models" || path === "/health" || path.startsWith("/v1/models/"))
     return ["GET", "HEAD", "OPTIONS"];
   return undefined;
-}
-
-/** Caller text echoed in an error message, cut short: a 16 KB path is not worth repeating. */
-function echo(text: string): string {
-  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
 }
 
 /** The whole HTTP API as `request → response`; runtimes are thin adapters around it. */

@@ -1,4 +1,4 @@
-import { InvalidRequestError } from "../errors.ts";
+import { InvalidRequestError, quoteCallerText } from "../errors.ts";
 import type { ChatRequest } from "../providers/types.ts";
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
@@ -133,7 +133,7 @@ function checkMessage(message: unknown, i: number): void {
   if (typeof m.role !== "string") throw missing(`${param}.role`);
   if (!ROLES.has(m.role)) {
     throw new InvalidRequestError(
-      `Invalid value for '${param}.role': ${JSON.stringify(m.role)}. Supported values are: ${[...ROLES].map((r) => `'${r}'`).join(", ")}.`,
+      `Invalid value for '${param}.role': '${quoteCallerText(m.role)}'. Supported values are: ${[...ROLES].map((r) => `'${r}'`).join(", ")}.`,
       `${param}.role`,
       "invalid_value",
     );

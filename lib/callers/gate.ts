@@ -2,7 +2,7 @@ import type { CallersPolicy } from "../config/types.ts";
 import type { Logger } from "../deps.ts";
 import { GatewayError, quoteCallerText } from "../errors.ts";
 import { createOutageLog } from "../outage-log.ts";
-import { registerSecret } from "../secrets/redact.ts";
+import { registerCallerKey } from "../secrets/redact.ts";
 import { authUnavailable, bearerKey, matchLegacyKey, unauthorized } from "./bearer.ts";
 import { keyIdOf, keyMatches } from "./key.ts";
 import type { UsageLedger } from "./ledger.ts";
@@ -96,7 +96,7 @@ interface CacheEntry {
  */
 export function createCallerAuth(options: CallerAuthOptions): CallerGate {
   const { store, ledger, policy, now, logger } = options;
-  const register = options.register ?? registerSecret;
+  const register = options.register ?? registerCallerKey;
   const maxCached = options.maxCachedKeys ?? 10_000;
   const cache = new Map<string, CacheEntry>();
   const loading = new Map<string, Promise<CacheEntry>>();
@@ -262,7 +262,7 @@ export function createCallerAuth(options: CallerAuthOptions): CallerGate {
       return { id: record.id, name: record.name, models: record.models, limits: record.limits };
     },
 
-    async admit(caller, model) {
+    async admit(caller, { model }) {
       if (caller.models !== undefined && !caller.models.includes(model)) {
         throw new GatewayError(
           `The key '${caller.name ?? caller.id}' (${caller.id}) may not use the model '${quoteCallerText(model)}'.`,

@@ -5,6 +5,7 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { ModelPrice } from "../config/types.ts";
+import type { Usage } from "../core/usage.ts";
 import type { Logger } from "../deps.ts";
 import type { TokenMetrics } from "../metrics/emf.ts";
 import { createOutageLog } from "../outage-log.ts";
@@ -43,7 +44,7 @@ export type UsageMetric = TokenMetrics;
 
 export interface UsageLedger {
   /** Adds one finished request to the per-key × model × day aggregate. Never does I/O. */
-  record(caller: Caller, model: string, usage: unknown): CountedUsage;
+  record(caller: Caller, model: string, usage: Usage): CountedUsage;
   /** The key's usage this process has counted and the table has not yet confirmed. */
   local(keyId: string, now: number): LocalSpend;
   /**
@@ -75,14 +76,11 @@ export interface LedgerOptions {
 /** After a failed flush, writes wait this long (usage keeps aggregating meanwhile). */
 const RETRY_AFTER_FAILURE_MS = 5_000;
 
-/** The token counts of an OpenAI `usage` object; anything missing or malformed counts as 0. */
-export function countUsage(usage: unknown, price: ModelPrice | undefined): CountedUsage {
-  const u = (typeof usage === "object" && usage !== null ? usage : {}) as Record<string, unknown>;
-  const int = (v: unknown) => (typeof v === "number" && Number.isFinite(v) && v > 0 ? Math.floor(v) : 0);
-  const promptTokens = int(u.prompt_tokens);
-  const completionTokens = int(u.completion_tokens);
-  const details = u.prompt_tokens_details as Record<string, unknown> | undefined;
-  const cachedTokens = Math.min(promptTokens, int(details?.cached_tokens));
+/** What a request's usage counts and costs. */
+export function countUsage(usage: Usage, price: ModelPrice | undefined): CountedUsage {
+  const promptTokens = usage.inputTokens;
+  const completionTokens = usage.outputTokens;
+  const cachedTokens = Math.min(promptTokens, usage.cacheReadTokens);
   const cost = price
     ? ((promptTokens - cachedTokens) * price.input +
         cachedTokens * price.cachedInput +

@@ -1,3 +1,5 @@
+import type { MeteredUsage } from "../core/usage.ts";
+
 /** Limits a caller key may carry; each is optional and applies to the whole fleet (issue 12). */
 export interface KeyLimits {
   /** Requests per minute (window = floor(now / 60 s) by the clock of the instance counting). */
@@ -108,7 +110,24 @@ export function emptyTotals(now: number): PeriodTotals {
 export interface UsageMeter {
   readonly keyId: string;
   readonly keyName: string | undefined;
-  record(usage: unknown): void;
+  /**
+   * Called exactly once per admitted request, however it ended (answered, failed, cut, the caller
+   * gone): what the upstreams produced for it, failed attempts included. Settles the admission's
+   * reservation.
+   */
+  record(usage: MeteredUsage): void;
+}
+
+/** What admission needs to know of a request to hold its worst case against the caller's budgets. */
+export interface AdmissionRequest {
+  /** The route name the caller asked for. */
+  model: string;
+  /** The prompt's size, estimated (see `estimateTokens`). */
+  promptTokens: number;
+  /** The caller's output cap (`max_tokens` or the dialect's equivalent), if it set one. */
+  maxOutputTokens: number | undefined;
+  /** How many answers the request asks for (OpenAI's `n`); 1 otherwise. */
+  choices: number;
 }
 
 /** Client authentication and, for keys that carry them, model lists and limits (issue 12). */
@@ -119,7 +138,7 @@ export interface ClientAuth {
    * Once the model is known: throws 403 for a model outside the key's list, 429 over a limit;
    * returns the meter that records the request's usage. Absent: nothing is limited or metered.
    */
-  admit?(caller: Caller, model: string): Promise<UsageMeter | undefined>;
+  admit?(caller: Caller, request: AdmissionRequest): Promise<UsageMeter | undefined>;
   /**
    * Awaited after a chat response's last byte, when set: on Lambda the ledger is flushed there,
    * since a frozen execution environment runs no timer. Never throws.

@@ -2,7 +2,7 @@ import { bearerKey } from "../callers/bearer.ts";
 import { verifyLegacyKey } from "../callers/gate.ts";
 import { hashKey } from "../callers/key.ts";
 import type { ClientAuth } from "../callers/types.ts";
-import { registerSecret } from "../secrets/redact.ts";
+import { registerCallerKey } from "../secrets/redact.ts";
 
 export type { Caller, ClientAuth, UsageMeter } from "../callers/types.ts";
 
@@ -22,7 +22,7 @@ export function hashClientKey(key: string): string {
  */
 export function createClientAuth(
   hashes: () => Promise<readonly string[]>,
-  register: (key: string) => void = registerSecret,
+  register: (key: string) => void = registerCallerKey,
 ): ClientAuth {
   return {
     // async: a missing bearer key is a rejected promise, as from every other verify, not a throw.

@@ -1,5 +1,6 @@
 import type { Caller } from "../callers/types.ts";
 import type { ModelRoute } from "../config/types.ts";
+import { estimateTokens } from "../core/usage.ts";
 import {
   ClientAbortError,
   quoteCallerText as echo,
@@ -76,7 +77,7 @@ export function createGateway(context: ChatContext): Gateway {
     const budget = Math.min(config.requestTimeoutMs, request.remainingMs ?? Number.POSITIVE_INFINITY);
     const deadline = deps.now() + Math.max(0, budget);
     // Without a caller there is nothing to admit: no await, no extra turn of the event loop.
-    const admitted = caller === undefined ? { request: body } : await admit(caller, body);
+    const admitted = caller === undefined ? { request: body } : await admit(caller, body, request);
     const response = await completeChat(context, {
       route,
       requestId,
@@ -93,8 +94,15 @@ export function createGateway(context: ChatContext): Gateway {
    * (issue 12). A metered stream always asks upstream for its usage chunk; when the caller did not
    * ask for it, the relay strips it from what the caller sees.
    */
-  async function admit(caller: Caller, body: ChatRequest) {
-    const meter = context.auth?.admit ? await context.auth.admit(caller, body.model) : undefined;
+  async function admit(caller: Caller, body: ChatRequest, request: GatewayRequest) {
+    const meter = context.auth?.admit
+      ? await context.auth.admit(caller, {
+          model: body.model,
+          promptTokens: estimateTokens(request.body.length),
+          maxOutputTokens: undefined,
+          choices: 1,
+        })
+      : undefined;
     if (meter === undefined) return { request: body };
     if (body.stream !== true || body.stream_options?.include_usage === true) return { request: body, meter };
     return {

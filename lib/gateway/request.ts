@@ -5,6 +5,7 @@ import type { Cooldown, CooldownStore } from "../cooldown/types.ts";
 import type { Deps } from "../deps.ts";
 import { type GatewayError, UpstreamTimeoutError } from "../errors.ts";
 import type { HealthView } from "../health/view.ts";
+import { usageFromOpenAI } from "../providers/chunks.ts";
 import type { ProviderFactory } from "../providers/factory.ts";
 import type { ChatRequest, Provider } from "../providers/types.ts";
 import { faultOf } from "../retry/blame.ts";
@@ -111,7 +112,7 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
     finish(status, outcome, extra = {}) {
       if (logged) return;
       logged = true;
-      call.meter?.record(extra.usage);
+      call.meter?.record({ ...usageFromOpenAI(extra.usage), estimated: false });
       const latencyMs = deps.now() - started;
       // One structured line per request, aborted ones included (never prompts, completions or keys).
       deps.logger.info({

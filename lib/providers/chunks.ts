@@ -1,3 +1,4 @@
+import type { Usage } from "../core/usage.ts";
 import type { ChatChunk } from "./types.ts";
 
 /**
@@ -13,4 +14,28 @@ export function hasContent(chunk: ChatChunk): boolean {
       return true;
   }
   return false;
+}
+
+/**
+ * An OpenAI `usage` object in the gateway's terms; anything missing or malformed counts as 0.
+ * Cache reads are OpenAI's `prompt_tokens_details.cached_tokens` (capped at the prompt), cache writes
+ * the `cache_write_tokens` the Bedrock translation reports there.
+ */
+export function usageFromOpenAI(usage: unknown): Usage {
+  const u = (typeof usage === "object" && usage !== null ? usage : {}) as Record<string, unknown>;
+  const inputTokens = count(u.prompt_tokens);
+  const prompt = (u.prompt_tokens_details ?? {}) as Record<string, unknown>;
+  const completion = (u.completion_tokens_details ?? {}) as Record<string, unknown>;
+  const outputTokens = count(u.completion_tokens);
+  return {
+    inputTokens,
+    outputTokens,
+    cacheReadTokens: Math.min(inputTokens, count(prompt.cached_tokens)),
+    cacheWriteTokens: Math.min(inputTokens, count(prompt.cache_write_tokens)),
+    reasoningTokens: Math.min(outputTokens, count(completion.reasoning_tokens)),
+  };
+}
+
+function count(value: unknown): number {
+  return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
 }

@@ -167,8 +167,13 @@ export function createSecretRedactor(
 /** The process's registry: every key the gateway obtains is registered here (see `registeringKeys`). */
 const processRedactor = createSecretRedactor();
 
-/** Registers a secret with the process-wide registry. */
+/** Registers a secret the gateway holds (a provider key, a configured header value). */
 export function registerSecret(value: string | undefined): void {
+  processRedactor.register(value);
+}
+
+/** Registers a verified caller key (issue 16: caller keys must never push provider keys out). */
+export function registerCallerKey(value: string | undefined): void {
   processRedactor.register(value);
 }
 

@@ -5,6 +5,7 @@ import { runClientKeyCli } from "../../lib/aws/client-key-cli.ts";
 import { createCallers } from "../../lib/callers/callers.ts";
 import { keyIdOf } from "../../lib/callers/key.ts";
 import { DEFAULT_CALLERS } from "../../lib/config/validate.ts";
+import { NO_USAGE } from "../../lib/core/usage.ts";
 import { silentLogger } from "../../lib/deps.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 
@@ -89,12 +90,13 @@ describe("npm run client-key (caller keys in the table)", () => {
     const id = keyIdOf((await cli("create", "--name", "bob")).out.trim()) as string;
     const caller = { id, name: "bob", models: undefined, limits: {} };
     callers.ledger.record(caller, "m", {
-      prompt_tokens: 1000,
-      completion_tokens: 500,
-      prompt_tokens_details: { cached_tokens: 200 },
+      ...NO_USAGE,
+      inputTokens: 1000,
+      outputTokens: 500,
+      cacheReadTokens: 200,
     });
-    callers.ledger.record(caller, "m", { prompt_tokens: 10, completion_tokens: 5 });
-    callers.ledger.record(caller, "other", { prompt_tokens: 7, completion_tokens: 3 });
+    callers.ledger.record(caller, "m", { ...NO_USAGE, inputTokens: 10, outputTokens: 5 });
+    callers.ledger.record(caller, "other", { ...NO_USAGE, inputTokens: 7, outputTokens: 3 });
     await callers.ledger.flush();
 
     const printed = await cli("usage", "--key", id);

@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Callers } from "../../lib/callers/callers.ts";
 import { createUsageLedger } from "../../lib/callers/ledger.ts";
 import { callerPk, createCallerStore, KEY_SK } from "../../lib/callers/store.ts";
+import { NO_USAGE } from "../../lib/core/usage.ts";
 import { hashClientKey } from "../../lib/gateway/auth.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 import { DEFAULT_TOKENS, type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
@@ -240,7 +241,7 @@ describe("callers: the table down", () => {
       logger: recordingLogger([]),
     });
     const caller = { id: "flakyflaky23", name: "flaky", models: undefined, limits: {} };
-    const usage = { prompt_tokens: 3, completion_tokens: 2 };
+    const usage = { ...NO_USAGE, inputTokens: 3, outputTokens: 2 };
     ledger.record(caller, "m", usage);
     down = true;
     await ledger.flush();

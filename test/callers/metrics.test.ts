@@ -1,6 +1,7 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { describe, expect, it } from "vitest";
 import { createUsageLedger } from "../../lib/callers/ledger.ts";
+import { NO_USAGE } from "../../lib/core/usage.ts";
 import { silentLogger } from "../../lib/deps.ts";
 import { emfTokenSink } from "../../lib/metrics/emf.ts";
 
@@ -20,8 +21,9 @@ function tokenLines(perKey: boolean) {
     ),
   });
   ledger.record({ id: "abcdefghijkl", name: "alice", models: undefined, limits: {} }, "m", {
-    prompt_tokens: 11,
-    completion_tokens: 7,
+    ...NO_USAGE,
+    inputTokens: 11,
+    outputTokens: 7,
   });
   return lines.map((l) => JSON.parse(l));
 }

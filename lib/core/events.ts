@@ -36,6 +36,11 @@ export interface GenerationResult {
   id?: string | undefined;
   /** The model that answered, as the upstream named it. */
   model: string;
-  choices: Array<{ content: AssistantPart[]; finish: FinishReason }>;
+  choices: Array<{
+    content: AssistantPart[];
+    finish: FinishReason;
+    /** The upstream's own name for the finish (as on a `finish` event), for a dialect that has it. */
+    rawFinish?: string | undefined;
+  }>;
   usage?: Usage | undefined;
 }

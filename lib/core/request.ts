@@ -21,11 +21,13 @@ export interface TextPart extends CacheMark {
 
 export interface ImagePart extends CacheMark {
   type: "image";
-  /** `image/png`, `image/jpeg`, ... */
+  /** `image/png`, `image/jpeg`, ...; `image/*` when unknown (an image given by URL). */
   mediaType: string;
   /** Base64 bytes, or else a URL the target must fetch (not every target can). */
   data?: string | undefined;
   url?: string | undefined;
+  /** The resolution asked for (`low`, `high`, `auto`: OpenAI Chat and Responses both have it). */
+  detail?: string | undefined;
 }
 
 export interface ToolCallPart extends CacheMark {
@@ -59,8 +61,17 @@ export interface ReasoningPart extends CacheMark {
   family?: string | undefined;
 }
 
+/**
+ * The model declining to answer, said apart from its text (OpenAI's `refusal`). A dialect without
+ * such a field carries it as text.
+ */
+export interface RefusalPart extends CacheMark {
+  type: "refusal";
+  text: string;
+}
+
 export type UserPart = TextPart | ImagePart | ToolResultPart;
-export type AssistantPart = TextPart | ToolCallPart | ReasoningPart;
+export type AssistantPart = TextPart | ToolCallPart | ReasoningPart | RefusalPart;
 
 export type Message = { role: "user"; content: UserPart[] } | { role: "assistant"; content: AssistantPart[] };
 
@@ -69,6 +80,8 @@ export interface ToolDefinition extends CacheMark {
   description?: string | undefined;
   /** JSON Schema of the input (for a custom tool, none: its input is free text). */
   parameters?: unknown;
+  /** Whether calls must follow `parameters` exactly (OpenAI's and Anthropic's `strict`). */
+  strict?: boolean | undefined;
   /** A custom (free-form input) tool, with its grammar or format as the dialect gave it. */
   custom?: { format?: unknown } | undefined;
 }
@@ -97,7 +110,13 @@ export interface GenerationRequest {
   choices?: number | undefined;
   /** Structured output: a JSON schema (or any JSON object when `schema` is absent). */
   responseFormat?:
-    | { type: "json"; schema?: unknown; name?: string | undefined; strict?: boolean }
+    | {
+        type: "json";
+        schema?: unknown;
+        name?: string | undefined;
+        description?: string | undefined;
+        strict?: boolean | undefined;
+      }
     | undefined;
   reasoning?: { effort?: string | undefined; budgetTokens?: number | undefined } | undefined;
   /** An end-user id for the provider's abuse monitoring. */

@@ -4,7 +4,6 @@ import {
   type BatchGetItemCommandOutput,
   ConditionalCheckFailedException,
   type DynamoDBClient,
-  GetItemCommand,
   PutItemCommand,
   QueryCommand,
   type QueryCommandOutput,
@@ -244,11 +243,15 @@ export function createCallerStore(client: DynamoDBClient, tableName: string): Ca
     now: number,
     signal: AbortSignal | undefined,
   ): Promise<boolean> {
+    // A BatchGetItem of one key rather than a GetItem: the chat function's role has only that read.
     const out = await client.send(
-      new GetItemCommand({ TableName, Key: key(id, CONCURRENT_SK), ConsistentRead: true }),
+      new BatchGetItemCommand({
+        RequestItems: { [TableName]: { Keys: [key(id, CONCURRENT_SK)], ConsistentRead: true } },
+      }),
       signal ? { abortSignal: signal } : {},
     );
-    const leases = Object.entries(out.Item?.leases?.M ?? {}).filter(([, end]) => Number(end.N) < now);
+    const item = out.Responses?.[TableName]?.[0];
+    const leases = Object.entries(item?.leases?.M ?? {}).filter(([, end]) => Number(end.N) < now);
     if (leases.length === 0) return false;
     const names: Record<string, string> = { "#leases": "leases" };
     const values: Item = {};

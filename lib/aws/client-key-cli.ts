@@ -12,13 +12,15 @@ import { secretsManagerReader } from "./secrets.ts";
 const CLIENT_KEY_USAGE = `usage: npm run client-key -- <command> [options]
 
 caller keys (in the gateway's table):
-  create --name NAME [limits] [--models a,b]   make a key; prints it once (only its hash is stored)
-  list                                         keys: name, id, limits, models, usage today and this month, last used
-  set <id> [limits] [--models a,b|all] [--name NAME]   change a key (a limit "none" removes it)
+  create --name NAME [limits] [--models a,b] [--expires WHEN]   make a key; prints it once (only its hash is stored)
+  list                                         keys: name, id, status, limits, models, expiry, usage today and this month, last used
+  set <id> [limits] [--models a,b|all] [--name NAME] [--expires WHEN|none]   change a key (a limit "none" removes it)
   revoke <id>                                  refuse the key (within the key cache TTL, 30 s by default)
   usage [--key <id>] [--days N]                usage per key x model x day (default: the last 7 days)
 
 limits: --rpm N  --tpm N  --tokens-per-day N  --tokens-per-month N  --cost-per-day USD  --cost-per-month USD
+        --max-concurrent N (requests in flight at once)
+expiry: --expires 2027-01-31 | 2027-01-31T18:00:00Z | 30d | 12h | 90m | 2w (from now); refused once passed
 
 where: locally the embedded table of \`npm start\` (http://127.0.0.1:$DYNAMODB_PORT, 8788); on AWS
   --table <HealthTableName output> --region <region>; or --endpoint URL. --json prints JSON.
@@ -44,7 +46,17 @@ const LIMIT_FLAGS: Record<string, keyof KeyLimits> = {
   "tokens-per-month": "tokensPerMonth",
   "cost-per-day": "costPerDay",
   "cost-per-month": "costPerMonth",
+  "max-concurrent": "maxConcurrent",
 };
+
+/** Limits that count things, so take whole numbers only. */
+const WHOLE_LIMITS: ReadonlySet<keyof KeyLimits> = new Set([
+  "rpm",
+  "tpm",
+  "tokensPerDay",
+  "tokensPerMonth",
+  "maxConcurrent",
+]);
 
 class UsageError extends Error {}
 
@@ -79,6 +91,7 @@ export async function runClientKeyCli(argv: string[], io: ClientKeyIo): Promise<
             "models",
             "key",
             "days",
+            "expires",
             ...Object.keys(LIMIT_FLAGS),
           ].map((n) => [n, { type: "string" as const }]),
         ),
@@ -166,9 +179,35 @@ function limitsFrom(opt: (name: string) => string | undefined, base: KeyLimits =
     const value = Number(raw);
     if (raw.trim() === "" || !Number.isFinite(value) || value < 0)
       throw new UsageError(`--${flag} must be a number from 0, or none (got ${raw})`);
+    if (WHOLE_LIMITS.has(name) && !Number.isInteger(value))
+      throw new UsageError(`--${flag} must be a whole number, or none (got ${raw})`);
     limits[name] = value;
   }
   return limits;
+}
+
+const DURATION_UNITS_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/**
+ * `--expires` as a moment (ms): an ISO date (UTC midnight) or date and time, or a duration from now
+ * (`30d`, `12h`, `90m`, `2w`). `none` (for `set`) is null. The gateway compares the moment with its
+ * own clock; this machine's clock only turns a duration into it.
+ */
+export function expiryFrom(raw: string | undefined, now: number): number | null | undefined {
+  if (raw === undefined) return undefined;
+  if (raw === "none") return null;
+  const duration = /^(\d+)([mhdw])$/.exec(raw.trim());
+  const at = duration
+    ? now + Number(duration[1]) * (DURATION_UNITS_MS[duration[2] as string] ?? 0)
+    : /^\d{4}-\d{2}-\d{2}/.test(raw)
+      ? Date.parse(raw)
+      : Number.NaN;
+  if (!Number.isFinite(at))
+    throw new UsageError(
+      `--expires must be an ISO date or date-time, or a duration such as 30d, 12h, 90m (got ${raw})`,
+    );
+  if (at <= now) throw new UsageError(`--expires ${raw} has already passed`);
+  return at;
 }
 
 function modelsFrom(raw: string | undefined): string[] | undefined {
@@ -186,13 +225,16 @@ async function create({ store, opt, io, now, json }: CommandContext): Promise<nu
   if (!name) throw new UsageError("create needs --name NAME");
   const made = generateKey();
   const models = modelsFrom(opt("models"));
+  const createdAt = now();
+  const expiresAt = expiryFrom(opt("expires"), createdAt);
   const record: KeyRecord = {
     id: made.id,
     name,
     hash: made.hash,
-    createdAt: now(),
+    createdAt,
     limits: limitsFrom(opt),
     ...(models ? { models } : {}),
+    ...(typeof expiresAt === "number" ? { expiresAt } : {}),
   };
   await store.create(record);
   if (json) io.out(`${JSON.stringify({ ...describe(record), key: made.key })}\n`);
@@ -213,8 +255,10 @@ async function set(
   const base = record instanceof MalformedKeyRecordError ? {} : record.limits;
   const rawModels = opt("models");
   const name = opt("name");
+  const expiresAt = expiryFrom(opt("expires"), now());
   await store.update(id, {
     limits: limitsFrom(opt, base),
+    ...(expiresAt !== undefined ? { expiresAt } : {}),
     ...(rawModels === "all"
       ? { models: null }
       : rawModels !== undefined
@@ -225,7 +269,10 @@ async function set(
   const after = (await store.load(id, now())).record;
   const shown = after instanceof MalformedKeyRecordError ? undefined : after;
   if (json) io.out(`${JSON.stringify(shown ? describe(shown) : { id })}\n`);
-  else io.out(`updated ${id}${shown ? `: ${limitsText(shown.limits)}` : ""}\n`);
+  else
+    io.out(
+      `updated ${id}${shown ? `: ${limitsText(shown.limits)}${shown.expiresAt === undefined ? "" : `, expires ${iso(shown.expiresAt)}`}` : ""}\n`,
+    );
   return 0;
 }
 
@@ -233,12 +280,23 @@ function describe(r: KeyRecord) {
   return {
     id: r.id,
     name: r.name,
-    createdAt: new Date(r.createdAt).toISOString(),
-    revokedAt: r.revokedAt === undefined ? null : new Date(r.revokedAt).toISOString(),
+    createdAt: iso(r.createdAt),
+    revokedAt: r.revokedAt === undefined ? null : iso(r.revokedAt),
+    expiresAt: r.expiresAt === undefined ? null : iso(r.expiresAt),
     models: r.models ?? null,
     limits: r.limits,
-    lastUsedAt: r.lastUsedAt === undefined ? null : new Date(r.lastUsedAt).toISOString(),
+    lastUsedAt: r.lastUsedAt === undefined ? null : iso(r.lastUsedAt),
   };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** As the gateway will judge it (its own clock may differ from this machine's by a little). */
+function status(r: KeyRecord, now: number): string {
+  if (r.revokedAt !== undefined) return "revoked";
+  return r.expiresAt !== undefined && r.expiresAt <= now ? "expired" : "active";
 }
 
 function limitsText(limits: KeyLimits): string {
@@ -255,20 +313,32 @@ async function list({ store, io, now, json }: CommandContext): Promise<number> {
       io.err(`skipped: ${r.message}\n`);
       continue;
     }
-    rows.push({ ...describe(r), usage: await store.totals(r.id, at) });
+    rows.push({ ...describe(r), status: status(r, at), usage: await store.totals(r.id, at) });
   }
   rows.sort((a, b) => a.createdAt.localeCompare(b.createdAt));
   return printRows(
     io,
     json,
     rows,
-    ["ID", "NAME", "STATUS", "LIMITS", "MODELS", "TOKENS TODAY", "TOKENS MONTH", "COST MONTH", "LAST USED"],
+    [
+      "ID",
+      "NAME",
+      "STATUS",
+      "LIMITS",
+      "MODELS",
+      "EXPIRES",
+      "TOKENS TODAY",
+      "TOKENS MONTH",
+      "COST MONTH",
+      "LAST USED",
+    ],
     (r) => [
       r.id,
       r.name,
-      r.revokedAt ? "revoked" : "active",
+      r.status,
       limitsText(r.limits),
       r.models?.join(",") ?? "all",
+      r.expiresAt ?? "never",
       String(r.usage.dayTokens),
       String(r.usage.monthTokens),
       money(r.usage.monthCost),

@@ -1,4 +1,4 @@
-import { GatewayError } from "../errors.ts";
+import { GatewayError, InvalidRequestError, quoteCallerText } from "../errors.ts";
 import { keyMatches } from "./key.ts";
 import { type Caller, legacyCallerId } from "./types.ts";
 
@@ -36,4 +36,22 @@ export function authUnavailable(cause: unknown): GatewayError {
     code: "auth_unavailable",
     cause,
   });
+}
+
+/**
+ * The 404 for a model name that is not a route, and for one the caller's key may not use: the two
+ * answer alike, word for word, so a key cannot learn which route names exist (issue 16).
+ */
+export function modelNotFound(model: string): GatewayError {
+  return new InvalidRequestError(
+    `The model '${quoteCallerText(model)}' does not exist or you do not have access to it.`,
+    "model",
+    "model_not_found",
+    404,
+  );
+}
+
+/** Whether the caller's key may use the route `model` (a key without a list may use every route). */
+export function mayUseModel(caller: Caller, model: string): boolean {
+  return caller.models === undefined || caller.models.includes(model);
 }

@@ -29,11 +29,12 @@ import {
  *
  * | pk             | sk                        | what                                                   |
  * |----------------|---------------------------|--------------------------------------------------------|
- * | `CALLER#<id>`  | `KEY`                     | name, hash, createdAt, revokedAt, models, limits, lastUsedAt |
+ * | `CALLER#<id>`  | `KEY`                     | name, hash, createdAt, revokedAt, expiresAt, models, limits, lastUsedAt |
  * | `CALLER#<id>`  | `USAGE#<day>#<model>`     | requests, promptTokens, completionTokens, cachedTokens, cost (ADD) |
  * | `CALLER#<id>`  | `DAY#<day>`               | requests, tokens, cost of the UTC day (ADD)             |
  * | `CALLER#<id>`  | `MONTH#<yyyy-mm>`         | requests, tokens, cost of the UTC month (ADD)           |
  * | `CALLER#<id>`  | `MINUTE#<floor(ms/60000)>`| requests (conditional ADD), tokens (ADD), ttl           |
+ * | `CALLER#<id>`  | `CONCURRENT`              | leases: request token → lease end (ms), for maxConcurrent |
  */
 export const callerPk = (id: string) => `CALLER#${id}`;
 export const KEY_SK = "KEY";
@@ -41,6 +42,7 @@ export const usageSk = (day: string, model: string) => `USAGE#${day}#${model}`;
 export const daySk = (day: string) => `DAY#${day}`;
 export const monthSk = (month: string) => `MONTH#${month}`;
 export const minuteSk = (minute: number) => `MINUTE#${minute}`;
+export const CONCURRENT_SK = "CONCURRENT";
 /** Minute counters are kept an hour past their window, then DynamoDB's TTL removes them. */
 export const minuteTtl = (minute: number) => Math.floor(((minute + 1) * MINUTE_MS) / 1000) + 3600;
 
@@ -80,6 +82,10 @@ export function toKeyRecord(item: Item): KeyRecord {
   if (models?.some((m) => typeof m !== "string"))
     throw new MalformedKeyRecordError(id, "models is not a list of names");
   const revokedAt = item.revokedAt?.N === undefined ? undefined : Number(item.revokedAt.N);
+  const expiresAt = item.expiresAt?.N === undefined ? undefined : Number(item.expiresAt.N);
+  // A revoked record whose time is unreadable is still revoked: its presence is what counts.
+  if (expiresAt !== undefined && !Number.isFinite(expiresAt))
+    throw new MalformedKeyRecordError(id, `expiresAt is ${item.expiresAt?.N}`);
   const lastUsedAt = item.lastUsedAt?.N === undefined ? undefined : Number(item.lastUsedAt.N);
   return {
     id,
@@ -88,6 +94,7 @@ export function toKeyRecord(item: Item): KeyRecord {
     createdAt,
     limits,
     ...(revokedAt === undefined ? {} : { revokedAt }),
+    ...(expiresAt === undefined ? {} : { expiresAt }),
     ...(models === undefined ? {} : { models: models as string[] }),
     ...(lastUsedAt === undefined ? {} : { lastUsedAt }),
   };
@@ -116,8 +123,24 @@ export interface CallerStore {
    * conditional ADD, exact across every instance sharing the table. False when over the limit.
    */
   countRequest(id: string, minute: number, limit: number, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Takes one of the key's `max` concurrency slots for `token` until `leaseEnd` (ms): one
+   * conditional update of the key's `CONCURRENT` item, exact across the fleet. Leases that ended
+   * before `now` are cleared when the slots look full. False when every slot is held.
+   */
+  acquireSlot(
+    id: string,
+    slot: { token: string; leaseEnd: number; max: number; now: number },
+    signal?: AbortSignal,
+  ): Promise<boolean>;
+  /** Frees the slot `token` took (nothing if it is gone already). */
+  releaseSlot(id: string, token: string, signal?: AbortSignal): Promise<void>;
   create(record: KeyRecord): Promise<void>;
-  update(id: string, changes: { limits?: KeyLimits; models?: string[] | null; name?: string }): Promise<void>;
+  update(
+    id: string,
+    changes: { limits?: KeyLimits; models?: string[] | null; name?: string; expiresAt?: number | null },
+  ): Promise<void>;
+  /** Marks the key revoked; `now` (the CLI's clock) is kept for people, never compared with. */
   revoke(id: string, now: number): Promise<void>;
   /** Every key record (a Scan: for the operator's CLI, never the request path). */
   list(): Promise<Array<KeyRecord | MalformedKeyRecordError>>;
@@ -172,8 +195,112 @@ export function createCallerStore(client: DynamoDBClient, tableName: string): Ca
     };
   }
 
+  /** SET one lease in the `leases` map, while fewer than `max` are held. */
+  async function setLease(
+    id: string,
+    slot: { token: string; leaseEnd: number; max: number },
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    try {
+      await client.send(
+        new UpdateItemCommand({
+          TableName,
+          Key: key(id, CONCURRENT_SK),
+          UpdateExpression: "SET #leases.#token = :end",
+          ConditionExpression: "size(#leases) < :max",
+          ExpressionAttributeNames: { "#leases": "leases", "#token": slot.token },
+          ExpressionAttributeValues: { ":end": n(slot.leaseEnd), ":max": n(slot.max) },
+        }),
+        signal ? { abortSignal: signal } : {},
+      );
+      return true;
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    // Full, or no `leases` map yet (a key's first slot): the map is created holding this lease.
+    try {
+      await client.send(
+        new UpdateItemCommand({
+          TableName,
+          Key: key(id, CONCURRENT_SK),
+          UpdateExpression: "SET #leases = :leases",
+          ConditionExpression: "attribute_not_exists(#leases)",
+          ExpressionAttributeNames: { "#leases": "leases" },
+          ExpressionAttributeValues: { ":leases": { M: { [slot.token]: n(slot.leaseEnd) } } },
+        }),
+        signal ? { abortSignal: signal } : {},
+      );
+      return slot.max > 0;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  /** Removes the leases that ended before `now`, each only if no one renewed it meanwhile. */
+  async function clearEndedLeases(
+    id: string,
+    now: number,
+    signal: AbortSignal | undefined,
+  ): Promise<boolean> {
+    // A BatchGetItem of one key rather than a GetItem: the chat function's role has only that read.
+    const out = await client.send(
+      new BatchGetItemCommand({
+        RequestItems: { [TableName]: { Keys: [key(id, CONCURRENT_SK)], ConsistentRead: true } },
+      }),
+      signal ? { abortSignal: signal } : {},
+    );
+    const item = out.Responses?.[TableName]?.[0];
+    const leases = Object.entries(item?.leases?.M ?? {}).filter(([, end]) => Number(end.N) < now);
+    if (leases.length === 0) return false;
+    const names: Record<string, string> = { "#leases": "leases" };
+    const values: Item = {};
+    leases.forEach(([token, end], i) => {
+      names[`#t${i}`] = token;
+      values[`:e${i}`] = end;
+    });
+    try {
+      await client.send(
+        new UpdateItemCommand({
+          TableName,
+          Key: key(id, CONCURRENT_SK),
+          UpdateExpression: `REMOVE ${leases.map((_, i) => `#leases.#t${i}`).join(", ")}`,
+          ConditionExpression: leases.map((_, i) => `#leases.#t${i} = :e${i}`).join(" AND "),
+          ExpressionAttributeNames: names,
+          ExpressionAttributeValues: values,
+        }),
+        signal ? { abortSignal: signal } : {},
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
+    return true;
+  }
+
   return {
     load,
+    async acquireSlot(id, slot, signal) {
+      if (await setLease(id, slot, signal)) return true;
+      // Full: a lease whose environment died holds a slot until it ends; clear those, try once more.
+      return (await clearEndedLeases(id, slot.now, signal)) && setLease(id, slot, signal);
+    },
+    async releaseSlot(id, token, signal) {
+      try {
+        await client.send(
+          new UpdateItemCommand({
+            TableName,
+            Key: key(id, CONCURRENT_SK),
+            UpdateExpression: "REMOVE #leases.#token",
+            // Without it, a missing map is a ValidationException; a lease cleared as ended is fine.
+            ConditionExpression: "attribute_exists(#leases.#token)",
+            ExpressionAttributeNames: { "#leases": "leases", "#token": token },
+          }),
+          signal ? { abortSignal: signal } : {},
+        );
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    },
     async countRequest(id, minute, limit, signal) {
       try {
         await client.send(
@@ -204,6 +331,7 @@ export function createCallerStore(client: DynamoDBClient, tableName: string): Ca
             hash: s(record.hash),
             createdAt: n(record.createdAt),
             limits: limitsItem(record.limits),
+            ...(record.expiresAt === undefined ? {} : { expiresAt: n(record.expiresAt) }),
             ...(record.models ? { models: { L: record.models.map(s) } } : {}),
           },
           ConditionExpression: "attribute_not_exists(pk)",
@@ -223,6 +351,11 @@ export function createCallerStore(client: DynamoDBClient, tableName: string): Ca
         sets.push("#name = :name");
         names["#name"] = "name";
         values[":name"] = s(changes.name);
+      }
+      if (changes.expiresAt === null) removes.push("expiresAt");
+      else if (changes.expiresAt !== undefined) {
+        sets.push("expiresAt = :expiresAt");
+        values[":expiresAt"] = n(changes.expiresAt);
       }
       if (changes.models === null) removes.push("models");
       else if (changes.models) {

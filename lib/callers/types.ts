@@ -14,10 +14,22 @@ export interface KeyLimits {
   costPerDay?: number;
   /** US dollars per UTC calendar month. */
   costPerMonth?: number;
+  /** Requests of the key in flight at once (LiteLLM's `max_parallel_requests`), across the fleet. */
+  maxConcurrent?: number;
 }
 
 export const LIMIT_NAMES: readonly (keyof KeyLimits)[] = [
   "rpm",
+  "tpm",
+  "tokensPerDay",
+  "tokensPerMonth",
+  "costPerDay",
+  "costPerMonth",
+  "maxConcurrent",
+];
+
+/** The limits admission must reserve a request's worst case against (tokens and cost). */
+export const BUDGET_NAMES: readonly (keyof KeyLimits)[] = [
   "tpm",
   "tokensPerDay",
   "tokensPerMonth",
@@ -31,7 +43,13 @@ export interface KeyRecord {
   name: string;
   hash: string;
   createdAt: number;
+  /**
+   * When `client-key revoke` ran, by the CLI machine's clock: informational only. A record that
+   * carries it is refused at once, whatever the clocks say (issue 16).
+   */
   revokedAt?: number;
+  /** After this moment, by the clock of the function judging the request, the key is refused. */
+  expiresAt?: number;
   /** Model route names the key may call; absent means every model. */
   models?: string[];
   limits: KeyLimits;
@@ -135,8 +153,10 @@ export interface ClientAuth {
   /** The caller behind the request's bearer key; throws a 401 GatewayError (503 if the store is down). */
   verify(headers: Record<string, string | undefined>): Promise<Caller>;
   /**
-   * Once the model is known: throws 403 for a model outside the key's list, 429 over a limit;
-   * returns the meter that records the request's usage. Absent: nothing is limited or metered.
+   * Once the model is known: throws 404 for a model outside the key's list (exactly as for an
+   * unknown one), 429 over a limit or when the request's worst case (see {@link AdmissionRequest})
+   * cannot fit in what is left of a budget; returns the meter that records the request's usage and
+   * settles what admission reserved. Absent: nothing is limited or metered.
    */
   admit?(caller: Caller, request: AdmissionRequest): Promise<UsageMeter | undefined>;
   /**

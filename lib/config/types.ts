@@ -177,4 +177,14 @@ export interface CallersPolicy {
   prices: Record<string, ModelPrice>;
   /** Adds a KeyId dimension to the token metrics (every dimension value is a billed metric). */
   metricsPerKey: boolean;
+  /**
+   * Output tokens admission reserves per answer when the caller set no `max_tokens` (issue 16): a
+   * request's worst case is its prompt estimate plus its cap (this, without one) times `n`.
+   */
+  defaultOutputReservation: number;
+  /**
+   * How long a `maxConcurrent` slot is held in the table at most: a slot whose environment died
+   * before releasing it is free again after this (keep it above the longest request).
+   */
+  concurrencyLeaseMs: number;
 }

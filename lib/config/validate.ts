@@ -398,6 +398,8 @@ export const DEFAULT_CALLERS: CallersPolicy = {
   limitTimeoutMs: 500,
   prices: {},
   metricsPerKey: false,
+  defaultOutputReservation: 4096,
+  concurrencyLeaseMs: 900_000,
 };
 
 /** The `callers` section (issue 12): key cache, ledger flush, fail-open switch, prices per model. */
@@ -424,5 +426,20 @@ function callers(value: unknown, field: string): CallersPolicy {
       Object.entries(prices).map(([model, p]) => [model, price(p, `${field}.prices.${model}`)]),
     ),
     metricsPerKey: optional(obj, "metricsPerKey", field, boolean, d.metricsPerKey),
+    defaultOutputReservation: optional(
+      obj,
+      "defaultOutputReservation",
+      field,
+      number(0, 10_000_000),
+      d.defaultOutputReservation,
+    ),
+    // At least a minute: a slot that lapses while its request still runs lets one more in.
+    concurrencyLeaseMs: optional(
+      obj,
+      "concurrencyLeaseMs",
+      field,
+      number(60_000, 86_400_000),
+      d.concurrencyLeaseMs,
+    ),
   };
 }

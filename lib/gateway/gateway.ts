@@ -1,4 +1,5 @@
-import type { Caller } from "../callers/types.ts";
+import { mayUseModel, modelNotFound } from "../callers/bearer.ts";
+import type { AdmissionRequest, Caller } from "../callers/types.ts";
 import type { ModelRoute } from "../config/types.ts";
 import { estimateTokens } from "../core/usage.ts";
 import {
@@ -66,14 +67,9 @@ export function createGateway(context: ChatContext): Gateway {
       throw new PayloadTooLargeError(config.maxBodyBytes);
     const body = parseChatRequest(request.body, { maxNestingDepth: config.maxNestingDepth });
     const route = routes.get(body.model);
-    if (route === undefined) {
-      throw new InvalidRequestError(
-        `The model '${echo(body.model)}' does not exist or you do not have access to it.`,
-        "model",
-        "model_not_found",
-        404,
-      );
-    }
+    // A route the key may not use answers as no route does (issue 16): same status, code and text.
+    if (route === undefined || (caller !== undefined && !mayUseModel(caller, body.model)))
+      throw modelNotFound(body.model);
     const budget = Math.min(config.requestTimeoutMs, request.remainingMs ?? Number.POSITIVE_INFINITY);
     const deadline = deps.now() + Math.max(0, budget);
     // Without a caller there is nothing to admit: no await, no extra turn of the event loop.
@@ -90,18 +86,14 @@ export function createGateway(context: ChatContext): Gateway {
   }
 
   /**
-   * The caller's model list and limits (403, 429), and the meter that records the request's usage
-   * (issue 12). A metered stream always asks upstream for its usage chunk; when the caller did not
-   * ask for it, the relay strips it from what the caller sees.
+   * The caller's limits (429, the request's worst case reserved against its budgets), and the meter
+   * that records the request's usage and settles the reservation (issues 12, 16). A metered stream
+   * always asks upstream for its usage chunk; when the caller did not ask for it, the relay strips it
+   * from what the caller sees.
    */
   async function admit(caller: Caller, body: ChatRequest, request: GatewayRequest) {
     const meter = context.auth?.admit
-      ? await context.auth.admit(caller, {
-          model: body.model,
-          promptTokens: estimateTokens(request.body.length),
-          maxOutputTokens: undefined,
-          choices: 1,
-        })
+      ? await context.auth.admit(caller, admissionOf(body, request.body.length))
       : undefined;
     if (meter === undefined) return { request: body };
     if (body.stream !== true || body.stream_options?.include_usage === true) return { request: body, meter };
@@ -147,27 +139,23 @@ export function createGateway(context: ChatContext): Gateway {
     const caller =
       context.auth && path !== "/health" ? await context.auth.verify(request.headers) : undefined;
     if (path === "/v1/chat/completions" && method === "POST") return await chat(request, requestId, caller);
+    // A key limited to some models sees only those; the others do not exist for it (issue 16).
     if (path === "/v1/models" && method === "GET") {
-      const allowed = caller?.models;
       return {
         status: 200,
         headers: { "content-type": "application/json", "x-request-id": requestId },
-        // A key limited to some models sees only those.
-        body: allowed
-          ? JSON.stringify({ ...modelList, data: modelList.data.filter((m) => allowed.includes(m.id)) })
-          : modelListBody,
+        body:
+          caller?.models === undefined
+            ? modelListBody
+            : JSON.stringify({ ...modelList, data: modelList.data.filter((m) => mayUseModel(caller, m.id)) }),
       };
     }
     if (path.startsWith("/v1/models/") && method === "GET") {
       const id = decodePathSegment(path.slice("/v1/models/".length));
       const model = modelList.data.find((m) => m.id === id);
-      if (model) return jsonResponse(200, model, { "x-request-id": requestId });
-      throw new InvalidRequestError(
-        `The model '${echo(id)}' does not exist.`,
-        "model",
-        "model_not_found",
-        404,
-      );
+      if (model && (caller === undefined || mayUseModel(caller, id)))
+        return jsonResponse(200, model, { "x-request-id": requestId });
+      throw modelNotFound(id);
     }
     if (path === "/health" && method === "GET") {
       return jsonResponse(200, { status: "ok" }, { "x-request-id": requestId, "cache-control": "no-store" });
@@ -235,6 +223,25 @@ export function createGateway(context: ChatContext): Gateway {
       requestId,
     );
   }
+}
+
+/**
+ * What admission reserves against (issue 16): the prompt's size, estimated from the body (JSON and
+ * all, so rather more than the prompt), the caller's output cap (`max_completion_tokens`, else the
+ * older `max_tokens`; `parseChatRequest` checked both are whole numbers when present), and `n`.
+ */
+function admissionOf(body: ChatRequest, bodyChars: number): AdmissionRequest {
+  const cap = wholeNumber(body.max_completion_tokens) ?? wholeNumber(body.max_tokens);
+  return {
+    model: body.model,
+    promptTokens: estimateTokens(bodyChars),
+    maxOutputTokens: cap,
+    choices: wholeNumber(body.n) ?? 1,
+  };
+}
+
+function wholeNumber(value: unknown): number | undefined {
+  return typeof value === "number" ? value : undefined;
 }
 
 /** A percent-encoded path segment, or a 400 for malformed encoding (`%E0%A4%A`), never a URIError. */

@@ -78,6 +78,43 @@ describe("npm run client-key (caller keys in the table)", () => {
     expect((await cli("set", id, "--rpm", "lots")).code).toBe(2);
   });
 
+  it("sets maxConcurrent and an expiry, shows them in the list, removes the expiry with none", async () => {
+    const made = await cli("create", "--name", "carol", "--max-concurrent", "3", "--expires", "30d");
+    expect(made.code).toBe(0);
+    const id = keyIdOf(made.out.trim()) as string;
+    const find = async () =>
+      (JSON.parse((await cli("list", "--json")).out) as Array<Record<string, unknown>>).find(
+        (r) => r.id === id,
+      );
+    expect(await find()).toMatchObject({
+      limits: { maxConcurrent: 3 },
+      expiresAt: new Date(NOW + 30 * 86_400_000).toISOString(),
+      status: "active",
+    });
+    const listed = await cli("list");
+    expect(listed.out).toMatch(/\bEXPIRES\b/);
+    expect(listed.out).toContain("maxConcurrent=3");
+    expect(listed.out).toContain("2026-12-29T12:00:30.000Z");
+
+    expect((await cli("set", id, "--expires", "2027-01-31T18:00:00Z", "--max-concurrent", "1")).code).toBe(0);
+    expect(await find()).toMatchObject({
+      limits: { maxConcurrent: 1 },
+      expiresAt: "2027-01-31T18:00:00.000Z",
+    });
+    expect((await cli("set", id, "--expires", "none")).code).toBe(0);
+    expect(await find()).toMatchObject({ expiresAt: null });
+
+    for (const bad of [
+      ["--expires", "2026-01-01"], // already passed
+      ["--expires", "soon"],
+      ["--max-concurrent", "1.5"],
+    ]) {
+      const refused = await cli("set", id, ...bad);
+      expect(refused.code).toBe(2);
+      expect(refused.err).toContain(bad[0] as string);
+    }
+  });
+
   it("prints usage per key × model × day as a table and as JSON", async () => {
     const callers = createCallers({
       client: table.client,

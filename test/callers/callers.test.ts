@@ -69,19 +69,24 @@ describe("callers: limits across instances sharing one table", () => {
     expect((await postChat(ga.url, chatBody("m"), auth)).status).toBe(200);
   });
 
-  it("stops a key once its daily token budget is spent, overshooting by at most one answer per instance", async () => {
+  it("stops a key once its daily token budget is spent, overshooting by at most (N − 1) reservations", async () => {
     const clock = testClock();
     // As on Lambda: each instance flushes after its response, so it learns the fleet's totals then.
     const a = callersOn(table, { now: clock.now, flushAfterResponse: true });
     const b = callersOn(table, { now: clock.now, flushAfterResponse: true });
     const [ga, gb] = [await gatewayWith(a), await gatewayWith(b)];
-    const budget = 40;
+    const budget = 100;
     const { id, auth } = await createKey(a, "budgeted", { limits: { tokensPerDay: budget } });
+    const bodies = [false, true].map((stream) =>
+      chatBody("m", { stream, max_tokens: DEFAULT_TOKENS.length }),
+    );
+    // What admission reserves: the body's length / 4 (the prompt estimate) plus max_tokens.
+    const reservations = bodies.map((body) => Math.ceil(body.length / 4) + DEFAULT_TOKENS.length);
 
     let served = 0;
     const refusals: Response[] = [];
     for (let i = 0; i < 10; i++) {
-      const res = await postChat((i % 2 === 0 ? ga : gb).url, chatBody("m", { stream: i % 4 < 2 }), auth);
+      const res = await postChat((i % 2 === 0 ? ga : gb).url, bodies[i % 4 < 2 ? 1 : 0] as string, auth);
       if (res.status === 200) {
         await res.text();
         served++;
@@ -89,11 +94,12 @@ describe("callers: limits across instances sharing one table", () => {
     }
     const spent = (await a.store.totals(id, clock.now())).dayTokens;
     expect(spent).toBe(served * TOKENS_PER_ANSWER);
-    expect(spent).toBeGreaterThanOrEqual(budget);
-    // The stated bound (README-callers.md): past the budget, fewer than 2 requests per instance.
-    expect(spent - budget).toBeLessThan(2 * 2 * TOKENS_PER_ANSWER);
-    // This sequence exactly: A 16, B 32, A sees 16 (admits) → 48, B sees 32 (admits) → 64; then both refuse.
-    expect(served).toBe(4);
+    // The stated bound (README "Callers"): past the budget by at most (N − 1) of the largest reservation.
+    expect(spent - budget).toBeLessThanOrEqual((2 - 1) * Math.max(...reservations));
+    // This sequence exactly: six answers (96 tokens). Each instance admits while its view plus a
+    // reservation (about 28) fits in 100; the sixth was admitted on a view of 64 that lacked the
+    // other instance's last answer (its view is refreshed only by its own loads and flushes).
+    expect(served).toBe(6);
     expect(refusals.length).toBeGreaterThan(0);
     const refused = refusals[0] as Response;
     expect(refused.status).toBe(429);
@@ -104,7 +110,7 @@ describe("callers: limits across instances sharing one table", () => {
       type: "insufficient_quota",
     });
     // Once both instances know, every further request is refused.
-    for (const g of [ga, gb]) expect((await postChat(g.url, chatBody("m"), auth)).status).toBe(429);
+    for (const g of [ga, gb]) expect((await postChat(g.url, bodies[0] as string, auth)).status).toBe(429);
   });
 });
 
@@ -174,18 +180,6 @@ describe("callers: keys", () => {
       code: "invalid_api_key",
       message: "This API key has been revoked.",
     });
-  });
-
-  it("answers 403 for a model outside the key's list and lists only its models", async () => {
-    const callers = callersOn(table, { now: testClock().now });
-    const gateway = await gatewayWith(callers);
-    const { auth } = await createKey(callers, "only-m", { models: ["m"] });
-    expect((await postChat(gateway.url, chatBody("m"), auth)).status).toBe(200);
-    const refused = await postChat(gateway.url, chatBody("other"), auth);
-    expect(refused.status).toBe(403);
-    expect((await jsonOf(refused)).error).toMatchObject({ code: "model_not_allowed", param: "model" });
-    const models = await jsonOf(await fetch(`${gateway.url}/v1/models`, { headers: auth }));
-    expect(models.data.map((m: { id: string }) => m.id)).toEqual(["m"]);
   });
 
   it("skips a malformed key record with a 401, logged once, never a 500", async () => {

@@ -43,7 +43,7 @@ export function callersOn(
 export async function createKey(
   callers: Callers,
   name: string,
-  extra: { limits?: KeyLimits; models?: string[]; now?: number } = {},
+  extra: { limits?: KeyLimits; models?: string[]; now?: number; expiresAt?: number } = {},
 ): Promise<{ id: string; key: string; auth: Record<string, string> }> {
   const made = generateKey();
   await callers.store.create({
@@ -53,6 +53,7 @@ export async function createKey(
     createdAt: extra.now ?? 0,
     limits: extra.limits ?? {},
     ...(extra.models ? { models: extra.models } : {}),
+    ...(extra.expiresAt === undefined ? {} : { expiresAt: extra.expiresAt }),
   });
   return { id: made.id, key: made.key, auth: { authorization: `Bearer ${made.key}` } };
 }

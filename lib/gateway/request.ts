@@ -8,7 +8,7 @@ import type { HealthView } from "../health/view.ts";
 import { usageFromOpenAI } from "../providers/chunks.ts";
 import type { ProviderFactory } from "../providers/factory.ts";
 import type { ChatRequest, Provider } from "../providers/types.ts";
-import { faultOf } from "../retry/blame.ts";
+import { countsAgainstTarget, faultOf } from "../retry/blame.ts";
 import type { ClientAuth, UsageMeter } from "./auth.ts";
 
 export interface ChatContext {
@@ -165,7 +165,7 @@ export function cooldownOf(run: RequestRun, candidate: Candidate): Cooldown | un
   return cooldown;
 }
 
-/** Records a failed attempt; only a provider's own fault counts toward its cooldown and health. */
+/** Records a failed attempt; only a target's own fault (provider or config) counts toward its cooldown. */
 export function recordFailure(run: RequestRun, candidate: Candidate, error: GatewayError, ms: number): void {
   const now = run.deps.now();
   const fault = faultOf(error, { now, deadline: run.call.deadline });
@@ -178,7 +178,7 @@ export function recordFailure(run: RequestRun, candidate: Candidate, error: Gate
     fault,
     ms,
   });
-  if (fault === "provider") run.context.cooldowns.recordFailure(candidate.key, error, now);
+  if (countsAgainstTarget(fault)) run.context.cooldowns.recordFailure(candidate.key, error, now);
 }
 
 export function recordSuccess(run: RequestRun, candidate: Candidate, ms: number): void {

@@ -16,6 +16,11 @@ export interface BedrockCallContext {
   providerId: string;
   region: string;
   modelId: string;
+  /**
+   * The caller's `bedrock` extension field as sent, when the call was a caller's request (a health
+   * probe has none): an access denied for a feature it chose is the caller's, not the target's.
+   */
+  extension?: unknown;
   /** One log line per misconfiguration met: access denied, model not found. */
   warn(fields: Record<string, unknown>): void;
 }
@@ -56,10 +61,101 @@ const CONTEXT_LENGTH =
 
 /**
  * A ValidationException about the target, not the caller's request: a model id that needs an
- * inference profile, or one that does not exist. Another target may serve the request.
+ * inference profile, or one that does not exist. Another target may serve the request. Anchored at
+ * the start of Bedrock's own sentences: its messages echo what the caller sent ("extraneous key
+ * [...] is not permitted"), and a caller's text must never read as a broken target (issue 16).
  */
 const TARGET_INVALID =
-  /on-demand throughput isn.t supported|inference profile|model identifier is invalid|provided model identifier/i;
+  /^(?:Invocation of model ID \S+ with on-demand throughput isn.t supported|The provided model identifier is invalid|Could not resolve the foundation model from (?:the )?(?:provided )?model identifier)/i;
+
+/**
+ * Fields of the `bedrock` extension that ask Bedrock for a feature the gateway's role may not be
+ * allowed (a guardrail needs `bedrock:ApplyGuardrail`; latency-optimized inference, prompt caching
+ * and model-specific fields have been gated per account). Checked in this order.
+ */
+const CALLER_FEATURES = [
+  "guardrailConfig",
+  "performanceConfig",
+  "cachePoints",
+  "additionalModelRequestFields",
+] as const;
+
+/** Whether the caller's `bedrock` extension carried `field`. */
+function carries(extension: unknown, field: string): boolean {
+  if (typeof extension !== "object" || extension === null) return false;
+  const value = (extension as Record<string, unknown>)[field];
+  return value !== undefined && value !== null;
+}
+
+/** An AccessDeniedException about a guardrail (`bedrock:ApplyGuardrail on resource ...:guardrail/...`). */
+const GUARDRAIL_DENIED = /guardrail/i;
+/** An AccessDeniedException about the model itself: its access, its marketplace subscription, invoking it. */
+const MODEL_DENIED =
+  /access to the model|model access|bedrock:InvokeModel|foundation-model\/|inference-profile\/|aws-marketplace/i;
+
+/**
+ * The caller-chosen field an AccessDeniedException is about, if any: a guardrail the message names,
+ * else (when the message does not say it is the model) the first feature field the request carried.
+ * The guardrail is checked first: its message quotes the caller's guardrail identifier, which must
+ * not be able to make it read as the model's.
+ */
+function deniedCallerField(message: string, extension: unknown): string | undefined {
+  if (carries(extension, "guardrailConfig") && GUARDRAIL_DENIED.test(message)) return "guardrailConfig";
+  if (MODEL_DENIED.test(message)) return undefined;
+  return CALLER_FEATURES.find((field) => carries(extension, field));
+}
+
+/** What the caller is told, in our words: Bedrock's own message names the role's ARN and account. */
+function deniedFeatureMessage(field: string): string {
+  return field === "guardrailConfig"
+    ? "The guardrail in 'bedrock.guardrailConfig' cannot be applied: the gateway's role lacks permission to apply it (bedrock:ApplyGuardrail)."
+    : `Amazon Bedrock refused the feature requested in 'bedrock.${field}': the gateway's role lacks permission for it.`;
+}
+
+/** The fields of a warn line that say where: provider, region and the target's model. */
+function where(call: BedrockCallContext, msg: string): Record<string, unknown> {
+  return { msg, provider: call.providerId, region: call.region, model: call.modelId };
+}
+
+/** A refusal of a field the caller chose: handed back to it, in our words, never failed over. */
+function callerRefusal(
+  message: string,
+  field: string,
+  status: 400 | 403,
+  providerId: string,
+  cause: unknown,
+): UpstreamError {
+  return new UpstreamError(message, {
+    status,
+    type: status === 403 ? "permission_error" : "invalid_request_error",
+    code: status === 403 ? "bedrock_feature_denied" : "bedrock_resource_not_found",
+    param: `bedrock.${field}`,
+    action: "return",
+    providerId,
+    cause,
+  });
+}
+
+/**
+ * A fault of the configuration (the model a target names): failed over, counted against that
+ * target only (`lib/retry/blame.ts`), in our words. Bedrock's text names the role's ARN and the
+ * account: it goes to the warn line naming the fix, not into the message a caller may see when
+ * every target failed.
+ */
+function configFault(
+  call: BedrockCallContext,
+  cause: unknown,
+  fault: { status: number; type: string; code: string; what: string },
+): UpstreamError {
+  return new UpstreamError(`${call.providerId} (Bedrock ${call.region}): ${fault.what}; the fix is logged`, {
+    status: fault.status,
+    type: fault.type,
+    code: fault.code,
+    action: "failover",
+    providerId: call.providerId,
+    cause,
+  });
+}
 
 /** Any error met while calling Bedrock, as a {@link GatewayError} (or the caller's abort). */
 export function bedrockError(error: unknown, call: BedrockCallContext): GatewayError | ClientAbortError {
@@ -134,44 +230,68 @@ export function bedrockError(error: unknown, call: BedrockCallContext): GatewayE
         `stream failed (ModelStreamErrorException): ${message}`,
         error,
       );
-    case "AccessDeniedException":
+    case "AccessDeniedException": {
+      // The caller's if a field it chose asked for what the role may not do: a 403 to it, never
+      // failed over (another target would refuse it too) and never counted against the target.
+      const field = deniedCallerField(error.message, call.extension);
+      if (field !== undefined) {
+        call.warn({
+          ...where(call, "Bedrock access denied for a feature the request chose"),
+          field: `bedrock.${field}`,
+          fix:
+            field === "guardrailConfig"
+              ? "allow bedrock:ApplyGuardrail on the guardrails callers may name in the function's role, or tell callers not to send one"
+              : "allow the feature for the function's role and account, or tell callers not to request it",
+          detail: message,
+        });
+        return callerRefusal(deniedFeatureMessage(field), field, 403, providerId, error);
+      }
       call.warn({
-        msg: "Bedrock access denied",
-        provider: providerId,
-        region: call.region,
-        model: call.modelId,
+        ...where(call, "Bedrock access denied"),
         fix: `enable access to this model in the Bedrock console (Model access) in ${call.region} and every region its inference profile routes to, and allow bedrock:InvokeModel and bedrock:InvokeModelWithResponseStream on it in the function's role`,
+        detail: message,
       });
-      return upstream({
+      return configFault(call, error, {
         status: 403,
         type: "permission_error",
         code: "bedrock_access_denied",
-        action: "failover",
+        what: "the gateway does not have access to the target's model (model access or the role's permissions)",
       });
+    }
     case "ResourceNotFoundException":
+      if (carries(call.extension, "guardrailConfig") && GUARDRAIL_DENIED.test(error.message)) {
+        // A guardrail the caller named that does not exist (or not in this target's region).
+        return callerRefusal(
+          "The guardrail in 'bedrock.guardrailConfig' was not found: check its identifier, its version and that it exists in the region of the route's Bedrock targets.",
+          "guardrailConfig",
+          400,
+          providerId,
+          error,
+        );
+      }
       call.warn({
-        msg: "Bedrock model not found",
-        provider: providerId,
-        region: call.region,
-        model: call.modelId,
+        ...where(call, "Bedrock model not found"),
         fix: `check the target's model id in ${call.region}: the model may not be offered in this region, or needs a cross-region inference profile id (us./eu./apac./global. prefix)`,
+        detail: message,
       });
-      return upstream({ status: 404, type: "not_found_error", code: "model_not_found", action: "failover" });
+      return configFault(call, error, {
+        status: 404,
+        type: "not_found_error",
+        code: "model_not_found",
+        what: "the target's model does not exist in this region (or needs an inference profile id)",
+      });
     case "ValidationException": {
       if (TARGET_INVALID.test(error.message)) {
         call.warn({
-          msg: "Bedrock refused the target's model id",
-          provider: providerId,
-          region: call.region,
-          model: call.modelId,
+          ...where(call, "Bedrock refused the target's model id"),
           fix: "use the model's inference profile id (e.g. us.<model id>) or its ARN as the target's model",
           detail: message,
         });
-        return upstream({
+        return configFault(call, error, {
           status: 400,
           type: "invalid_request_error",
           code: "model_not_found",
-          action: "failover",
+          what: "the target's model id cannot be called as configured (it may need an inference profile)",
         });
       }
       const code = CONTEXT_LENGTH.test(error.message) ? "context_length_exceeded" : null;

@@ -129,10 +129,11 @@ export function createBedrockProvider(
 ): Provider {
   const { deps } = context;
   const runtimeFor = context.runtime ?? sdkBedrockRuntime;
-  const callContext = (modelId: string): BedrockCallContext => ({
+  const callContext = (modelId: string, extension?: unknown): BedrockCallContext => ({
     providerId: config.id,
     region: bedrock.region,
     modelId,
+    extension,
     warn: (fields) => deps.logger.warn(fields),
   });
   const head = (request: ChatRequest): AnswerHead => ({
@@ -161,14 +162,14 @@ export function createBedrockProvider(
     } catch (error) {
       limit.dispose();
       if (limit.signal.reason === timeout) throw timeout;
-      throw classify(error, request.model);
+      throw classify(error, request.model, request.bedrock);
     } finally {
       timer.clear();
     }
   }
 
-  const classify = (error: unknown, modelId: string): GatewayError | ClientAbortError =>
-    bedrockError(error, callContext(modelId));
+  const classify = (error: unknown, modelId: string, extension?: unknown): GatewayError | ClientAbortError =>
+    bedrockError(error, callContext(modelId, extension));
 
   const provider: Provider = {
     ...providerBase(config, deps),
@@ -200,7 +201,7 @@ export function createBedrockProvider(
           opened.value,
           head(request),
           includeUsage,
-          (error) => classify(error, request.model),
+          (error) => classify(error, request.model, request.bedrock),
           opened,
         ),
         cancel: opened.abort,

@@ -24,7 +24,8 @@ import { parseRetryAfter } from "./backoff.ts";
  *   API does not redirect, so the configured base URL is wrong (and a redirect is never followed, as
  *   it would carry the gateway's key to another host);
  * - `return` to the caller as is: 400 and the remaining 4xx, so a context-length error is never resent
- *   unchanged and a content-policy rejection keeps the provider's reason.
+ *   unchanged and a content-policy rejection keeps the provider's reason; also a 403 that refuses
+ *   the caller's content rather than the gateway's key ({@link refusesCallerContent}).
  */
 const RETRY_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504]);
 // 402: the gateway's account is out of credit (DeepSeek's "Insufficient Balance"), not the caller's fault.
@@ -38,6 +39,26 @@ export function actionForStatus(status: number): ErrorAction {
 
 function isRedirect(status: number): boolean {
   return status >= 300 && status < 400;
+}
+
+/**
+ * A 403 about the caller's input, not the gateway's key: OpenRouter answers 403 when "your chosen
+ * model requires moderation and your input was flagged" (https://openrouter.ai/docs/api-reference/errors),
+ * with `metadata.flagged_input` and `metadata.reasons`. Failed over and counted against the target,
+ * it would let any caller bench a target for the whole fleet by sending flagged text (issue 16).
+ * Upstream text may echo the caller's, but reading a key problem as the caller's only costs that
+ * caller its failover, never anyone else's service.
+ */
+function refusesCallerContent(
+  status: number,
+  bodyText: string,
+  parsed: OpenAIErrorBody | undefined,
+): boolean {
+  if (status !== 403 || parsed === undefined) return false;
+  if (/^content_(?:policy_violation|filter)$|^moderation/i.test(parsed.error.code ?? "")) return true;
+  if (/\bflagged\b|\bmoderation\b/i.test(parsed.error.message)) return true;
+  // Only the head of the body is searched: its metadata comes right after the message.
+  return /"(?:flagged_input|reasons)"\s*:/.test(bodyText.slice(0, 4096));
 }
 
 /** How long a caller refused for want of a free upstream connection is told to wait. */
@@ -87,7 +108,7 @@ export function errorFromStatus(
     );
   }
   const parsed = parseErrorBody(bodyText);
-  const action = actionForStatus(status);
+  const action = refusesCallerContent(status, bodyText, parsed) ? "return" : actionForStatus(status);
   const upstreamMessage = parsed ? redactSecrets(parsed.error.message) : `HTTP ${status}`;
   const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(headers, now) : undefined;
   const options = {

@@ -1,8 +1,12 @@
-import { afterEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { DEFAULT_HEALTH } from "../../lib/config/validate.ts";
+import { createMemoryHealthStore } from "../../lib/health/memory-store.ts";
+import type { HealthStore } from "../../lib/health/types.ts";
 import type { HttpClient } from "../../lib/http/client.ts";
 import type { ApiKeys } from "../../lib/providers/keys.ts";
+import { type FakeBedrock, startFakeBedrock } from "../support/fake-bedrock.ts";
 import { type FakeUpstream, sseDataLines } from "../support/fake-upstream.ts";
-import { chatBody, jsonOf, postChat, type startGateway, type TestGateway } from "../support/gateway.ts";
+import { chatBody, jsonOf, postChat, startGateway, type TestGateway } from "../support/gateway.ts";
 import { type TwoUpstreamOptions, twoUpstreamGateway } from "../support/two-upstreams.ts";
 
 // One provider fault is enough to bench a target here: whatever these tests do must not bench it.
@@ -108,6 +112,23 @@ describe("only a provider's own faults count against it", () => {
     ]);
   });
 
+  it("hands a 403 for the caller's flagged input back to it, and benches nothing", async () => {
+    await setup();
+    a.queue.push({
+      kind: "status",
+      status: 403,
+      error: { message: 'model-a requires moderation. Your input was flagged for "harassment"', code: "403" },
+    });
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(403);
+    expect((await jsonOf(res)).error.message).toContain("flagged");
+    expect(b.requests).toHaveLength(0);
+    expect(benched("a/model-a")).toBeUndefined();
+    expect(chatLines()[0]?.attempts).toMatchObject([{ provider: "a", status: 403, fault: "caller" }]);
+  });
+
   it("answers our own bug with a 500 naming the request, and blames no provider", async () => {
     const http: HttpClient = {
       request: () => {
@@ -146,6 +167,158 @@ describe("only a provider's own faults count against it", () => {
     expect(second.headers.get("retry-after")).toBe("1");
     expect(benched("a/model-a")).toBeUndefined();
     expect(a.requests).toHaveLength(1);
+  });
+});
+
+describe("a long whole answer is not the provider's fault", () => {
+  it("fails a non-streamed answer past responseMs over without benching its target", async () => {
+    await setup();
+    // The caller asked for a whole answer that takes longer than responseMs (600 ms here).
+    a.queue.push({ kind: "answer", firstTokenDelayMs: 900 });
+
+    const res = await postChat(gateway.url, chatBody("m"));
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-gateway-provider")).toBe("b");
+    expect(chatLines()[0]?.attempts).toMatchObject([
+      { provider: "a", outcome: "error", code: "response_timeout", fault: "caller" },
+      { provider: "b", outcome: "ok" },
+    ]);
+    expect(benched("a/model-a")).toBeUndefined();
+  });
+
+  it("still benches a target whose stream never sends a first token", async () => {
+    await setup();
+    a.queue.push({ kind: "answer", firstTokenDelayMs: 900 });
+
+    const res = await postChat(gateway.url, chatBody("m", { stream: true }));
+    await res.text();
+
+    expect(chatLines()[0]?.attempts).toMatchObject([
+      { provider: "a", outcome: "error", code: "first_token_timeout", fault: "provider" },
+      { provider: "b", outcome: "ok" },
+    ]);
+    expect(benched("a/model-a")).toMatchObject({ reason: "failing" });
+  });
+});
+
+describe("Bedrock access denied: the caller's feature or the configuration's model", () => {
+  const US = "us.anthropic.claude-test-v1:0";
+  const EU = "eu.anthropic.claude-test-v1:0";
+  // What AWS says to a role without bedrock:ApplyGuardrail: the role's ARN and the account id.
+  const APPLY_GUARDRAIL_DENIED =
+    "User: arn:aws:sts::123456789012:assumed-role/gateway-chat-role/gateway-chat is not authorized to perform: bedrock:ApplyGuardrail on resource: arn:aws:bedrock:us-east-1:123456789012:guardrail/gr-abc123 because no identity-based policy allows the bedrock:ApplyGuardrail action";
+  const guardrailed = chatBody("claude", {
+    bedrock: { guardrailConfig: { guardrailIdentifier: "gr-abc123", guardrailVersion: "1" } },
+  });
+  let fake: FakeBedrock;
+  let health: HealthStore;
+  const saved = { ...process.env };
+
+  // One fake for the whole block: the SDK's clients are kept per region for the process.
+  beforeAll(async () => {
+    fake = await startFakeBedrock();
+    process.env.AWS_ENDPOINT_URL_BEDROCK_RUNTIME = fake.url;
+    process.env.AWS_ACCESS_KEY_ID = "AKIDFAKEFAKEFAKE";
+    process.env.AWS_SECRET_ACCESS_KEY = "fake-secret";
+    delete process.env.AWS_PROFILE;
+    delete process.env.AWS_SESSION_TOKEN;
+  });
+
+  afterAll(async () => {
+    process.env = saved;
+    await fake.close();
+  });
+
+  async function setupBedrock() {
+    health = createMemoryHealthStore(DEFAULT_HEALTH);
+    fake.queue.length = 0;
+    fake.requests.length = 0;
+    fake.guardrailDenied = undefined;
+    const probe = { kind: "chat", model: "amazon.nova-micro-v1:0" };
+    gateway = await startGateway(
+      {
+        defaults: STRICT,
+        providers: [
+          { id: "bedrock-us", type: "bedrock", region: "us-east-1", healthCheck: probe },
+          { id: "bedrock-eu", type: "bedrock", region: "eu-west-1", healthCheck: probe },
+        ],
+        models: {
+          claude: {
+            targets: [
+              { provider: "bedrock-us", model: US },
+              { provider: "bedrock-eu", model: EU },
+            ],
+          },
+        },
+      },
+      { healthStore: health },
+    );
+  }
+
+  /** What the shared table holds for the route's targets. */
+  const table = async () => [
+    ...(await health.read([], [`bedrock-us/${US}`, `bedrock-eu/${EU}`])).targets.values(),
+  ];
+
+  it("answers a guardrail the role cannot apply with the caller's 403, and benches nothing", async () => {
+    await setupBedrock();
+    fake.guardrailDenied = APPLY_GUARDRAIL_DENIED;
+
+    const denied = await postChat(gateway.url, guardrailed);
+    const text = await denied.text();
+
+    expect(denied.status).toBe(403);
+    expect(JSON.parse(text).error).toEqual({
+      message:
+        "The guardrail in 'bedrock.guardrailConfig' cannot be applied: the gateway's role lacks permission to apply it (bedrock:ApplyGuardrail).",
+      type: "permission_error",
+      param: "bedrock.guardrailConfig",
+      code: "bedrock_feature_denied",
+    });
+    expect(text).not.toContain("123456789012");
+    expect(text).not.toContain("arn:");
+    // Not failed over (every target would refuse it), nothing benched here or in the table.
+    expect(fake.requests.map((r) => r.modelId)).toEqual([US]);
+    expect(chatLines()[0]?.attempts).toMatchObject([{ provider: "bedrock-us", fault: "caller" }]);
+    expect(benched(`bedrock-us/${US}`)).toBeUndefined();
+    expect(benched(`bedrock-eu/${EU}`)).toBeUndefined();
+    await new Promise((r) => setImmediate(r));
+    expect(await table()).toEqual([]);
+    // The operator learns the fix, with Bedrock's own text kept in the log line only.
+    expect(gateway.logs.filter((l) => l.level === "warn")).toMatchObject([
+      { provider: "bedrock-us", model: US, field: "bedrock.guardrailConfig" },
+    ]);
+
+    // Another caller's request, without a guardrail, is served by the same target.
+    const other = await postChat(gateway.url, chatBody("claude"));
+    expect(other.status).toBe(200);
+    expect(other.headers.get("x-gateway-provider")).toBe("bedrock-us");
+  });
+
+  it("fails over access denied on the routed model, and benches that target only", async () => {
+    await setupBedrock();
+    fake.queue.push({
+      kind: "error",
+      status: 403,
+      type: "AccessDeniedException",
+      message: "You don't have access to the model with the specified model ID.",
+    });
+
+    const res = await postChat(gateway.url, chatBody("claude"));
+
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-gateway-provider")).toBe("bedrock-eu");
+    expect(chatLines()[0]?.attempts).toMatchObject([
+      { provider: "bedrock-us", outcome: "error", code: "bedrock_access_denied", fault: "config" },
+      { provider: "bedrock-eu", outcome: "ok" },
+    ]);
+    expect(benched(`bedrock-us/${US}`)).toMatchObject({ reason: "failing" });
+    expect(benched(`bedrock-eu/${EU}`)).toBeUndefined();
+    await expect.poll(table).toMatchObject([{ target: `bedrock-us/${US}` }]);
+    expect(gateway.logs.filter((l) => l.level === "warn")).toMatchObject([
+      { msg: "Bedrock access denied", provider: "bedrock-us", region: "us-east-1", model: US },
+    ]);
   });
 });
 

@@ -12,16 +12,25 @@ function serviceError(name: string, message: string, status: number): Error {
   });
 }
 
-function classify(error: unknown) {
+/** `extension`: the caller's `bedrock` field, as the request carried it. */
+function classify(error: unknown, extension?: unknown) {
   const warnings: Array<Record<string, unknown>> = [];
   const result = bedrockError(error, {
     providerId: "bedrock-east",
     region: "us-east-1",
     modelId: "anthropic.claude-test",
+    extension,
     warn: (fields) => warnings.push(fields),
   });
   return { result, warnings };
 }
+
+const GUARDRAIL = { guardrailConfig: { guardrailIdentifier: "gr-abc123", guardrailVersion: "1" } };
+/** AWS's text for a role without bedrock:ApplyGuardrail: the role's ARN and the account id. */
+const APPLY_GUARDRAIL_DENIED =
+  "User: arn:aws:sts::123456789012:assumed-role/gateway-chat-role/fn is not authorized to perform: bedrock:ApplyGuardrail on resource: arn:aws:bedrock:us-east-1:123456789012:guardrail/gr-abc123 because no identity-based policy allows the bedrock:ApplyGuardrail action";
+const INVOKE_DENIED =
+  "User: arn:aws:sts::123456789012:assumed-role/gateway-chat-role/fn is not authorized to perform: bedrock:InvokeModel on resource: arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-test because no identity-based policy allows the bedrock:InvokeModel action";
 
 describe("bedrockError", () => {
   it.each([
@@ -74,6 +83,93 @@ describe("bedrockError", () => {
       region: "us-east-1",
       model: "anthropic.claude-test",
     });
+  });
+
+  describe("access denied: a feature the caller chose, or the model the configuration names", () => {
+    it("hands a guardrail the role cannot apply back to the caller as a 403, in our words", () => {
+      const { result, warnings } = classify(
+        serviceError("AccessDeniedException", APPLY_GUARDRAIL_DENIED, 403),
+        GUARDRAIL,
+      );
+      expect(result).toMatchObject({
+        status: 403,
+        type: "permission_error",
+        code: "bedrock_feature_denied",
+        param: "bedrock.guardrailConfig",
+        action: "return",
+        message:
+          "The guardrail in 'bedrock.guardrailConfig' cannot be applied: the gateway's role lacks permission to apply it (bedrock:ApplyGuardrail).",
+      });
+      expect((result as GatewayError).upstreamBody).toBeUndefined();
+      // The operator's line names the fix; Bedrock's own text is kept there only.
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatchObject({ field: "bedrock.guardrailConfig", provider: "bedrock-east" });
+      expect(String(warnings[0]?.fix)).toContain("bedrock:ApplyGuardrail");
+      expect(String(warnings[0]?.detail)).toContain("ApplyGuardrail");
+    });
+
+    it("still reads a guardrail denial as the caller's when its identifier looks like a model", () => {
+      const crafted = {
+        guardrailConfig: { guardrailIdentifier: "foundation-model/x", guardrailVersion: "1" },
+      };
+      const message = APPLY_GUARDRAIL_DENIED.replace("guardrail/gr-abc123", "guardrail/foundation-model/x");
+      const { result } = classify(serviceError("AccessDeniedException", message, 403), crafted);
+      expect(result).toMatchObject({ action: "return", param: "bedrock.guardrailConfig" });
+    });
+
+    it("blames another feature field the caller chose when the denial does not name the model", () => {
+      const { result } = classify(
+        serviceError("AccessDeniedException", "Access denied for this feature.", 403),
+        { performanceConfig: { latency: "optimized" } },
+      );
+      expect(result).toMatchObject({ status: 403, action: "return", param: "bedrock.performanceConfig" });
+      expect((result as GatewayError).message).not.toContain("Access denied for this feature");
+    });
+
+    it.each([
+      ["with a guardrail in the request", INVOKE_DENIED, GUARDRAIL],
+      [
+        "with a guardrail in the request",
+        "You don't have access to the model with the specified model ID.",
+        GUARDRAIL,
+      ],
+      ["from a health probe (no caller fields)", APPLY_GUARDRAIL_DENIED, undefined],
+      ["from a plain request", "Access denied.", {}],
+    ])("fails a denial of the routed model over as the configuration's, %s", (_, message, extension) => {
+      const { result, warnings } = classify(serviceError("AccessDeniedException", message, 403), extension);
+      expect(result).toMatchObject({ status: 403, code: "bedrock_access_denied", action: "failover" });
+      // The message may reach a caller (in the summary when every target failed): no ARN, no account.
+      expect((result as GatewayError).message).not.toMatch(/arn:|123456789012/);
+      expect((result as GatewayError).message).toContain("bedrock-east (Bedrock us-east-1)");
+      expect(warnings).toHaveLength(1);
+      expect(String(warnings[0]?.detail)).toBe(message);
+    });
+
+    it("hands a guardrail that does not exist back to the caller as a 400", () => {
+      const { result, warnings } = classify(
+        serviceError(
+          "ResourceNotFoundException",
+          "The guardrail identifier or version provided in the request does not exist.",
+          404,
+        ),
+        GUARDRAIL,
+      );
+      expect(result).toMatchObject({ status: 400, action: "return", param: "bedrock.guardrailConfig" });
+      expect(warnings).toHaveLength(0);
+    });
+  });
+
+  it("never reads the caller's own text, echoed back, as a broken target", () => {
+    const { result, warnings } = classify(
+      serviceError(
+        "ValidationException",
+        "Malformed input request: #: extraneous key [use an inference profile] is not permitted",
+        400,
+      ),
+      { additionalModelRequestFields: { "use an inference profile": 1 } },
+    );
+    expect(result).toMatchObject({ status: 400, action: "return" });
+    expect(warnings).toHaveLength(0);
   });
 
   it("returns a validation error to the caller, as context_length_exceeded when the prompt does not fit", () => {

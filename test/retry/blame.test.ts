@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { GatewayError, UpstreamTimeoutError } from "../../lib/errors.ts";
-import { faultOf } from "../../lib/retry/blame.ts";
+import { bedrockError } from "../../lib/providers/bedrock-errors.ts";
+import { countsAgainstTarget, faultOf } from "../../lib/retry/blame.ts";
 
 const when = { now: 1_000, deadline: 10_000 };
 const failed = (code: string | null, action: "retry" | "failover" | "return" = "failover", status = 502) =>
@@ -30,8 +31,45 @@ describe("whose fault a failed attempt was", () => {
   });
 
   it("the provider's silence, errors and broken answers are the provider's", () => {
-    expect(faultOf(new UpstreamTimeoutError("p", "first_token", 500), when)).toBe("provider");
+    for (const phase of ["connect", "headers", "first_token", "idle"] as const) {
+      expect(faultOf(new UpstreamTimeoutError("p", phase, 500), when)).toBe("provider");
+    }
     expect(faultOf(failed("upstream_stream_cut"), when)).toBe("provider");
     expect(faultOf(failed(null, "retry", 503), when)).toBe("provider");
+    expect(faultOf(failed("upstream_error", "failover", 502), when)).toBe("provider");
+  });
+
+  it("a whole answer not in by responseMs is the caller's (it asked for it at once), Bedrock's limit too", () => {
+    expect(faultOf(new UpstreamTimeoutError("p", "response", 120_000), when)).toBe("caller");
+    const modelTimeout = Object.assign(new Error("Model has timed out in processing the request."), {
+      name: "ModelTimeoutException",
+      $fault: "client",
+      $metadata: { httpStatusCode: 408 },
+    });
+    const mapped = bedrockError(modelTimeout, { providerId: "b", region: "r", modelId: "m", warn() {} });
+    expect(faultOf(mapped as GatewayError, when)).toBe("caller");
+  });
+
+  it.each([
+    ["bedrock_access_denied", 403],
+    ["model_not_found", 404],
+    ["model_not_found", 400],
+    ["upstream_redirect", 502],
+    ["invalid_api_key", 401],
+    ["insufficient_balance", 402],
+    [null, 403],
+  ])("a failed-over %s (%s) is the configuration's", (code, status) => {
+    expect(faultOf(failed(code, "failover", status), when)).toBe("config");
+  });
+
+  it("a 403 handed back (a feature the caller chose) is the caller's, not the configuration's", () => {
+    expect(faultOf(failed("bedrock_feature_denied", "return", 403), when)).toBe("caller");
+  });
+
+  it("only the provider's and the configuration's faults count against the target", () => {
+    expect(countsAgainstTarget("provider")).toBe(true);
+    expect(countsAgainstTarget("config")).toBe(true);
+    expect(countsAgainstTarget("caller")).toBe(false);
+    expect(countsAgainstTarget("gateway")).toBe(false);
   });
 });

@@ -71,6 +71,43 @@ describe("classification", () => {
     expect(error.message).toContain("rejected the gateway's credentials");
   });
 
+  it("hands a 403 that refuses the caller's input back to it, and fails a key's 403 over", () => {
+    // OpenRouter: "403: Your chosen model requires moderation and your input was flagged".
+    const flagged = errorFromStatus(
+      "p",
+      403,
+      {},
+      JSON.stringify({
+        error: {
+          code: 403,
+          message: "Request refused",
+          metadata: { reasons: ["harassment"], flagged_input: "...", provider_name: "x", model_slug: "y" },
+        },
+      }),
+      0,
+    );
+    expect(flagged).toMatchObject({ status: 403, action: "return" });
+    expect(flagged.upstreamBody?.error.message).toBe("Request refused");
+    const worded = errorFromStatus(
+      "p",
+      403,
+      {},
+      JSON.stringify({
+        error: { message: "model-x requires moderation. Your input was flagged for harassment" },
+      }),
+      0,
+    );
+    expect(worded.action).toBe("return");
+    const key = errorFromStatus(
+      "p",
+      403,
+      {},
+      JSON.stringify({ error: { message: "Project access denied" } }),
+      0,
+    );
+    expect(key.action).toBe("failover");
+  });
+
   it("maps transport failures", () => {
     const reset = toUpstreamError(
       "p",

@@ -48,6 +48,11 @@ export interface FakeBedrock {
   /** Behaviours for the next requests, in order; afterwards `fallback`. */
   queue: BedrockBehaviour[];
   fallback: BedrockBehaviour;
+  /**
+   * When set, a request carrying `guardrailConfig` is answered AccessDeniedException with this
+   * message, as for a role without `bedrock:ApplyGuardrail`; other requests are served as usual.
+   */
+  guardrailDenied?: string | undefined;
   close(): Promise<void>;
 }
 
@@ -117,7 +122,11 @@ export async function startFakeBedrock(): Promise<FakeBedrock> {
       const modelId = decodeURIComponent(match[1] ?? "");
       const text = Buffer.concat(chunks).toString("utf8");
       fake.requests.push({ operation, modelId, headers, body: text ? JSON.parse(text) : {} });
-      const behaviour = fake.queue.shift() ?? fake.fallback;
+      const body = fake.requests.at(-1)?.body ?? {};
+      const behaviour: BedrockBehaviour =
+        fake.guardrailDenied !== undefined && body.guardrailConfig !== undefined
+          ? { kind: "error", status: 403, type: "AccessDeniedException", message: fake.guardrailDenied }
+          : (fake.queue.shift() ?? fake.fallback);
       if (behaviour.kind === "error") {
         stream.respond({
           ":status": behaviour.status,

@@ -38,9 +38,9 @@ export const KEY_ENV = "GATEWAY_KEY";
 
 /**
  * `--key` is refused, not read: an argument is visible to every user of the machine (`ps`, the
- * process list) and stays in the shell's history (issue 16). Its value is never echoed.
+ * process list), an environment variable only to its owner (issue 16). Its value is never echoed.
  */
-export const KEY_ARGUMENT_REFUSED = `--key is refused: a key on the command line shows in the process list and the shell's history. Put it in ${KEY_ENV} (${KEY_ENV}=... npm run smoke -- --url URL), or name another variable with --key-env NAME.`;
+export const KEY_ARGUMENT_REFUSED = `--key is refused: a process's arguments are visible to every user of the machine (ps), its environment only to you. Put the key in ${KEY_ENV} (${KEY_ENV}=... npm run smoke -- --url URL), or name another variable with --key-env NAME.`;
 
 /** `npm run smoke`. Returns the exit code: 0 all passed (or skipped), 1 a check failed, 2 usage. */
 export async function runSmokeCli(argv: string[], io: SmokeCliIo): Promise<number> {

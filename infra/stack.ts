@@ -26,6 +26,7 @@ import { METRICS_NAMESPACE } from "../lib/metrics/emf.ts";
 import type { BedrockOptions } from "../lib/providers/bedrock.ts";
 import { bedrockGrants, bedrockTargets } from "./bedrock-grants.ts";
 import { checkDeployable, UndeployableConfigError } from "./deployable.ts";
+import { chatTableStatements, healthTableStatements } from "./table-access.ts";
 
 export interface GatewayStackProps extends StackProps {
   /** The gateway configuration document (JSON text); validated at synth, baked into the bundle. */
@@ -40,6 +41,55 @@ export interface GatewayStackProps extends StackProps {
   retainTable?: boolean;
   /** Accept `{ "env": ... }` provider keys: the user sets those variables on the functions. */
   allowEnvKeys?: boolean;
+  /**
+   * Executions reserved for the chat function, which is also its cap (default
+   * {@link DEFAULT_RESERVED_CONCURRENCY}); `"none"` (or 0) reserves none and caps it only by the
+   * account's limit.
+   */
+  reservedConcurrency?: number | "none";
+}
+
+/**
+ * The chat function's concurrency cap by default. Its URL is public: unbounded, a flood of requests
+ * (each stream holds an execution for as long as it lasts, up to the 5 min timeout) could take every
+ * execution the account has, starving its other functions, this stack's health function included,
+ * and bill for all of them. 100 streams at once is plenty for a team; reserving them also means no
+ * other function can starve the gateway. Lambda keeps at least 100 executions of an account
+ * unreserved, so reserving 100 needs an account limit of 200 or more (the default limit is 1,000;
+ * some new accounts start lower: deploy with `-c reservedConcurrency=none` there).
+ */
+export const DEFAULT_RESERVED_CONCURRENCY = 100;
+
+/** A stack option (a `-c key=value`) that cannot be used; the message names it and says what can. */
+export class StackOptionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StackOptionError";
+  }
+}
+
+/**
+ * `-c reservedConcurrency=N` as the CDK gives it (a string from the command line, maybe a number
+ * from cdk.json): undefined for the default, `"none"` for `none` or `0`, else a whole number >= 1.
+ * Lambda's own 0 would throttle every invocation: here 0 means "not reserved", never "stopped".
+ */
+export function parseReservedConcurrency(value: unknown): number | "none" | undefined {
+  if (value === undefined) return undefined;
+  const text = String(value).trim();
+  if (text === "none" || text === "0") return "none";
+  if (/^[1-9][0-9]*$/.test(text)) return Number(text);
+  throw new StackOptionError(
+    `-c reservedConcurrency must be a whole number of executions (1 or more), or none (or 0) to reserve none; got ${JSON.stringify(text.slice(0, 40))}`,
+  );
+}
+
+function reservedExecutions(value: number | "none" | undefined): number | undefined {
+  const reserved = value ?? DEFAULT_RESERVED_CONCURRENCY;
+  if (reserved === "none" || reserved === 0) return undefined;
+  if (!Number.isInteger(reserved) || reserved < 0) {
+    throw new StackOptionError(`reservedConcurrency must be a whole number or "none", got ${reserved}`);
+  }
+  return reserved;
 }
 
 const root = (path: string) => fileURLToPath(new URL(`../${path}`, import.meta.url));
@@ -144,11 +194,17 @@ export class GatewayStack extends Stack {
       define: options.define,
       forceDockerBundling: false,
     };
-    const environment = {
+    const reserved = reservedExecutions(props.reservedConcurrency);
+    // The health function is not given the caller keys: it never authenticates a caller, so it
+    // builds no caller machinery and its role needs no caller item and no client-keys secret.
+    const healthEnvironment = {
       HEALTH_TABLE: table.tableName,
+      HEALTH_SCHEDULE_MS: String(scheduleMinutes * 60_000),
+    };
+    const chatEnvironment = {
+      ...healthEnvironment,
       CLIENT_KEYS_SECRET: clientKeys.secretArn,
       AUTH_MODE: authType,
-      HEALTH_SCHEDULE_MS: String(scheduleMinutes * 60_000),
     };
 
     const chat = new NodejsFunction(this, "ChatFunction", {
@@ -158,8 +214,9 @@ export class GatewayStack extends Stack {
       architecture: Architecture.ARM_64,
       memorySize: props.chatMemoryMb ?? 1024,
       timeout: Duration.seconds(props.chatTimeoutSeconds ?? 300),
+      ...(reserved === undefined ? {} : { reservedConcurrentExecutions: reserved }),
       bundling,
-      environment,
+      environment: chatEnvironment,
       depsLockFilePath: root("package-lock.json"),
       projectRoot: root(""),
       logGroup: new LogGroup(this, "ChatLogs", {
@@ -181,7 +238,7 @@ export class GatewayStack extends Stack {
       memorySize: 256,
       timeout: Duration.seconds(Math.min(900, scheduleMinutes * 60 + 30)),
       bundling,
-      environment,
+      environment: healthEnvironment,
       depsLockFilePath: root("package-lock.json"),
       projectRoot: root(""),
       logGroup: new LogGroup(this, "HealthLogs", {
@@ -195,29 +252,11 @@ export class GatewayStack extends Stack {
       targets: [new LambdaFunction(health, { retryAttempts: 0 })],
     });
 
-    // Least privilege: exactly the calls each function makes, on this table only. The caller keys
-    // and the usage ledger (issue 12) need no more: a key and its totals are one BatchGetItem, a
-    // request counter and every ledger write one UpdateItem (conditional or ADD).
-    chat.addToRolePolicy(
-      new PolicyStatement({
-        effect: Effect.ALLOW,
-        actions: ["dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
-        resources: [table.tableArn],
-      }),
-    );
-    health.addToRolePolicy(
-      new PolicyStatement({
-        effect: Effect.ALLOW,
-        actions: [
-          "dynamodb:BatchGetItem",
-          "dynamodb:GetItem",
-          "dynamodb:UpdateItem",
-          "dynamodb:PutItem",
-          "dynamodb:Query",
-        ],
-        resources: [table.tableArn],
-      }),
-    );
+    // Least privilege: exactly the calls each function makes, on this table only, and only on the
+    // items it reads and writes (infra/table-access.ts): the chat function, which callers reach,
+    // writes counters, ledger items and benches, never a key's hash, revocation or limits.
+    for (const statement of chatTableStatements(table.tableArn)) chat.addToRolePolicy(statement);
+    for (const statement of healthTableStatements(table.tableArn)) health.addToRolePolicy(statement);
     for (const secret of providerSecrets) {
       secret.grantRead(chat);
       secret.grantRead(health);

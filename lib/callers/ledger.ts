@@ -163,7 +163,9 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
           ...(inc.onlyIfExists ? { ConditionExpression: "attribute_exists(pk)" } : {}),
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: values,
-          ...(periodic ? { ReturnValues: "ALL_NEW" } : {}),
+          // UPDATED_NEW, not ALL_NEW: the chat role may touch only the attributes it writes
+          // (infra/table-access.ts), and these are the totals it ADDs.
+          ...(periodic ? { ReturnValues: "UPDATED_NEW" } : {}),
         }),
         // A write that times out goes back and is retried; if it had landed, it counts twice: the
         // ledger errs towards counting too much, never towards losing usage.

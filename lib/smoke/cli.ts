@@ -1,10 +1,11 @@
 import { parseArgs } from "node:util";
+import { createSecretRedactor } from "../secrets/redact.ts";
 import type { ReadHealth } from "./health-table.ts";
 import type { SmokeHttp } from "./http.ts";
 import { formatJson, formatTable } from "./report.ts";
 import { baseUrl, runSmoke } from "./run.ts";
 
-const USAGE = `usage: npm run smoke -- --url URL [options]
+const USAGE = `usage: GATEWAY_KEY=... npm run smoke -- --url URL [options]
 
 Checks a deployed gateway (its Function URL) or a local one in under a minute: the model list, a
 completion, a streamed completion and its timing, the error shapes, the provider header and,
@@ -12,7 +13,8 @@ with --table, that the health function wrote a check lately. Exit code 0 when no
 
 options:
   --url URL          the gateway's base URL (the FunctionUrl output; a trailing /v1 is fine)
-  --key KEY          a caller key (default: $GATEWAY_KEY); never printed
+  --key-env NAME     the environment variable holding the caller key (default GATEWAY_KEY); the
+                     key is never printed, and never taken as an argument (ps would show it)
   --model NAME       the model to ask (default: the first one listed)
   --json             print the report as JSON, for scripts
   --table NAME       also check the health table (the HealthTableName output)
@@ -31,6 +33,15 @@ export interface SmokeCliIo {
   readHealth: ReadHealth;
 }
 
+/** Where the caller key is read from unless `--key-env` names another variable. */
+export const KEY_ENV = "GATEWAY_KEY";
+
+/**
+ * `--key` is refused, not read: an argument is visible to every user of the machine (`ps`, the
+ * process list), an environment variable only to its owner (issue 16). Its value is never echoed.
+ */
+export const KEY_ARGUMENT_REFUSED = `--key is refused: a process's arguments are visible to every user of the machine (ps), its environment only to you. Put the key in ${KEY_ENV} (${KEY_ENV}=... npm run smoke -- --url URL), or name another variable with --key-env NAME.`;
+
 /** `npm run smoke`. Returns the exit code: 0 all passed (or skipped), 1 a check failed, 2 usage. */
 export async function runSmokeCli(argv: string[], io: SmokeCliIo): Promise<number> {
   let values: Record<string, string | boolean | undefined>;
@@ -41,7 +52,9 @@ export async function runSmokeCli(argv: string[], io: SmokeCliIo): Promise<numbe
       allowPositionals: false,
       options: {
         url: { type: "string" },
+        // Declared only to be refused, and so that parseArgs never quotes its value back.
         key: { type: "string" },
+        "key-env": { type: "string" },
         model: { type: "string" },
         json: { type: "boolean" },
         table: { type: "string" },
@@ -60,6 +73,26 @@ export async function runSmokeCli(argv: string[], io: SmokeCliIo): Promise<numbe
     io.out(USAGE);
     return 0;
   }
+  if (values.key !== undefined) {
+    io.err(`${KEY_ARGUMENT_REFUSED}\n${USAGE}`);
+    return 2;
+  }
+  const keyEnv = text("key-env") ?? KEY_ENV;
+  // A name is echoed only when it looks like one: a key pasted here by mistake is never printed.
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(keyEnv)) {
+    io.err(`--key-env takes the name of an environment variable (letters, digits and _)\n${USAGE}`);
+    return 2;
+  }
+  const key = io.env[keyEnv] || undefined;
+  if (key === undefined && text("key-env") !== undefined) {
+    io.err(`--key-env ${keyEnv}: that environment variable is not set\n${USAGE}`);
+    return 2;
+  }
+  // Whatever the gateway (or something echoing the request in its place) sends back, the key is
+  // removed from everything printed; the report was built from redacted answers already.
+  const redactor = createSecretRedactor();
+  redactor.register(key);
+  const out = (printed: string) => io.out(redactor.redact(printed));
   const url = text("url");
   const maxAgeMinutes = Number(text("max-age") ?? 5);
   const problem =
@@ -80,7 +113,7 @@ export async function runSmokeCli(argv: string[], io: SmokeCliIo): Promise<numbe
   const report = await runSmoke(
     {
       url,
-      key: text("key") ?? (io.env.GATEWAY_KEY || undefined),
+      key,
       model: text("model"),
       healthTable:
         table === undefined
@@ -91,7 +124,7 @@ export async function runSmokeCli(argv: string[], io: SmokeCliIo): Promise<numbe
     },
     io,
   );
-  io.out(values.json === true ? formatJson(report) : formatTable(report));
+  out(values.json === true ? formatJson(report) : formatTable(report));
   return report.ok ? 0 : 1;
 }
 

@@ -1,3 +1,4 @@
+import { createSecretRedactor } from "../secrets/redact.ts";
 import type { HealthTableTarget, ReadHealth } from "./health-table.ts";
 import { type SmokeHttp, SmokeNetworkError, type SmokeRequest, type SmokeResponse } from "./http.ts";
 import { analyzeStream, type StreamAnalysis } from "./stream.ts";
@@ -5,7 +6,7 @@ import { analyzeStream, type StreamAnalysis } from "./stream.ts";
 export interface SmokeOptions {
   /** The gateway's base URL (the Function URL), with or without a trailing `/v1`. */
   url: string;
-  /** A caller key; never printed. */
+  /** A caller key; never in the report, even when an answer echoes it. */
   key: string | undefined;
   /** The model to ask; by default the first one the gateway lists. */
   model: string | undefined;
@@ -124,7 +125,7 @@ export function hintFor(res: SmokeResponse): string | undefined {
   const error = openAIError(res.text);
   const message = error?.message ?? res.text;
   if (res.status === 401 && error?.code === "invalid_api_key") {
-    return "the gateway refused the caller key: pass --key with a key made by `npm run client-key -- new`";
+    return "the gateway refused the caller key: set GATEWAY_KEY to a key made by `npm run client-key -- create`";
   }
   if (res.status === 403 && !error) {
     return "AWS refused the call before the gateway: a Function URL with auth AWS_IAM needs SigV4 (deploy with -c auth=NONE to use keys)";
@@ -161,6 +162,12 @@ export async function runSmoke(options: SmokeOptions, deps: SmokeDeps): Promise<
     checks.push(hint === undefined ? { id, status, detail } : { id, status, detail, hint });
   };
   const auth = options.key ? { authorization: `Bearer ${options.key}` } : {};
+  // An answer may echo the request's Authorization header (a misconfigured proxy, a debug endpoint
+  // at the URL: the probe of issue 16 had the key printed so). Every answer is redacted as it
+  // arrives, before any of it is cut short for a line, so no part of the key reaches the report.
+  const redactor = createSecretRedactor();
+  redactor.register(options.key);
+  const redact = (text: string) => redactor.redact(text);
   let unreachable: string | undefined;
 
   /** A request under the run's budget; a network failure is returned, not thrown. */
@@ -174,13 +181,15 @@ export async function runSmoke(options: SmokeOptions, deps: SmokeDeps): Promise<
     if (left <= 0) return new SmokeNetworkError(`out of time (the run is capped at ${options.budgetMs} ms)`);
     const url = new URL(`${base.origin}${base.pathname.replace(/\/+$/, "")}${path}`);
     try {
-      return await deps.http.send({
+      const res = await deps.http.send({
         method,
         url,
         headers,
         timeoutMs: Math.min(REQUEST_TIMEOUT_MS, left),
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
+      const redacted = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k, redact(v)]));
+      return { ...res, headers: redacted, text: redact(res.text) };
     } catch (error) {
       if (error instanceof SmokeNetworkError) return error;
       throw error;
@@ -263,7 +272,7 @@ export async function runSmoke(options: SmokeOptions, deps: SmokeDeps): Promise<
       add("stream", "fail", describe(res), hintFor(res));
       add("streaming", "skip", "no stream to time");
     } else {
-      analysis = await analyzeStream(res.arrivals);
+      analysis = await analyzeStream(res.arrivals, { redact });
       streamHeadersMs = res.headersMs;
       noteProvider(res);
       const a = analysis;
@@ -372,7 +381,7 @@ export async function runSmoke(options: SmokeOptions, deps: SmokeDeps): Promise<
   // 7. An unknown model is a 404 in the OpenAI error shape, not a 5xx or a hang.
   if (unreachable) add("unknown-model-404", "skip", skipReason);
   else if (keyRequired && !options.key)
-    add("unknown-model-404", "skip", "not run: the gateway wants a key (--key)");
+    add("unknown-model-404", "skip", "not run: the gateway wants a key (set GATEWAY_KEY)");
   else {
     const res = await call("POST", "/v1/chat/completions", auth, { model: UNKNOWN_MODEL, messages });
     if (res instanceof SmokeNetworkError) add("unknown-model-404", "fail", res.message, networkHint);

@@ -55,8 +55,14 @@ interface ChunkShape {
  */
 export async function analyzeStream(
   arrivals: readonly Arrival[],
-  burstGapMs = BURST_GAP_MS,
+  options: {
+    burstGapMs?: number;
+    /** Applied to every text the analysis keeps (the answer, an error's message) before it is cut. */
+    redact?: (text: string) => string;
+  } = {},
 ): Promise<StreamAnalysis> {
+  const burstGapMs = options.burstGapMs ?? BURST_GAP_MS;
+  const redact = options.redact ?? ((text: string) => text);
   let readAt = 0;
   const contentAtMs: number[] = [];
   let text = "";
@@ -73,12 +79,12 @@ export async function analyzeStream(
     try {
       chunk = JSON.parse(event.data) as ChunkShape;
     } catch {
-      error = { message: `not JSON: ${event.data.slice(0, 80)}`, code: null };
+      error = { message: `not JSON: ${redact(event.data).slice(0, 80)}`, code: null };
       continue;
     }
     if (chunk.error || event.event === "error") {
       error = {
-        message: String(chunk.error?.message ?? "error event"),
+        message: redact(String(chunk.error?.message ?? "error event")),
         code: typeof chunk.error?.code === "string" ? chunk.error.code : null,
       };
       continue;
@@ -121,6 +127,6 @@ export async function analyzeStream(
     verdict,
     done,
     error,
-    text,
+    text: redact(text),
   };
 }

@@ -22,6 +22,12 @@ describe("npx cdk synth", () => {
         (r) => r.Type === "AWS::Lambda::Url",
       );
       expect(urls).toHaveLength(1);
+      const reserved = Object.values(
+        template.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>,
+      )
+        .filter((r) => r.Type === "AWS::Lambda::Function")
+        .map((r) => r.Properties.ReservedConcurrentExecutions);
+      expect(reserved.sort()).toEqual([100, undefined]); // the chat function's default cap; none for health
       const assets = JSON.parse(readFileSync(join(out, "LlmGateway.assets.json"), "utf8"));
       const bundled = Object.keys(assets.files ?? {}).filter((hash) =>
         existsSync(join(out, `asset.${hash}`, "index.mjs")),
@@ -44,6 +50,22 @@ describe("npx cdk synth", () => {
     );
     expect(run.stderr).toContain(
       '"apiKey": { "secretId": "llm-gateway/provider-keys", "jsonKey": "deepseek" }',
+    );
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  }, 60_000);
+
+  it("refuses a reservedConcurrency that is not a number of executions, saying what is", () => {
+    const run = spawnSync(
+      "npx",
+      ["cdk", "synth", "--quiet", "--no-notices", "-c", "reservedConcurrency=ten"],
+      {
+        encoding: "utf8",
+        env: { ...process.env, CDK_DISABLE_VERSION_CHECK: "true" },
+      },
+    );
+    expect(run.status).not.toBe(0);
+    expect(run.stderr).toContain(
+      '-c reservedConcurrency must be a whole number of executions (1 or more), or none (or 0) to reserve none; got "ten"',
     );
     expect(run.stderr).not.toMatch(/\n\s+at /);
   }, 60_000);

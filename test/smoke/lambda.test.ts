@@ -92,8 +92,6 @@ describe("npm run smoke against the bundled chat handler behind a (shimmed) Func
           // As the stack output prints it, with a trailing slash.
           "--url",
           `${functionUrl.url}/`,
-          "--key",
-          CLIENT_KEY,
           "--table",
           table.tableName,
           "--endpoint",
@@ -105,7 +103,7 @@ describe("npm run smoke against the bundled chat handler behind a (shimmed) Func
             out += t;
           },
           err: () => {},
-          env: {},
+          env: { GATEWAY_KEY: CLIENT_KEY },
           http: client,
           now,
           clock: Date.now,

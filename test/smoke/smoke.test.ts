@@ -64,17 +64,18 @@ describe("npm run smoke against the local gateway (the shipped mock configuratio
   });
 
   it("passes every check, streaming included, and exits 0", async () => {
-    const run = await smoke([
-      "--url",
-      `${gateway.url}/v1/`,
-      "--key",
-      KEY,
-      "--table",
-      table.tableName,
-      "--endpoint",
-      table.dynamo.endpoint,
-      "--json",
-    ]);
+    const run = await smoke(
+      [
+        "--url",
+        `${gateway.url}/v1/`,
+        "--table",
+        table.tableName,
+        "--endpoint",
+        table.dynamo.endpoint,
+        "--json",
+      ],
+      { env: { GATEWAY_KEY: KEY } },
+    );
     const report = JSON.parse(run.out) as SmokeReport;
     expect(statuses(report)).toEqual({
       models: "pass",
@@ -108,7 +109,7 @@ describe("npm run smoke against the local gateway (the shipped mock configuratio
   it("without a key: the model list fails with the fix, the 401 line passes, exit 1", async () => {
     const run = await smoke(["--url", gateway.url]);
     expect(run.out).toMatch(/^models listed\s+FAIL\s+HTTP 401 invalid_api_key/m);
-    expect(run.out).toContain("-> the gateway refused the caller key: pass --key");
+    expect(run.out).toContain("-> the gateway refused the caller key: set GATEWAY_KEY");
     expect(run.out).toMatch(/^401 without a key\s+PASS/m);
     expect(run.out).toMatch(/^completion\s+SKIP\s+not run: the model list failed/m);
     expect(run.out).toMatch(/^404 unknown model\s+SKIP\s+not run: the gateway wants a key/m);
@@ -118,8 +119,8 @@ describe("npm run smoke against the local gateway (the shipped mock configuratio
   it("fails the health line when the newest check is older than --max-age", async () => {
     // Ten minutes from now, the check written in beforeAll is ten minutes old.
     const run = await smoke(
-      ["--url", gateway.url, "--key", KEY, "--table", table.tableName, "--endpoint", table.dynamo.endpoint],
-      { clock: () => Date.now() + 10 * 60_000 },
+      ["--url", gateway.url, "--table", table.tableName, "--endpoint", table.dynamo.endpoint],
+      { clock: () => Date.now() + 10 * 60_000, env: { GATEWAY_KEY: KEY } },
     );
     expect(run.out).toMatch(
       /^health table\s+FAIL\s+health-test-\d+: no check in the last 5 min: mock-primary: healthy, checked 6\d\d s ago/m,
@@ -267,6 +268,6 @@ describe("npm run smoke, usage", () => {
     expect((await smoke([])).code).toBe(2);
     const bad = await smoke(["--url", "ftp://x"]);
     expect(bad.code).toBe(2);
-    expect(bad.err).toContain("usage: npm run smoke");
+    expect(bad.err).toContain("usage: GATEWAY_KEY=... npm run smoke -- --url URL");
   });
 });

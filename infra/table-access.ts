@@ -35,7 +35,7 @@ const KEY_ATTRIBUTES = ["pk", "sk"] as const;
  * and fails, naming it, until you do). Writers:
  * - lib/callers/store.ts `countRequest`: `MINUTE#` requests (conditional ADD), ttl;
  * - lib/callers/ledger.ts: `USAGE#` requests, promptTokens, completionTokens, cachedTokens, cost,
- *   keyId, model, day; `DAY#` and `MONTH#` requests, tokens, cost; `MINUTE#` tokens, ttl; the
+ *   keyId, model, day, estimatedRequests; `DAY#` and `MONTH#` requests, tokens, cost; `MINUTE#` tokens, ttl; the
  *   `KEY` item's lastUsedAt (only if the item exists);
  * - lib/callers/store.ts `acquireSlot`/`releaseSlot`: the `CONCURRENT` item's `leases` map
  *   (maxConcurrent), one entry per request in flight.
@@ -53,6 +53,7 @@ export const CHAT_CALLER_ATTRIBUTES: readonly string[] = [
   "ttl",
   "lastUsedAt",
   "leases",
+  "estimatedRequests",
 ];
 
 /**

@@ -5,7 +5,7 @@ import {
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { ModelPrice } from "../config/types.ts";
-import type { Usage } from "../core/usage.ts";
+import type { MeteredUsage, Usage } from "../core/usage.ts";
 import type { Logger } from "../deps.ts";
 import type { TokenMetrics } from "../metrics/emf.ts";
 import { createOutageLog } from "../outage-log.ts";
@@ -29,6 +29,8 @@ export interface CountedUsage {
   cachedTokens: number;
   tokens: number;
   cost: number;
+  /** Some figure is the gateway's estimate: the provider's usage never arrived (issue 16). */
+  estimated: boolean;
 }
 
 /** A key's usage still in this process (not yet in the table, or being written). */
@@ -43,8 +45,11 @@ export interface LocalSpend {
 export type UsageMetric = TokenMetrics;
 
 export interface UsageLedger {
-  /** Adds one finished request to the per-key × model × day aggregate. Never does I/O. */
-  record(caller: Caller, model: string, usage: Usage): CountedUsage;
+  /**
+   * Adds one finished request to the per-key × model × day aggregate. Never does I/O. A request
+   * whose usage is `estimated` also counts in the day's `estimatedRequests`.
+   */
+  record(caller: Caller, model: string, usage: Usage | MeteredUsage): CountedUsage;
   /** The key's usage this process has counted and the table has not yet confirmed. */
   local(keyId: string, now: number): LocalSpend;
   /**
@@ -77,7 +82,7 @@ export interface LedgerOptions {
 const RETRY_AFTER_FAILURE_MS = 5_000;
 
 /** What a request's usage counts and costs. */
-export function countUsage(usage: Usage, price: ModelPrice | undefined): CountedUsage {
+export function countUsage(usage: Usage | MeteredUsage, price: ModelPrice | undefined): CountedUsage {
   const promptTokens = usage.inputTokens;
   const completionTokens = usage.outputTokens;
   const cachedTokens = Math.min(promptTokens, usage.cacheReadTokens);
@@ -87,7 +92,14 @@ export function countUsage(usage: Usage, price: ModelPrice | undefined): Counted
         completionTokens * price.output) /
       1_000_000
     : 0;
-  return { promptTokens, completionTokens, cachedTokens, tokens: promptTokens + completionTokens, cost };
+  return {
+    promptTokens,
+    completionTokens,
+    cachedTokens,
+    tokens: promptTokens + completionTokens,
+    cost,
+    estimated: "estimated" in usage && usage.estimated,
+  };
 }
 
 /**
@@ -233,6 +245,7 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
             completionTokens: counted.completionTokens,
             cachedTokens: counted.cachedTokens,
             cost: counted.cost,
+            ...(counted.estimated ? { estimatedRequests: 1 } : {}),
           },
           set: { keyId: { S: caller.id }, model: { S: model }, day: { S: day } },
         },

@@ -2,6 +2,7 @@ import { capTimeouts } from "../config/timeouts.ts";
 import type { ModelRoute, RouteTarget } from "../config/types.ts";
 import { targetKey } from "../cooldown/target.ts";
 import { ClientAbortError, GatewayError, InternalError } from "../errors.ts";
+import { countCompletion, countFailure, startAttempt } from "./metering.ts";
 import { openStream } from "./open.ts";
 import { exhausted, isContextLengthError, isDeadline } from "./outcome.ts";
 import {
@@ -223,20 +224,28 @@ async function answer(
   const { call, deps } = run;
   if (run.streaming) {
     const opened = await withAttempts(run, candidate, maxAttempts, () =>
-      openStream(run, candidate, call.request, false),
+      openStream(run, candidate, call.request),
     );
     return streamResponse(run, opened, rest);
   }
-  const result = await withAttempts(run, candidate, maxAttempts, () =>
-    candidate.provider.chatCompletion(
-      { ...call.request, model: candidate.target.model },
-      {
-        signal: run.signal,
-        timeouts: capTimeouts(candidate.provider.config.timeouts, call.deadline - deps.now()),
-      },
-    ),
-  );
-  run.finish(200, "ok", { provider: candidate.target.provider, usage: result.json.usage });
+  const result = await withAttempts(run, candidate, maxAttempts, async () => {
+    const usage = startAttempt(run.usage);
+    try {
+      const result = await candidate.provider.chatCompletion(
+        { ...call.request, model: candidate.target.model },
+        {
+          signal: run.signal,
+          timeouts: capTimeouts(candidate.provider.config.timeouts, call.deadline - deps.now()),
+        },
+      );
+      countCompletion(usage, result.json);
+      return result;
+    } catch (error) {
+      countFailure(usage, error, run.signal.aborted);
+      throw error;
+    }
+  });
+  run.finish(200, "ok", { provider: candidate.target.provider });
   return {
     status: 200,
     headers: { ...jsonHeaders, ...answeredBy(run, candidate) },

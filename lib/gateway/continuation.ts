@@ -61,7 +61,7 @@ async function continueOn(
     : call.request;
   const started = deps.now();
   try {
-    const opened = await openStream(run, candidate, request, prefill);
+    const opened = await openStream(run, candidate, request, prefill ? state.text.length : undefined);
     run.attempts.push({ ...name(candidate), outcome: "ok", ms: deps.now() - started });
     deps.logger.info({
       msg: prefill ? "continuing cut stream" : "restarting cut stream",

@@ -1,6 +1,7 @@
 import { UpstreamError } from "../errors.ts";
 import { sseData } from "../http/sse.ts";
 import type { ChatChunk, StreamEvent } from "../providers/types.ts";
+import { countChunk } from "./metering.ts";
 import type { OpenedStream } from "./open.ts";
 
 /** What has gone to the caller so far, so a cut stream can be continued elsewhere. */
@@ -13,7 +14,6 @@ export interface RelayState {
   /** Choice indexes that sent a finish reason; the answer is whole once all `n` have. */
   finishedChoices: Set<number>;
   choices: number;
-  usage: unknown;
   ttftMs: number;
   /** Drop usage the gateway asked for on the caller's behalf (issue 12). */
   stripUsage: boolean;
@@ -36,6 +36,7 @@ export async function* forward(
   opened.idleTimer.refresh();
   const emit = (event: StreamEvent & { kind: "chunk" }) => {
     observe(state, event.chunk, maxResumeChars);
+    opened.gate.answered = finished(state);
     const raw = state.stripUsage ? withoutUsage(event) : event.raw;
     if (raw !== undefined) batch += sseData(raw);
   };
@@ -98,6 +99,8 @@ export async function* forward(
   for (;;) {
     const next = await opened.iterator.next();
     if (next.done) return finished(state);
+    // Counted as received, whatever reaches the caller (a restarted answer's repeated text too).
+    if (next.value.kind === "chunk") countChunk(opened.usage, next.value.chunk);
     if (handle(next.value)) {
       if (batch) yield* give(batch);
       return true;
@@ -136,7 +139,6 @@ function diverged(opened: OpenedStream): UpstreamError {
  * resume limit (memory per stream stays bounded), cannot be rebuilt.
  */
 function observe(state: RelayState, chunk: ChatChunk, maxResumeChars: number): void {
-  if (chunk.usage) state.usage = chunk.usage;
   const choices = chunk.choices;
   if (!choices || choices.length === 0) return;
   for (const choice of choices) {

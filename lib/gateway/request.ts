@@ -2,14 +2,15 @@ import { type ChildAbort, childAbort } from "../abort.ts";
 import type { LoadBalancer } from "../balancer/load-balancer.ts";
 import type { GatewayConfig, ModelRoute, RouteTarget } from "../config/types.ts";
 import type { Cooldown, CooldownStore } from "../cooldown/types.ts";
+import type { MeteredUsage } from "../core/usage.ts";
 import type { Deps } from "../deps.ts";
 import { type GatewayError, UpstreamTimeoutError } from "../errors.ts";
 import type { HealthView } from "../health/view.ts";
-import { usageFromOpenAI } from "../providers/chunks.ts";
 import type { ProviderFactory } from "../providers/factory.ts";
 import type { ChatRequest, Provider } from "../providers/types.ts";
 import { countsAgainstTarget, faultOf } from "../retry/blame.ts";
 import type { ClientAuth, UsageMeter } from "./auth.ts";
+import { anyReported, meteredUsage, type UsageTally } from "./metering.ts";
 
 export interface ChatContext {
   config: GatewayConfig;
@@ -69,15 +70,16 @@ export interface RequestRun {
   /** Aborts when the caller leaves or (streams) when the deadline passes; its reason says which. */
   signal: AbortSignal;
   attempts: AttemptRecord[];
+  /** What every attempt produced, failed ones included: the caller's meter is told the sum. */
+  usage: UsageTally;
   /** A stream response owns the deadline timer from here on: `release` is then the relay's job. */
   handedOff: boolean;
   release(): void;
-  /** Writes the request's one log line and its metrics (only the first call counts). */
-  finish(
-    status: number,
-    outcome: Outcome,
-    extra?: { provider?: string; ttftMs?: number; usage?: unknown },
-  ): void;
+  /**
+   * Tells the caller's meter the request's usage, writes its one log line and its metrics (only the
+   * first call counts; every path of an admitted request reaches it).
+   */
+  finish(status: number, outcome: Outcome, extra?: { provider?: string; ttftMs?: number }): void;
 }
 
 export function startRun(context: ChatContext, call: ChatCall): RequestRun {
@@ -104,6 +106,7 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
     streaming,
     signal: request?.signal ?? call.signal,
     attempts: [],
+    usage: [],
     handedOff: false,
     release() {
       deadlineTimer?.clear();
@@ -112,7 +115,11 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
     finish(status, outcome, extra = {}) {
       if (logged) return;
       logged = true;
-      call.meter?.record({ ...usageFromOpenAI(extra.usage), estimated: false });
+      const meter = call.meter;
+      // Estimates only for a metered request: an unmetered stream (no usage chunk asked for) would
+      // otherwise measure its prompt on every request for a log field nobody bills.
+      const usage = meteredUsage(run.usage, meter === undefined ? undefined : () => promptChars(call));
+      meter?.record(usage);
       const latencyMs = deps.now() - started;
       // One structured line per request, aborted ones included (never prompts, completions or keys).
       deps.logger.info({
@@ -126,6 +133,7 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
         latencyMs,
         ...callerFields(call),
         ...extra,
+        ...usageFields(usage, meter !== undefined || anyReported(run.usage)),
       });
       deps.metrics?.({
         provider: extra.provider,
@@ -137,6 +145,21 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
     },
   };
   return run;
+}
+
+/** The usage counted, for the log line: `usageEstimated` says when some figure is the gateway's. */
+function usageFields(usage: MeteredUsage, counted: boolean): Record<string, unknown> {
+  if (!counted) return {};
+  const { estimated, ...tokens } = usage;
+  return estimated ? { usage: tokens, usageEstimated: true } : { usage: tokens };
+}
+
+/**
+ * The prompt's size in characters, as the upstreams were sent it (messages, tools and options):
+ * what an estimate of its input tokens is made from. Measured only when a figure is missing.
+ */
+function promptChars(call: ChatCall): number {
+  return JSON.stringify(call.request).length;
 }
 
 /** Who made the request, for its log line: the key's id and name, never the key. */

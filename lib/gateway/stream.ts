@@ -3,6 +3,7 @@ import { SSE_DONE, sseData } from "../http/sse.ts";
 import { toUpstreamError } from "../retry/classify.ts";
 import { interrupted, resume } from "./continuation.ts";
 import { finished, forward, type RelayState } from "./forward.ts";
+import { countChunk } from "./metering.ts";
 import type { OpenedStream } from "./open.ts";
 import { answeredBy, type Candidate, type RequestRun, recordFailure } from "./request.ts";
 import type { GatewayResponse } from "./response.ts";
@@ -23,7 +24,6 @@ export function streamResponse(run: RequestRun, opened: OpenedStream, others: Ca
     resumable: choices === 1,
     finishedChoices: new Set(),
     choices,
-    usage: undefined,
     ttftMs: run.deps.now() - run.started,
     stripUsage: run.call.stripUsage === true,
   };
@@ -102,7 +102,8 @@ async function* relay(
       try {
         const completed = yield* forward(current, state, skipPrefix, run.context.config.maxResumeChars);
         if (completed) {
-          status = 200;
+          // Read to its end within the usage grace, after the caller left: still the caller's leaving.
+          if (!call.signal.aborted) status = 200;
           yield SSE_DONE;
           return;
         }
@@ -157,6 +158,9 @@ async function* relay(
     }
   } finally {
     current.idleTimer.clear();
+    // The caller left with the whole answer: read on briefly for the usage the provider still owes
+    // (and its `[DONE]`, which hands the connection back to the pool).
+    if (status === 499 && current.gate.answered && current.attempt.linger()) await readRest(current);
     current.attempt.dispose();
     // Closing the events first lets a stream that ended cleanly hand its connection back to the pool
     // (the reader sits at its `[DONE]`); only then is anything left dropped. Without it every stream
@@ -167,7 +171,23 @@ async function* relay(
     run.finish(status, status === 200 ? "ok" : status === 499 ? "client_closed" : "cut", {
       provider: current.candidate.target.provider,
       ttftMs: state.ttftMs,
-      usage: state.usage,
     });
+  }
+}
+
+/**
+ * Reads an answered stream to its end, counting what it sends (its usage chunk), until it ends or
+ * the attempt's grace aborts it. The caller is gone: nothing is forwarded. Ending at `[DONE]` also
+ * hands the upstream connection back to the pool.
+ */
+async function readRest(opened: OpenedStream): Promise<void> {
+  try {
+    for (;;) {
+      const next = await opened.iterator.next();
+      if (next.done || next.value.kind === "done") return;
+      countChunk(opened.usage, next.value.chunk);
+    }
+  } catch {
+    // The grace ran out or the stream broke: what was counted stands, the rest is estimated.
   }
 }

@@ -39,3 +39,61 @@ export function usageFromOpenAI(usage: unknown): Usage {
 function count(value: unknown): number {
   return typeof value === "number" && Number.isFinite(value) && value > 0 ? Math.floor(value) : 0;
 }
+
+/**
+ * The provider's usage, if it sent one: an object with a numeric `prompt_tokens` or
+ * `completion_tokens`. Anything else (absent, `null`, `{}`) is no count at all, so the gateway
+ * estimates rather than bill a request as free.
+ */
+export function reportedUsage(usage: unknown): Usage | undefined {
+  if (typeof usage !== "object" || usage === null) return undefined;
+  const u = usage as Record<string, unknown>;
+  if (typeof u.prompt_tokens !== "number" && typeof u.completion_tokens !== "number") return undefined;
+  return usageFromOpenAI(usage);
+}
+
+/**
+ * Characters of output a streamed chunk carries, every choice together: text, reasoning, a refusal,
+ * tool-call names and arguments. What the gateway counts when the provider's usage never arrives.
+ */
+export function chunkOutputChars(chunk: ChatChunk): number {
+  let chars = 0;
+  for (const choice of chunk.choices ?? []) chars += messageChars(choice.delta);
+  return chars;
+}
+
+/** Characters of output in a whole completion, every choice's `message` (as {@link chunkOutputChars}). */
+export function completionOutputChars(completion: Record<string, unknown>): number {
+  const choices = completion.choices;
+  if (!Array.isArray(choices)) return 0;
+  let chars = 0;
+  for (const choice of choices as unknown[]) {
+    if (typeof choice === "object" && choice !== null)
+      chars += messageChars((choice as { message?: unknown }).message);
+  }
+  return chars;
+}
+
+/** A delta's or a message's output characters; parts of an unexpected type count as nothing. */
+function messageChars(message: unknown): number {
+  if (typeof message !== "object" || message === null) return 0;
+  const m = message as Record<string, unknown>;
+  let chars = text(m.content) + text(m.reasoning_content) + text(m.refusal) + functionChars(m.function_call);
+  if (Array.isArray(m.tool_calls)) {
+    for (const call of m.tool_calls as unknown[]) {
+      if (typeof call === "object" && call !== null)
+        chars += functionChars((call as { function?: unknown }).function);
+    }
+  }
+  return chars;
+}
+
+function functionChars(fn: unknown): number {
+  if (typeof fn !== "object" || fn === null) return 0;
+  const f = fn as Record<string, unknown>;
+  return text(f.name) + text(f.arguments);
+}
+
+function text(value: unknown): number {
+  return typeof value === "string" ? value.length : 0;
+}

@@ -32,6 +32,14 @@ export type Behaviour =
       errorEvent?: { message: string; type: string; code?: string };
       /** With `errorEvent`: send it after this many content tokens instead of first. */
       errorEventAfter?: number;
+      /** Answer this many choices (OpenAI's `n`), each with the same tokens; usage counts them all. */
+      choices?: number;
+      /** Streamed: wait this long after the finish reason before the usage chunk and `[DONE]`. */
+      usageDelayMs?: number;
+      /** Never report usage, whatever the request asked (as servers that ignore `include_usage`). */
+      omitUsage?: boolean;
+      /** Streamed: after the finish reason, send nothing more and keep the socket open. */
+      stallAfterFinish?: boolean;
     }
   | {
       kind: "status";
@@ -182,11 +190,13 @@ async function respond(
   const already = last?.role === "assistant" && last.prefix ? last.content : "";
   const full = tokens.join("");
   const answerTokens = already && full.startsWith(already) ? splitAfter(tokens, already.length) : tokens;
+  const choices = behaviour.choices ?? 1;
   const usage = {
     prompt_tokens: 10,
-    completion_tokens: answerTokens.length,
-    total_tokens: 10 + answerTokens.length,
+    completion_tokens: answerTokens.length * choices,
+    total_tokens: 10 + answerTokens.length * choices,
   };
+  const indexes = [...Array(choices).keys()];
 
   if (body.stream !== true) {
     if (behaviour.blankLinesFirst) {
@@ -204,18 +214,20 @@ async function respond(
         object: "chat.completion",
         created: 1,
         model,
-        choices: [
-          { index: 0, message: { role: "assistant", content: answerTokens.join("") }, finish_reason: "stop" },
-        ],
-        usage,
+        choices: indexes.map((index) => ({
+          index,
+          message: { role: "assistant", content: answerTokens.join("") },
+          finish_reason: "stop",
+        })),
+        ...(behaviour.omitUsage ? {} : { usage }),
       }),
     );
     return;
   }
 
   res.writeHead(200, { "content-type": "text/event-stream" });
-  const chunk = (delta: object, finish: string | null, extra: object = {}) =>
-    `data: ${JSON.stringify({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, choices: [{ index: 0, delta, finish_reason: finish }], ...extra })}\n\n`;
+  const chunk = (delta: object, finish: string | null, extra: object = {}, index = 0) =>
+    `data: ${JSON.stringify({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, choices: [{ index, delta, finish_reason: finish }], ...extra })}\n\n`;
   res.write(chunk({ role: "assistant", content: "" }, null));
 
   const firstDelay = behaviour.firstTokenDelayMs ?? 0;
@@ -259,10 +271,16 @@ async function respond(
     if (behaviour.malformedAfter === i) res.write("data: {not json\n\n");
     if (i > 0 && behaviour.tokenDelayMs) await sleep(behaviour.tokenDelayMs);
     if (res.destroyed) return;
-    res.write(chunk({ content: token }, null));
+    for (const index of indexes) res.write(chunk({ content: token }, null, {}, index));
   }
-  if (!behaviour.omitFinish) res.write(chunk({}, "stop"));
-  if ((body.stream_options as { include_usage?: boolean } | undefined)?.include_usage) {
+  if (!behaviour.omitFinish) for (const index of indexes) res.write(chunk({}, "stop", {}, index));
+  if (behaviour.stallAfterFinish) return;
+  if (behaviour.usageDelayMs) await sleep(behaviour.usageDelayMs);
+  if (res.destroyed) return;
+  if (
+    !behaviour.omitUsage &&
+    (body.stream_options as { include_usage?: boolean } | undefined)?.include_usage
+  ) {
     res.write(
       `data: ${JSON.stringify({ id: "chatcmpl-fake", object: "chat.completion.chunk", created: 1, model, choices: [], usage })}\n\n`,
     );

@@ -295,7 +295,7 @@ export function createCallerAuth(options: CallerAuthOptions): CallerGate {
       else if (sk === minuteSk(t.minute)) t.minuteTokens = values.tokens;
     },
 
-    ...(options.flushAfterResponse ? { afterResponse: () => ledger.flush() } : {}),
+    ...(options.flushAfterResponse ? { afterResponse: (deadline) => ledger.flush({ deadline }) } : {}),
   };
 }
 

@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import type { CallersPolicy } from "../config/types.ts";
-import type { Logger } from "../deps.ts";
+import type { Deps, Logger } from "../deps.ts";
 import { type CallerGate, createCallerAuth } from "./gate.ts";
 import { createUsageLedger, type UsageLedger, type UsageMetric } from "./ledger.ts";
 import { type CallerStore, createCallerStore } from "./store.ts";
@@ -17,6 +17,8 @@ export interface CallersOptions {
   policy: CallersPolicy;
   now: () => number;
   logger: Logger;
+  /** The ledger's timers (its flush timer, write timeouts, retry backoff); default: the real ones. */
+  timers?: Pick<Deps, "setTimer" | "sleep" | "random">;
   legacyHashes?: () => Promise<readonly string[]>;
   /** Lambda: flush after each response. Otherwise a timer flushes every `policy.flushIntervalMs`. */
   flushAfterResponse?: boolean;
@@ -38,6 +40,7 @@ export function createCallers(options: CallersOptions): Callers {
     now: options.now,
     logger: options.logger,
     onTotals: (keyId, sk, values) => gate?.applyTotals(keyId, sk, values),
+    ...(options.timers ? { timers: options.timers } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   gate = createCallerAuth({

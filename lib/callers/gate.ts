@@ -159,7 +159,9 @@ export function createCallerAuth(options: CallerAuthOptions): CallerGate {
     verify: (headers) => verify(state, headers),
     admit: (caller, request) => admit(state, caller, request),
     applyTotals: (keyId, sk, values) => applyTotals(state, keyId, sk, values),
-    ...(options.flushAfterResponse ? { afterResponse: () => afterResponse(state) } : {}),
+    ...(options.flushAfterResponse
+      ? { afterResponse: (deadline: number) => afterResponse(state, deadline) }
+      : {}),
   };
 }
 
@@ -572,8 +574,8 @@ function releaseSlot(state: GateState, keyId: string, token: string): void {
 }
 
 /** Lambda, after a response: the ledger written and the slots given back before the process freezes. */
-async function afterResponse(state: GateState): Promise<void> {
-  await Promise.all([state.ledger.flush(), ...state.releasing]);
+async function afterResponse(state: GateState, deadline: number): Promise<void> {
+  await Promise.all([state.ledger.flush({ deadline }), ...state.releasing]);
 }
 
 function limitsUnavailable(cause: unknown): GatewayError {

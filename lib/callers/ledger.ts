@@ -4,11 +4,12 @@ import {
   type DynamoDBClient,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
-import type { ModelPrice } from "../config/types.ts";
+import type { ModelPrice, RetryPolicy } from "../config/types.ts";
 import type { MeteredUsage, Usage } from "../core/usage.ts";
-import type { Logger } from "../deps.ts";
+import { type Deps, type Logger, setTimer, sleep, type Timer } from "../deps.ts";
 import type { TokenMetrics } from "../metrics/emf.ts";
 import { createOutageLog } from "../outage-log.ts";
+import { backoffDelay } from "../retry/backoff.ts";
 import { callerPk, daySk, KEY_SK, minuteSk, minuteTtl, monthSk, n, usageSk } from "./store.ts";
 import { type Caller, dayOf, minuteOf, monthOf } from "./types.ts";
 
@@ -54,15 +55,25 @@ export interface UsageLedger {
   local(keyId: string, now: number): LocalSpend;
   /**
    * Writes everything aggregated so far with atomic ADDs, one UpdateItem per item, side by side.
-   * Updates that fail go back into the aggregate for the next flush (so none is counted twice, and
-   * none lost while the table is down). Concurrent calls are serialised; never throws.
+   * Updates that fail go back into the aggregate (so none is counted twice, and none lost while the
+   * table is down). Without a deadline that is one attempt, the next flush being the retry (the
+   * timer of a long-lived process). With `deadline` (a time on the ledger's clock: the end of a
+   * Lambda request, a shutdown's grace), what failed is tried again, at most
+   * {@link FLUSH_RETRY}`.maxAttempts` attempts with jittered backoff, each retry only if it can end
+   * by the deadline; what still fails stays for the next flush. Concurrent calls are serialised
+   * (a flush waiting for another counts that wait against its deadline); never throws.
    */
-  flush(): Promise<void>;
+  flush(options?: FlushOptions): Promise<void>;
   /** Flushes every `intervalMs` (unref'd timer) until {@link UsageLedger.stop}. */
   start(intervalMs: number): void;
   stop(): void;
   /** Items waiting to be written (tests, shutdown). */
   readonly pendingItems: number;
+}
+
+export interface FlushOptions {
+  /** When the flush must be over, by the ledger's clock; absent: one attempt, no retry. */
+  deadline?: number | undefined;
 }
 
 export interface LedgerOptions {
@@ -71,6 +82,8 @@ export interface LedgerOptions {
   prices: Record<string, ModelPrice>;
   now: () => number;
   logger: Logger;
+  /** The timers and random source of {@link Deps} (default: the real ones), so tests run on a fake clock. */
+  timers?: Pick<Deps, "setTimer" | "sleep" | "random">;
   /** Told the period totals the table returned after a flush (the limits' view of the fleet). */
   onTotals?: (keyId: string, sk: string, values: { tokens: number; cost: number }) => void;
   metrics?: (metric: UsageMetric) => void;
@@ -78,8 +91,21 @@ export interface LedgerOptions {
   writeTimeoutMs?: number;
 }
 
-/** After a failed flush, writes wait this long (usage keeps aggregating meanwhile). */
-const RETRY_AFTER_FAILURE_MS = 5_000;
+/** A retry needs at least this long before the deadline (a write takes milliseconds in-region). */
+const MIN_RETRY_WRITE_MS = 200;
+
+/**
+ * A flush with a deadline: 4 attempts in all, waits drawn from [0, 100 ms], [0, 200 ms], [0, 400 ms]
+ * (full jitter, lib/retry/backoff.ts). With 1 s writes that is at most about 4.7 s, whatever the
+ * deadline. There is no pause after a failure any more: it left the usage of the invocations in
+ * the next 5 s unwritten when they returned, and lost it at a SIGTERM (issue 16).
+ */
+export const FLUSH_RETRY: RetryPolicy = {
+  maxAttempts: 4,
+  baseDelayMs: 100,
+  maxDelayMs: 400,
+  maxRetryAfterMs: 0,
+};
 
 /** What a request's usage counts and costs. */
 export function countUsage(usage: Usage | MeteredUsage, price: ModelPrice | undefined): CountedUsage {
@@ -113,8 +139,8 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
   let pending = new Map<string, Increment>();
   let inflight = new Map<string, Increment>();
   let chain: Promise<void> = Promise.resolve();
-  let timer: NodeJS.Timeout | undefined;
-  let retryAt = 0;
+  let timer: Timer | undefined;
+  const timers = options.timers ?? { setTimer, sleep, random: Math.random };
   const writeTimeoutMs = options.writeTimeoutMs ?? 1_000;
   const outage = createOutageLog({
     logger: options.logger,
@@ -142,7 +168,7 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
     }
   }
 
-  async function write(key: string, inc: Increment): Promise<void> {
+  async function write(key: string, inc: Increment, timeoutMs: number): Promise<void> {
     const names: Record<string, string> = {};
     const values: Record<string, AttributeValue> = {};
     const adds: string[] = [];
@@ -161,6 +187,11 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
       i++;
     }
     const periodic = /^(DAY|MONTH|MINUTE)#/.test(inc.sk);
+    const abort = new AbortController();
+    const timeout = timers.setTimer(
+      () => abort.abort(new Error(`usage write timed out after ${timeoutMs} ms`)),
+      timeoutMs,
+    );
     try {
       const out = await client.send(
         new UpdateItemCommand({
@@ -181,7 +212,7 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
         }),
         // A write that times out goes back and is retried; if it had landed, it counts twice: the
         // ledger errs towards counting too much, never towards losing usage.
-        { abortSignal: AbortSignal.timeout(writeTimeoutMs) },
+        { abortSignal: abort.signal },
       );
       // Confirmed: from now on the table's totals hold it, so it must not count locally too.
       inflight.delete(key);
@@ -194,15 +225,18 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
     } catch (error) {
       if (inc.onlyIfExists && error instanceof ConditionalCheckFailedException) return;
       throw error;
+    } finally {
+      timeout.clear();
     }
   }
 
-  async function flushOnce(): Promise<void> {
-    if (pending.size === 0 || now() < retryAt) return;
+  /** One round of writes of everything pending; true if every write landed. */
+  async function writePending(timeoutMs: number): Promise<boolean> {
+    if (pending.size === 0) return true;
     inflight = pending;
     pending = new Map();
     const batch = [...inflight.entries()];
-    const results = await Promise.allSettled(batch.map(([key, inc]) => write(key, inc)));
+    const results = await Promise.allSettled(batch.map(([key, inc]) => write(key, inc, timeoutMs)));
     let failed = 0;
     let firstError: unknown;
     results.forEach((result, i) => {
@@ -214,10 +248,26 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
       }
     });
     inflight = new Map();
-    if (failed > 0) {
-      retryAt = now() + RETRY_AFTER_FAILURE_MS;
-      outage.failed({ failed, error: (firstError as Error)?.message });
-    } else outage.succeeded();
+    if (failed > 0) outage.failed({ failed, error: (firstError as Error)?.message });
+    else outage.succeeded();
+    return failed === 0;
+  }
+
+  /**
+   * Writes, then retries what failed while a retry still has {@link MIN_RETRY_WRITE_MS} before
+   * `deadline` once its backoff is over; a retry's writes are bounded by what is left. The first
+   * attempt always runs, bounded by `writeTimeoutMs`: on Lambda the adapter keeps a margin past the
+   * request's deadline (1.5 s, functions/chat.ts) that one write (1 s by default) fits in.
+   */
+  async function flushUntil(deadline: number | undefined): Promise<void> {
+    let timeoutMs = writeTimeoutMs;
+    for (let attempt = 1; !(await writePending(timeoutMs)); attempt++) {
+      if (deadline === undefined || attempt >= FLUSH_RETRY.maxAttempts) return;
+      const wait = backoffDelay(attempt, FLUSH_RETRY, timers.random);
+      timeoutMs = Math.min(writeTimeoutMs, deadline - now() - wait);
+      if (timeoutMs < MIN_RETRY_WRITE_MS) return;
+      await timers.sleep(wait);
+    }
   }
 
   function sumLocal(sk: string, keyId: string): { tokens: number; cost: number } {
@@ -289,19 +339,23 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
         minuteTokens: minute.tokens,
       };
     },
-    flush() {
-      chain = chain.then(flushOnce).catch((error: unknown) => {
-        options.logger.error({ msg: "usage flush failed", error: (error as Error)?.message });
-      });
+    flush(flushOptions = {}) {
+      chain = chain
+        .then(() => flushUntil(flushOptions.deadline))
+        .catch((error: unknown) => {
+          options.logger.error({ msg: "usage flush failed", error: (error as Error)?.message });
+        });
       return chain;
     },
     start(intervalMs) {
       if (timer) return;
-      timer = setInterval(() => void ledger.flush(), intervalMs);
-      timer.unref();
+      // Re-armed once each flush is over, so a slow table never stacks flushes up.
+      const tick = timers.setTimer(() => void ledger.flush().finally(() => tick.refresh()), intervalMs);
+      tick.unref();
+      timer = tick;
     },
     stop() {
-      clearInterval(timer);
+      timer?.clear();
       timer = undefined;
     },
     get pendingItems() {

@@ -161,9 +161,10 @@ export interface ClientAuth {
   admit?(caller: Caller, request: AdmissionRequest): Promise<UsageMeter | undefined>;
   /**
    * Awaited after a chat response's last byte, when set: on Lambda the ledger is flushed there,
-   * since a frozen execution environment runs no timer. Never throws.
+   * since a frozen execution environment runs no timer, retrying until `deadline` (the request's,
+   * inside the invocation's remaining time). Never throws.
    */
-  afterResponse?(): Promise<void>;
+  afterResponse?(deadline: number): Promise<void>;
 }
 
 /** The id under which a key of the legacy `{ "sha256": [...] }` secret is logged and metered. */

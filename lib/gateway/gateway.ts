@@ -82,7 +82,7 @@ export function createGateway(context: ChatContext): Gateway {
       ...admitted,
     });
     const after = context.auth?.afterResponse;
-    return after === undefined ? response : afterResponse(response, after);
+    return after === undefined ? response : afterResponse(response, () => after(deadline));
   }
 
   /**

@@ -1,9 +1,8 @@
 import { createSecretCache, createSecretsClient, secretKeys, secretsManagerReader } from "../aws/secrets.ts";
-import { createCallers } from "../callers/callers.ts";
+import { type Callers, createCallers } from "../callers/callers.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { parseConfig } from "../config/validate.ts";
 import { jsonLogger, logLevelFromEnv, systemDeps } from "../deps.ts";
-import type { ClientAuth } from "../gateway/auth.ts";
 import { parseClientKeySecret } from "../gateway/auth.ts";
 import { createDynamoClient, createDynamoHealthStore } from "../health/dynamo-store.ts";
 import { emfSink, emfTokenSink } from "../metrics/emf.ts";
@@ -26,11 +25,14 @@ function lambdaConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
  * environment: the config, the DynamoDB and Secrets Manager clients, the HTTP pool. Endpoints and
  * credentials come from the SDK's usual environment (AWS_REGION, AWS_ENDPOINT_URL_DYNAMODB, ...).
  */
-export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): GatewayRuntime {
+export function createLambdaRuntime(
+  env: NodeJS.ProcessEnv = process.env,
+  onShutdown: (flush: () => Promise<void>) => void = flushOnSigterm,
+): GatewayRuntime {
   const config = lambdaConfig(env);
   const tableName = env.HEALTH_TABLE;
   if (!tableName) throw new Error("HEALTH_TABLE is not set");
-  const deps = systemDeps(jsonLogger(undefined, logLevelFromEnv()));
+  const deps = systemDeps(jsonLogger(undefined, logLevelFromEnv(env)));
   deps.metrics = emfSink((line) => process.stdout.write(line), Date.now);
   const secrets = createSecretCache(secretsManagerReader(createSecretsClient()), {
     ttlMs: Number(env.SECRETS_TTL_MS ?? 300_000),
@@ -38,12 +40,20 @@ export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): Gatew
   });
   const clientKeysSecret = env.CLIENT_KEYS_SECRET;
   const dynamo = createDynamoClient(env.AWS_REGION ? { region: env.AWS_REGION } : {});
-  const auth =
+  const callers =
     env.AUTH_MODE === "AWS_IAM" || !clientKeysSecret
       ? undefined
       : lambdaCallers(config, dynamo, tableName, deps, async () =>
           parseClientKeySecret(await secrets.get(clientKeysSecret)),
         );
+  const auth = callers?.auth;
+  if (callers) {
+    onShutdown(async () => {
+      await callers.ledger.flush({ deadline: deps.now() + SHUTDOWN_FLUSH_MS });
+      const left = callers.ledger.pendingItems;
+      if (left > 0) deps.logger.error({ msg: "usage not written at shutdown: lost", items: left });
+    });
+  }
   const healthStore = createDynamoHealthStore({
     client: dynamo,
     tableName,
@@ -72,8 +82,27 @@ export function createLambdaRuntime(env: NodeJS.ProcessEnv = process.env): Gatew
 }
 
 /**
+ * What the runtime may spend writing usage at a SIGTERM. Lambda sends SIGTERM to the runtime only
+ * when an extension is registered, and then waits 300 ms for it (500 ms with an internal extension)
+ * before SIGKILL ("graceful shutdown", Lambda extensions API); without an extension the environment
+ * is stopped with no signal, and the usage it still holds is lost.
+ */
+const SHUTDOWN_FLUSH_MS = 250;
+
+/**
+ * At a SIGTERM: write what the ledger holds, then let the signal do what it would have done had
+ * no listener been there (end the process), so installing this never keeps a process alive.
+ */
+function flushOnSigterm(flush: () => Promise<void>): void {
+  process.once("SIGTERM", () => {
+    void flush().finally(() => process.kill(process.pid, "SIGTERM"));
+  });
+}
+
+/**
  * Caller keys from the table beside the legacy secret's (issue 12). The ledger is flushed after
- * each response, before the invocation returns: a frozen execution environment runs no timer.
+ * each response, before the invocation returns, retrying until the request's deadline (inside the
+ * invocation's remaining time): a frozen execution environment runs no timer.
  */
 function lambdaCallers(
   config: GatewayConfig,
@@ -81,17 +110,18 @@ function lambdaCallers(
   tableName: string,
   deps: ReturnType<typeof systemDeps>,
   legacyHashes: () => Promise<readonly string[]>,
-): ClientAuth {
+): Callers {
   return createCallers({
     client,
     tableName,
     policy: config.callers,
     now: deps.now,
     logger: deps.logger,
+    timers: deps,
     legacyHashes,
     flushAfterResponse: true,
     metrics: emfTokenSink((line) => process.stdout.write(line), Date.now, {
       perKey: config.callers.metricsPerKey,
     }),
-  }).auth;
+  });
 }

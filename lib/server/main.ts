@@ -1,7 +1,7 @@
 import { type Callers, createCallers } from "../callers/callers.ts";
 import type { GatewayConfig } from "../config/types.ts";
 import { ConfigError } from "../config/validate.ts";
-import type { Logger } from "../deps.ts";
+import type { Deps } from "../deps.ts";
 import { jsonLogger, logLevelFromEnv, sleep, systemDeps } from "../deps.ts";
 import { hashClientKey } from "../gateway/auth.ts";
 import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../health/dynamo-store.ts";
@@ -51,9 +51,10 @@ async function main(): Promise<void> {
     .split(",")
     .map((k) => k.trim())
     .filter(Boolean);
-  const callers = localCallers(config, client, tableName, logger, localKeys.map(hashClientKey));
+  const deps = systemDeps(logger);
+  const callers = localCallers(config, client, tableName, deps, localKeys.map(hashClientKey));
   const auth = callers?.auth;
-  const runtime = createRuntime(config, { deps: systemDeps(logger), healthStore, ...(auth ? { auth } : {}) });
+  const runtime = createRuntime(config, { deps, healthStore, ...(auth ? { auth } : {}) });
   const server = createNodeServer(runtime.gateway, { maxBodyBytes: config.maxBodyBytes, logger });
   const port = Number(process.env.PORT ?? 8787);
   const host = process.env.HOST ?? "127.0.0.1";
@@ -84,14 +85,28 @@ async function main(): Promise<void> {
     server.closeAllConnections();
     runtime.http.close();
     callers?.ledger.stop();
-    // The usage counted since the last flush goes to the table before it closes.
-    void (callers?.ledger.flush() ?? Promise.resolve()).finally(() => {
+    void flushAtShutdown(callers, deps).finally(() => {
       client.destroy();
       void local?.close();
     });
   };
   process.once("SIGINT", stop);
   process.once("SIGTERM", stop);
+}
+
+/** How long a shutdown may spend writing the usage still in memory (retries included). */
+const SHUTDOWN_FLUSH_MS = 5_000;
+
+/**
+ * The usage counted since the last flush goes to the table before it closes, retried for up to
+ * {@link SHUTDOWN_FLUSH_MS}: a SIGTERM just after a failed write used to lose it (issue 16). What
+ * the table still refuses is logged, since the process is about to drop it.
+ */
+async function flushAtShutdown(callers: Callers | undefined, deps: Deps): Promise<void> {
+  if (!callers) return;
+  await callers.ledger.flush({ deadline: deps.now() + SHUTDOWN_FLUSH_MS });
+  const left = callers.ledger.pendingItems;
+  if (left > 0) deps.logger.error({ msg: "usage not written at shutdown: lost", items: left });
 }
 
 /**
@@ -103,7 +118,7 @@ function localCallers(
   config: GatewayConfig,
   client: ReturnType<typeof createDynamoClient>,
   tableName: string,
-  logger: Logger,
+  deps: Deps,
   legacy: string[],
 ): Callers | undefined {
   if (process.env.GATEWAY_AUTH !== "keys" && legacy.length === 0) return undefined;
@@ -111,8 +126,9 @@ function localCallers(
     client,
     tableName,
     policy: config.callers,
-    now: Date.now,
-    logger,
+    now: deps.now,
+    logger: deps.logger,
+    timers: deps,
     legacyHashes: async () => legacy,
   });
 }

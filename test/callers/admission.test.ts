@@ -234,7 +234,10 @@ describe("maxConcurrent (issue 16)", () => {
     held.release();
     for (const r of first) await r.text();
     // As on Lambda before the invocation returns: the slots given back are written.
-    await Promise.all([a.auth.afterResponse?.(), b.auth.afterResponse?.()]);
+    await Promise.all([
+      a.auth.afterResponse?.(Date.now() + 5_000),
+      b.auth.afterResponse?.(Date.now() + 5_000),
+    ]);
     upstream.fallback = { kind: "answer" };
     const after = [await postChat(gb.url, body, auth), await postChat(ga.url, body, auth)];
     expect(after.map((r) => r.status)).toEqual([200, 200]);

@@ -6,6 +6,7 @@ import { build } from "esbuild";
 import { deployedBuildOptions } from "../infra/stack.ts";
 import { importTimeMs } from "./bundle.ts";
 import { type BenchChild, startBenchChild as start } from "./child.ts";
+import { redactionSummary, redactionTimes } from "./redaction.ts";
 
 /**
  * `npm run bench`: the gateway's cost, measured against a baseline in the same run. A lean fake
@@ -16,6 +17,8 @@ import { type BenchChild, startBenchChild as start } from "./child.ts";
  * depend on the machine.
  */
 const QUICK = process.argv.includes("--quick");
+/** Only the in-process redaction figures (a few seconds): `npm run bench -- --redaction`. */
+const REDACTION_ONLY = process.argv.includes("--redaction");
 const SEQUENTIAL = QUICK ? 300 : 3000;
 const LEVELS = [1, 16, 64, 256];
 const LEVEL_MS = QUICK ? 800 : 3000;
@@ -204,6 +207,13 @@ function latencySummary(latencies: number[]) {
 }
 
 async function main() {
+  // In this process, before any child starts: nothing else competes for the CPU.
+  process.stderr.write("redaction...\n");
+  const redaction = redactionTimes(QUICK ? 3 : 5);
+  if (REDACTION_ONLY) {
+    process.stdout.write(`${redactionSummary(redaction)}\n`);
+    return;
+  }
   const upstream = await start("bench/upstream.ts", {
     BENCH_TOKEN_GAP_MS: String(TOKEN_GAP_MS),
     BENCH_TOKENS: "20",
@@ -230,6 +240,14 @@ async function main() {
       proxy: "a minimal node:http pass-through proxy (bench/proxy.ts): the cost of any extra Node.js hop",
     },
     quick: QUICK,
+    redaction: {
+      hostileMs: round(redaction.hostileMs, 1),
+      plainMs: round(redaction.plainMs, 1),
+      logLineMicros: round(redaction.logLineMicros, 2),
+      stringifyMicros: round(redaction.stringifyMicros, 2),
+      textBytes: redaction.textBytes,
+      note: "4 MiB of text hostile to a backtracking engine vs 4 MiB of prose; a request's log line vs its JSON.stringify",
+    },
   };
   const rows: Row[] = [];
 
@@ -394,6 +412,7 @@ async function main() {
     `cold start: chat bundle ${cold.bundleBytes} B (${cold.bundleWithSdkBytes} B with the AWS SDK bundled); ` +
       `import ${cold.importMs.toFixed(1)} ms (${cold.importWithSdkMs.toFixed(1)} ms with the SDK bundled) ` +
       `vs an empty module ${cold.importEmptyMs.toFixed(1)} ms, median of ${COLD_RUNS} fresh processes`,
+    redactionSummary(redaction),
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
   writeFileSync("bench/results.json", `${JSON.stringify(results, null, 2)}\n`);

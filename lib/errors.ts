@@ -1,4 +1,4 @@
-import { redactSecrets } from "./secrets/redact.ts";
+import { redactForCaller, redactSecrets } from "./secrets/redact.ts";
 
 /** Re-exported: the upstream error mapping (`lib/retry/classify.ts`) redacts where it builds messages. */
 export { redactSecrets };
@@ -138,7 +138,11 @@ function defaultType(status: number): string {
   return "api_error";
 }
 
-/** Serialises any thrown value to the OpenAI error shape; unknown errors never show their message. */
+/**
+ * Serialises any thrown value to the OpenAI error shape; unknown errors never show their message.
+ * Every field is redacted for a caller ({@link redactForCaller}): held keys, key shapes, ARNs and
+ * account ids (an upstream's message may carry any of them).
+ */
 export function toOpenAIErrorBody(error: unknown): OpenAIErrorBody {
   if (error instanceof GatewayError) {
     if (error.upstreamBody) {
@@ -146,8 +150,8 @@ export function toOpenAIErrorBody(error: unknown): OpenAIErrorBody {
       const e = error.upstreamBody.error;
       return {
         error: {
-          message: redactSecrets(e.message),
-          type: redactSecrets(e.type),
+          message: redactForCaller(e.message),
+          type: redactForCaller(e.type),
           param: redactNullable(e.param),
           code: redactNullable(e.code),
         },
@@ -155,8 +159,8 @@ export function toOpenAIErrorBody(error: unknown): OpenAIErrorBody {
     }
     return {
       error: {
-        message: redactSecrets(error.message),
-        type: redactSecrets(error.type),
+        message: redactForCaller(error.message),
+        type: redactForCaller(error.type),
         param: redactNullable(error.param),
         code: redactNullable(error.code),
       },
@@ -166,7 +170,7 @@ export function toOpenAIErrorBody(error: unknown): OpenAIErrorBody {
 }
 
 function redactNullable(text: string | null): string | null {
-  return text === null ? null : redactSecrets(text);
+  return text === null ? null : redactForCaller(text);
 }
 
 export function statusOf(error: unknown): number {

@@ -2,12 +2,13 @@ import type { Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, jsonLogger, setTimer, sleep } from "../../lib/deps.ts";
+import { MAX_ECHO_CHARS } from "../../lib/errors.ts";
 import { createClientAuth, hashClientKey } from "../../lib/gateway/auth.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import { createRuntime, type GatewayRuntime } from "../../lib/runtime.ts";
 import { createNodeServer, listen } from "../../lib/server/node-server.ts";
 import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
-import { chatBody, postChat } from "../support/gateway.ts";
+import { chatBody, jsonOf, postChat } from "../support/gateway.ts";
 
 // Issue 9, "keys come back out": every secret below is echoed by a fake upstream and must appear in
 // no response (status line, headers, body) and no log line. Each shape escaped the old `sk-` pattern.
@@ -21,6 +22,8 @@ const HEADER_SECRET = "hdrSecret0a1b2c3d4e5f6a7b8c9d";
 const STRIPE_KEY = "sk_live_51HxYzAbCdEfGhIjKlMnOpQrStUv";
 /** The caller's own key, verified by the gateway's client authentication. */
 const CALLER_KEY = "Cl1entKeyForTheGatewayOnlyXy7wV6uT5";
+/** Another caller's key, for requests that must not wait on the first caller's. */
+const OTHER_CALLER_KEY = "An0therCallerKeyXy7wV6uT5sR4qP3oN2";
 
 const SECRETS = [GROQ_KEY, RAW_KEY, HEADER_SECRET, STRIPE_KEY, CALLER_KEY];
 
@@ -73,9 +76,10 @@ async function setup(): Promise<void> {
         ],
       },
       solo: { targets: [{ provider: "raw", model: "raw-model" }] },
+      echo: { targets: [{ provider: "groq", model: "llama" }] },
     },
   });
-  const auth = createClientAuth(async () => [hashClientKey(CALLER_KEY)]);
+  const auth = createClientAuth(async () => [hashClientKey(CALLER_KEY), hashClientKey(OTHER_CALLER_KEY)]);
   runtime = createRuntime(config, { deps, keys: envKeys({ GROQ_KEY, RAW_KEY }), auth });
   server = createNodeServer(runtime.gateway, { maxBodyBytes: config.maxBodyBytes, logger: deps.logger });
   url = await listen(server, 0, "127.0.0.1");
@@ -218,6 +222,64 @@ describe("keys never leave the gateway", () => {
       error: "connect to https://x.example/?token=[redacted] with [redacted]",
       cause: { detail: "key [redacted] / [redacted]" },
     });
+  });
+});
+
+describe("a hostile echo stalls no one (issue 16)", () => {
+  /** One answered request of the other caller; resolves with its latency in ms. */
+  async function otherCallersRequest(): Promise<number> {
+    const started = performance.now();
+    const res = await postChat(url, chatBody("solo"), { authorization: `Bearer ${OTHER_CALLER_KEY}` });
+    expect(res.status).toBe(200);
+    await res.text();
+    return performance.now() - started;
+  }
+
+  it("128 KB of api_key= fragments, as an invalid role and in an upstream's echo, get their 400s while another caller is answered", async () => {
+    await setup();
+    // No digit anywhere: the old key-shape lookahead rescanned the rest of the text from each of
+    // the 8,192 `api_key=`, in the upstream's message, in the error body and in the log line.
+    const fragments = "api_key=abcdefg.".repeat(8192);
+    await otherCallersRequest(); // connections open, code warm
+    const baseline: number[] = [];
+    for (let i = 0; i < 5; i++) baseline.push(await otherCallersRequest());
+    a.queue.push({
+      kind: "status",
+      status: 400,
+      error: { message: `Invalid content: ${fragments}`, type: "invalid_request_error" },
+    });
+
+    let hostileDone = false;
+    const hostile = Promise.all([
+      postChat(
+        url,
+        JSON.stringify({ model: "solo", messages: [{ role: fragments, content: "hi" }] }),
+        asCaller,
+      ),
+      postChat(
+        url,
+        JSON.stringify({ model: "echo", messages: [{ role: "user", content: fragments }] }),
+        asCaller,
+      ),
+    ]).finally(() => {
+      hostileDone = true;
+    });
+    // The other caller's requests, back to back for as long as the hostile ones are in flight: one
+    // of them is in flight whenever the process is busy with the hostile text.
+    const during: number[] = [];
+    do during.push(await otherCallersRequest());
+    while (!hostileDone);
+    const [role, echo] = await hostile;
+
+    expect(role.status).toBe(400);
+    const roleMessage = (await jsonOf(role)).error.message as string;
+    expect(roleMessage).toMatch(/^Invalid value for 'messages\[0\]\.role': 'api_key=abcdefg\./);
+    expect(roleMessage.length).toBeLessThan(MAX_ECHO_CHARS + 200);
+    expect(echo.status).toBe(400);
+    expect((await jsonOf(echo)).error.message).toBe(`Invalid content: ${fragments}`);
+    // A generous multiple of the other caller's own baseline, measured just before on this machine.
+    const median = [...baseline].sort((x, y) => x - y)[2] ?? 0;
+    expect(Math.max(...during)).toBeLessThanOrEqual(20 * median + 200);
   });
 });
 

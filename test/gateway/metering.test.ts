@@ -387,13 +387,15 @@ describe("metering: the caller gate and the ledger", () => {
     const at = testClock();
     const callers = callersOn(table, { now: at.now });
     await setup({ auth: callers.auth });
-    const { id, auth } = await createKey(callers, "hangs-up", { limits: { tokensPerDay: 150 } });
+    const { id, auth } = await createKey(callers, "hangs-up", { limits: { tokensPerDay: 250 } });
     a.fallback = { kind: "answer", tokens: tokens(100), stallAfter: 96 };
 
     const statuses: number[] = [];
     for (let i = 0; i < 6; i++) {
       const controller = new AbortController();
-      const response = await post(chatBody("m", { stream: true }), controller.signal, auth);
+      // A cap of 40 keeps the reservation (about 25 prompt + 40) small beside the budget: what
+      // stops the key is the tokens it was billed for leaving early, not what admission held.
+      const response = await post(chatBody("m", { stream: true, max_tokens: 40 }), controller.signal, auth);
       statuses.push(response.status);
       if (response.status !== 200) continue;
       const body = reader(response);
@@ -403,7 +405,8 @@ describe("metering: the caller gate and the ledger", () => {
     callers.ledger.stop();
     await callers.ledger.flush();
 
-    // 96 + the prompt on the first, 192 + two prompts after the second: the third is refused.
+    // 96 + the prompt on the first (about 121 of 250), about 242 after the second: the third's
+    // reservation no longer fits and it is refused.
     expect(statuses).toEqual([200, 200, 429, 429, 429, 429]);
     const item = await table.client.send(
       new GetItemCommand({

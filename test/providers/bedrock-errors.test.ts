@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ClientAbortError, GatewayError, InternalError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import { isContextLengthError } from "../../lib/gateway/outcome.ts";
 import { bedrockError } from "../../lib/providers/bedrock-errors.ts";
+import { redactSecrets } from "../../lib/secrets/redact.ts";
 
 /** An error shaped as the SDK's service exceptions are (name, $fault, $metadata). */
 function serviceError(name: string, message: string, status: number): Error {
@@ -142,7 +143,9 @@ describe("bedrockError", () => {
       expect((result as GatewayError).message).not.toMatch(/arn:|123456789012/);
       expect((result as GatewayError).message).toContain("bedrock-east (Bedrock us-east-1)");
       expect(warnings).toHaveLength(1);
-      expect(String(warnings[0]?.detail)).toBe(message);
+      // The operator's warning carries AWS's own words (ARNs and account ids redacted by the logger's
+      // redactor, as everywhere).
+      expect(String(warnings[0]?.detail)).toBe(redactSecrets(message));
     });
 
     it("hands a guardrail that does not exist back to the caller as a 400", () => {

@@ -536,20 +536,25 @@ export function finishReason(stopReason: string | undefined): string {
  * Converse token usage in OpenAI's shape. Bedrock counts cache reads and writes apart from
  * `inputTokens`; OpenAI's `prompt_tokens` includes cached tokens and names them in
  * `prompt_tokens_details.cached_tokens`. Cache writes, which OpenAI has no name for, are
- * `prompt_tokens_details.cache_write_tokens` (a count, for cost accounting).
+ * `prompt_tokens_details.cache_write_tokens` (a count, for cost accounting). The SDK hands on what
+ * the answer held unchecked: a count that is not a count is 0, usage that is not an object none.
  */
 export function toUsage(usage: TokenUsage | undefined): Obj | undefined {
-  if (usage === undefined) return undefined;
-  const read = usage.cacheReadInputTokens ?? 0;
-  const write = usage.cacheWriteInputTokens ?? 0;
-  const prompt = (usage.inputTokens ?? 0) + read + write;
-  const completion = usage.outputTokens ?? 0;
+  if (!isObject(usage)) return undefined;
+  const read = count(usage.cacheReadInputTokens);
+  const write = count(usage.cacheWriteInputTokens);
+  const prompt = count(usage.inputTokens) + read + write;
+  const completion = count(usage.outputTokens);
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: read, cache_write_tokens: write },
   };
+}
+
+function count(value: unknown): number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : 0;
 }
 
 /** Identity of one answer, shared by its completion or every chunk of its stream. */
@@ -582,7 +587,7 @@ export function unreadableAnswer(response: ConverseResponse): string | undefined
 export function answerExceedsDepth(response: ConverseResponse, limit: number): boolean {
   if (exceedsDepth(response.additionalModelResponseFields, limit)) return true;
   for (const block of response.output?.message?.content ?? [])
-    if (block.toolUse !== undefined && exceedsDepth(block.toolUse.input, limit)) return true;
+    if (isObject(block.toolUse) && exceedsDepth(block.toolUse.input, limit)) return true;
   return false;
 }
 
@@ -594,7 +599,7 @@ export function fromConverseResponse(response: ConverseResponse, head: AnswerHea
   const toolCalls: Obj[] = [];
   for (const block of content) {
     if (typeof block.text === "string") text += block.text;
-    else if (block.toolUse) {
+    else if (isObject(block.toolUse)) {
       toolCalls.push({
         id: block.toolUse.toolUseId,
         type: "function",

@@ -1,15 +1,8 @@
 import { InvalidRequestError, quoteCallerText } from "../errors.ts";
+import { bracketCount, DEFAULT_MAX_NESTING_DEPTH, exceedsDepth } from "../json-depth.ts";
 import type { ChatRequest } from "../providers/types.ts";
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
-
-/**
- * How deeply arrays and objects may nest in a request body unless configured otherwise. A real chat
- * request nests about six levels (body, messages, message, content parts, part, image_url); tool
- * schemas add a few more. Issue 9: a body nested 10,000 levels deep (20 KB) parsed fine but blew the
- * stack when the provider adapter serialised it, and the crash was blamed on the provider.
- */
-export const DEFAULT_MAX_NESTING_DEPTH = 64;
 
 export interface ParseChatOptions {
   /** Arrays and objects nested deeper than this are refused with a 400 before any upstream call. */
@@ -91,38 +84,6 @@ export function parseChatRequest(body: string, options: ParseChatOptions = {}): 
   checkNumber(request, "presence_penalty", -2, 2, false);
   checkNumber(request, "frequency_penalty", -2, 2, false);
   return request as ChatRequest;
-}
-
-/**
- * Whether `value` nests arrays/objects more than `limit` levels deep (the value itself is level 1).
- * Iterative, with an explicit stack, so the check cannot itself overflow the call stack; it stops at
- * the first container past the limit.
- */
-/**
- * How many `{` and `[` the text holds: an upper bound on its nesting depth. Most bodies have a
- * handful, so the walk below (an allocation per object) is skipped for them (see BENCHMARKS.md).
- */
-function bracketCount(text: string): number {
-  let count = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c === 123 || c === 91) count++;
-  }
-  return count;
-}
-
-export function exceedsDepth(value: unknown, limit: number): boolean {
-  const stack: Array<{ value: unknown; depth: number }> = [{ value, depth: 1 }];
-  for (let item = stack.pop(); item !== undefined; item = stack.pop()) {
-    const v = item.value;
-    if (typeof v !== "object" || v === null) continue;
-    if (item.depth > limit) return true;
-    const children = Array.isArray(v) ? v : Object.values(v);
-    for (const child of children) {
-      if (typeof child === "object" && child !== null) stack.push({ value: child, depth: item.depth + 1 });
-    }
-  }
-  return false;
 }
 
 function checkMessage(message: unknown, i: number): void {

@@ -7,6 +7,12 @@
  *
  * What cannot be carried is refused with a 400 that names the field (never dropped in silence): a
  * caller who sent `seed` or `logprobs` learns that this target does not honour them.
+ *
+ * Every walk over what the caller sent is a loop over a structure the body limit already bounds, never
+ * a recursion or a spread of a caller-sized array into a call (issue 16: a system message of 130,000
+ * text parts overflowed the stack in `push(...parts)`). JSON the gateway parses itself (tool-call
+ * `arguments`) and the documents passed to Converse as they are (tool schemas, extension fields) are
+ * held to `maxNestingDepth`, as the body is: the SDK serialises them recursively.
  */
 import type {
   ContentBlock,
@@ -19,7 +25,8 @@ import type {
   Tool,
   ToolChoice,
 } from "@aws-sdk/client-bedrock-runtime";
-import { InvalidRequestError } from "../errors.ts";
+import { InvalidRequestError, quoteCallerText } from "../errors.ts";
+import { DEFAULT_MAX_NESTING_DEPTH, exceedsDepth, textExceedsDepth } from "../json-depth.ts";
 import type { ChatChunk, ChatRequest } from "./types.ts";
 
 type Obj = Record<string, unknown>;
@@ -69,8 +76,39 @@ function cannotCarry(param: string, why = "is not supported by Amazon Bedrock ta
   return new InvalidRequestError(`'${param}' ${why}.`, param, "unsupported_parameter");
 }
 
-function invalid(param: string, why: string): InvalidRequestError {
-  return new InvalidRequestError(`Invalid '${param}': ${why}.`, param, "invalid_value");
+function invalid(param: string, why: string, code = "invalid_value"): InvalidRequestError {
+  return new InvalidRequestError(`Invalid '${param}': ${why}.`, param, code);
+}
+
+/** A field name the caller chose, as it appears in a `param` path: bounded like any caller text. */
+function key(name: string): string {
+  return quoteCallerText(name);
+}
+
+/** What the translation holds caller structure to. */
+export interface TranslateLimits {
+  /** Deepest nesting of a document carried to Converse (`maxNestingDepth`, 64 by default). */
+  maxNestingDepth: number;
+}
+
+const DEFAULT_LIMITS: TranslateLimits = { maxNestingDepth: DEFAULT_MAX_NESTING_DEPTH };
+
+/** Refuses a document passed to Converse that nests deeper than the limit, naming its field. */
+function checkDepth(value: unknown, param: string, limits: TranslateLimits): void {
+  if (exceedsDepth(value, limits.maxNestingDepth)) throw tooDeep(param, limits);
+}
+
+function tooDeep(param: string, limits: TranslateLimits): InvalidRequestError {
+  return invalid(
+    param,
+    `nests arrays and objects deeper than the limit of ${limits.maxNestingDepth} levels`,
+    "nesting_too_deep",
+  );
+}
+
+/** `target.push(...items)` without spreading: a spread passes every item as an argument, on the stack. */
+function pushAll<T>(target: T[], items: readonly T[]): void {
+  for (const item of items) target.push(item);
 }
 
 /** A present value: OpenAI clients often send `null` for "not set". */
@@ -80,12 +118,17 @@ function present(value: unknown): boolean {
 
 /**
  * The Converse request for an OpenAI chat request. `modelId` is the target's model (a model id, an
- * inference profile id or an ARN). Throws {@link InvalidRequestError} naming any field it cannot carry.
+ * inference profile id or an ARN). Throws {@link InvalidRequestError} naming any field it cannot carry
+ * or that is past a limit; nothing else, whatever the request's shape.
  */
-export function toConverseRequest(request: ChatRequest): ConverseRequest {
+export function toConverseRequest(
+  request: ChatRequest,
+  limits: TranslateLimits = DEFAULT_LIMITS,
+): ConverseRequest {
   for (const [field, value] of Object.entries(request)) {
-    if (!CARRIED.has(field) && present(value)) throw cannotCarry(field);
+    if (!CARRIED.has(field) && present(value)) throw cannotCarry(key(field));
   }
+  if (!Array.isArray(request.messages)) throw invalid("messages", "must be an array");
   if (present(request.n) && request.n !== 1) throw cannotCarry("n", "must be 1 for Amazon Bedrock targets");
   if (request.parallel_tool_calls === false)
     throw cannotCarry(
@@ -99,7 +142,7 @@ export function toConverseRequest(request: ChatRequest): ConverseRequest {
       "other than {type: 'text'} is not supported by Amazon Bedrock targets",
     );
 
-  const extension = readExtension(request.bedrock);
+  const extension = readExtension(request.bedrock, limits);
   const cachedMessages = new Set(extension.cachePoints.messages);
   const system: SystemContentBlock[] = [];
   const turns: Message[] = [];
@@ -109,20 +152,28 @@ export function toConverseRequest(request: ChatRequest): ConverseRequest {
     const last = turns[turns.length - 1];
     // Converse wants user and assistant turns to alternate, and every tool result of one assistant
     // turn in the next user turn: consecutive messages of one role are merged.
-    if (last?.role === role && last.content) last.content.push(...content);
+    if (last?.role === role && last.content) pushAll(last.content, content);
     else turns.push({ role, content });
   };
 
-  request.messages.forEach((message, i) => {
+  (request.messages as unknown[]).forEach((message, i) => {
     const param = `messages[${i}]`;
+    if (!isObject(message)) throw invalid(param, "must be an object");
+    const role = message.role;
+    const fields = typeof role === "string" ? MESSAGE_FIELDS.get(role) : undefined;
+    if (fields === undefined)
+      throw cannotCarry(
+        `${param}.role`,
+        `'${quoteCallerText(role)}' is not supported by Amazon Bedrock targets`,
+      );
     for (const [field, value] of Object.entries(message)) {
-      if (!MESSAGE_FIELDS[message.role]?.has(field) && present(value)) throw cannotCarry(`${param}.${field}`);
+      if (!fields.has(field) && present(value)) throw cannotCarry(`${param}.${key(field)}`);
     }
     const cacheAfter = cachedMessages.has(i);
-    switch (message.role) {
+    switch (role) {
       case "system":
       case "developer": {
-        system.push(...textBlocks(message.content, `${param}.content`));
+        pushAll(system, textBlocks(message.content, `${param}.content`));
         if (cacheAfter) system.push(CACHE_POINT);
         return;
       }
@@ -141,8 +192,8 @@ export function toConverseRequest(request: ChatRequest): ConverseRequest {
         const calls = message.tool_calls;
         if (present(calls)) {
           if (!Array.isArray(calls)) throw invalid(`${param}.tool_calls`, "must be an array");
-          calls.forEach((call, j) => {
-            blocks.push(toolUseBlock(call, `${param}.tool_calls[${j}]`));
+          calls.forEach((call: unknown, j) => {
+            blocks.push(toolUseBlock(call, `${param}.tool_calls[${j}]`, limits));
           });
           hasToolBlocks ||= calls.length > 0;
         }
@@ -162,7 +213,7 @@ export function toConverseRequest(request: ChatRequest): ConverseRequest {
         return;
       }
       default:
-        throw cannotCarry(`${param}.role`, `'${message.role}' is not supported by Amazon Bedrock targets`);
+        throw cannotCarry(`${param}.role`, `'${role}' is not supported by Amazon Bedrock targets`);
     }
   });
 
@@ -175,7 +226,7 @@ export function toConverseRequest(request: ChatRequest): ConverseRequest {
   }
   const inference = inferenceConfig(request);
   if (inference !== undefined) converse.inferenceConfig = inference;
-  const toolConfig = toToolConfig(request, hasToolBlocks, extension.cachePoints.tools);
+  const toolConfig = toToolConfig(request, hasToolBlocks, extension.cachePoints.tools, limits);
   if (toolConfig !== undefined) converse.toolConfig = toolConfig;
   if (extension.additionalModelRequestFields !== undefined)
     converse.additionalModelRequestFields = extension.additionalModelRequestFields;
@@ -193,15 +244,18 @@ export function toConverseRequest(request: ChatRequest): ConverseRequest {
   return converse;
 }
 
-/** Message fields each role may carry (`prefix` marks the gateway's own continuation prefill). */
-const MESSAGE_FIELDS: Record<string, Set<string>> = {
-  system: new Set(["role", "content"]),
-  developer: new Set(["role", "content"]),
-  user: new Set(["role", "content"]),
-  assistant: new Set(["role", "content", "tool_calls", "prefix", "refusal"]),
+/**
+ * Message fields each role may carry (`prefix` marks the gateway's own continuation prefill). A Map,
+ * so a role such as `constructor` finds nothing rather than `Object`'s own properties.
+ */
+const MESSAGE_FIELDS = new Map<string, Set<string>>([
+  ["system", new Set(["role", "content"])],
+  ["developer", new Set(["role", "content"])],
+  ["user", new Set(["role", "content"])],
+  ["assistant", new Set(["role", "content", "tool_calls", "prefix", "refusal"])],
   // A tool result's `name` repeats the tool's; Converse identifies the call by id alone.
-  tool: new Set(["role", "content", "tool_call_id", "name"]),
-};
+  ["tool", new Set(["role", "content", "tool_call_id", "name"])],
+]);
 
 interface Extension {
   additionalModelRequestFields: DocumentValue | undefined;
@@ -220,7 +274,7 @@ interface Extension {
  *   after the system prompt, after the tool list, or after the listed messages (prompt caching);
  * - `guardrailConfig`, `performanceConfig`, `requestMetadata`: passed to Converse as they are.
  */
-function readExtension(value: unknown): Extension {
+function readExtension(value: unknown, limits: TranslateLimits): Extension {
   const none: Extension = {
     additionalModelRequestFields: undefined,
     additionalModelResponseFieldPaths: undefined,
@@ -233,11 +287,12 @@ function readExtension(value: unknown): Extension {
   if (!isObject(value)) throw invalid("bedrock", "must be an object");
   for (const field of Object.keys(value)) {
     if (!EXTENSION_FIELDS.has(field))
-      throw cannotCarry(`bedrock.${field}`, "is not a known Bedrock extension field");
+      throw cannotCarry(`bedrock.${key(field)}`, "is not a known Bedrock extension field");
   }
   const fields = value.additionalModelRequestFields;
   if (present(fields) && !isObject(fields))
     throw invalid("bedrock.additionalModelRequestFields", "must be an object");
+  checkDepth(fields, "bedrock.additionalModelRequestFields", limits);
   const paths = value.additionalModelResponseFieldPaths;
   if (present(paths) && !(Array.isArray(paths) && paths.every((p) => typeof p === "string")))
     throw invalid("bedrock.additionalModelResponseFieldPaths", "must be an array of strings");
@@ -250,6 +305,7 @@ function readExtension(value: unknown): Extension {
   for (const field of ["guardrailConfig", "performanceConfig"] as const) {
     if (present(value[field]) && !isObject(value[field]))
       throw invalid(`bedrock.${field}`, "must be an object");
+    checkDepth(value[field], `bedrock.${field}`, limits);
   }
   const cache = value.cachePoints;
   const cachePoints = { ...none.cachePoints };
@@ -263,7 +319,7 @@ function readExtension(value: unknown): Extension {
         if (!Array.isArray(v) || !v.every((n) => Number.isInteger(n) && n >= 0))
           throw invalid("bedrock.cachePoints.messages", "must be an array of message indexes");
         cachePoints.messages = v as number[];
-      } else throw cannotCarry(`bedrock.cachePoints.${field}`, "is not a known cache point");
+      } else throw cannotCarry(`bedrock.cachePoints.${key(field)}`, "is not a known cache point");
     }
   }
   return {
@@ -312,7 +368,7 @@ function userBlocks(content: unknown, param: string): ContentBlock[] {
     } else {
       throw cannotCarry(
         `${partParam}.type`,
-        `'${String(part.type)}' is not supported by Amazon Bedrock targets`,
+        `'${quoteCallerText(part.type)}' is not supported by Amazon Bedrock targets`,
       );
     }
     if (present(part.cache_control)) blocks.push(CACHE_POINT);
@@ -331,7 +387,10 @@ function imageBlock(url: unknown, param: string): ContentBlock {
     );
   const format = (match[1] ?? "").toLowerCase().replace("jpg", "jpeg");
   if (!IMAGE_FORMATS.has(format))
-    throw cannotCarry(param, `has image type '${format}'; Amazon Bedrock takes png, jpeg, gif and webp`);
+    throw cannotCarry(
+      param,
+      `has image type '${quoteCallerText(format)}'; Amazon Bedrock takes png, jpeg, gif and webp`,
+    );
   return {
     image: {
       format: format as "png" | "jpeg" | "gif" | "webp",
@@ -340,7 +399,12 @@ function imageBlock(url: unknown, param: string): ContentBlock {
   };
 }
 
-function toolUseBlock(call: unknown, param: string): ContentBlock {
+/**
+ * An assistant's tool call as a Converse tool use. Its `arguments` are JSON text the gateway parses
+ * itself, past the body's depth check: their depth is read before the parse (issue 16: arguments
+ * nested 100,000 deep parsed fine, then overflowed the stack when the SDK serialised them).
+ */
+function toolUseBlock(call: unknown, param: string, limits: TranslateLimits): ContentBlock {
   if (!isObject(call) || !isObject(call.function)) throw invalid(param, "must be a function tool call");
   if (typeof call.id !== "string") throw invalid(`${param}.id`, "must be a string");
   const fn = call.function;
@@ -348,6 +412,7 @@ function toolUseBlock(call: unknown, param: string): ContentBlock {
   let input: unknown = {};
   const args = fn.arguments;
   if (typeof args === "string" && args.trim() !== "") {
+    if (textExceedsDepth(args, limits.maxNestingDepth)) throw tooDeep(`${param}.function.arguments`, limits);
     try {
       input = JSON.parse(args);
     } catch {
@@ -399,6 +464,7 @@ function toToolConfig(
   request: ChatRequest,
   hasToolBlocks: boolean,
   cacheTools: boolean,
+  limits: TranslateLimits,
 ): ConverseRequest["toolConfig"] {
   const choice = request.tool_choice;
   const tools = request.tools;
@@ -418,13 +484,14 @@ function toToolConfig(
       );
     return undefined;
   }
-  const specs: Tool[] = tools.map((tool, i) => {
+  const specs: Tool[] = tools.map((tool: unknown, i) => {
     const param = `tools[${i}]`;
     if (!isObject(tool) || tool.type !== "function" || !isObject(tool.function))
       throw cannotCarry(`${param}.type`, "must be 'function' for Amazon Bedrock targets");
     const fn = tool.function;
     if (typeof fn.name !== "string") throw invalid(`${param}.function.name`, "must be a string");
     const parameters = isObject(fn.parameters) ? fn.parameters : { type: "object", properties: {} };
+    checkDepth(parameters, `${param}.function.parameters`, limits);
     return {
       toolSpec: {
         name: fn.name,
@@ -469,20 +536,25 @@ export function finishReason(stopReason: string | undefined): string {
  * Converse token usage in OpenAI's shape. Bedrock counts cache reads and writes apart from
  * `inputTokens`; OpenAI's `prompt_tokens` includes cached tokens and names them in
  * `prompt_tokens_details.cached_tokens`. Cache writes, which OpenAI has no name for, are
- * `prompt_tokens_details.cache_write_tokens` (a count, for cost accounting).
+ * `prompt_tokens_details.cache_write_tokens` (a count, for cost accounting). The SDK hands on what
+ * the answer held unchecked: a count that is not a count is 0, usage that is not an object none.
  */
 export function toUsage(usage: TokenUsage | undefined): Obj | undefined {
-  if (usage === undefined) return undefined;
-  const read = usage.cacheReadInputTokens ?? 0;
-  const write = usage.cacheWriteInputTokens ?? 0;
-  const prompt = (usage.inputTokens ?? 0) + read + write;
-  const completion = usage.outputTokens ?? 0;
+  if (!isObject(usage)) return undefined;
+  const read = count(usage.cacheReadInputTokens);
+  const write = count(usage.cacheWriteInputTokens);
+  const prompt = count(usage.inputTokens) + read + write;
+  const completion = count(usage.outputTokens);
   return {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: read, cache_write_tokens: write },
   };
+}
+
+function count(value: unknown): number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : 0;
 }
 
 /** Identity of one answer, shared by its completion or every chunk of its stream. */
@@ -492,7 +564,34 @@ export interface AnswerHead {
   model: string;
 }
 
-/** A Converse answer as an OpenAI `chat.completion`. */
+/**
+ * Why a Converse answer is not one, or `undefined` when it is. The SDK hands on whatever JSON a 200
+ * carried, unchecked (`{}`, `{"error": ...}`, `{"output": "x"}`): an answer without a message whose
+ * content is a list of blocks was not written by a working Bedrock.
+ */
+export function unreadableAnswer(response: ConverseResponse): string | undefined {
+  const output: unknown = response.output;
+  const message = isObject(output) ? output.message : undefined;
+  if (!isObject(message)) return "no output.message";
+  const content = message.content;
+  if (!Array.isArray(content)) return "an output.message.content that is not a list";
+  for (const block of content) if (!isObject(block)) return "a content block that is not an object";
+  return undefined;
+}
+
+/**
+ * Whether a (readable) answer holds JSON nested deeper than `limit`: a tool call's input or the
+ * additional response fields, which the gateway serialises with the recursive `JSON.stringify`. A
+ * caller can ask the model for such an answer, so it is refused, never blamed on the provider.
+ */
+export function answerExceedsDepth(response: ConverseResponse, limit: number): boolean {
+  if (exceedsDepth(response.additionalModelResponseFields, limit)) return true;
+  for (const block of response.output?.message?.content ?? [])
+    if (isObject(block.toolUse) && exceedsDepth(block.toolUse.input, limit)) return true;
+  return false;
+}
+
+/** A Converse answer as an OpenAI `chat.completion` (one {@link unreadableAnswer} found readable). */
 export function fromConverseResponse(response: ConverseResponse, head: AnswerHead): Obj {
   const content = response.output?.message?.content ?? [];
   let text = "";
@@ -500,7 +599,7 @@ export function fromConverseResponse(response: ConverseResponse, head: AnswerHea
   const toolCalls: Obj[] = [];
   for (const block of content) {
     if (typeof block.text === "string") text += block.text;
-    else if (block.toolUse) {
+    else if (isObject(block.toolUse)) {
       toolCalls.push({
         id: block.toolUse.toolUseId,
         type: "function",

@@ -16,14 +16,24 @@ import { childAbort } from "../abort.ts";
 import { ConfigError, type ConfigObject, string } from "../config/fields.ts";
 import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
-import { type ClientAbortError, type GatewayError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
+import {
+  type ClientAbortError,
+  type GatewayError,
+  InternalError,
+  UpstreamError,
+  UpstreamTimeoutError,
+} from "../errors.ts";
+import { DEFAULT_MAX_NESTING_DEPTH } from "../json-depth.ts";
 import { boundedHealthCheck, chatProbe, providerBase } from "./base.ts";
 import { type BedrockCallContext, bedrockError } from "./bedrock-errors.ts";
 import {
   type AnswerHead,
+  answerExceedsDepth,
   createStreamTranslator,
   fromConverseResponse,
+  type TranslateLimits,
   toConverseRequest,
+  unreadableAnswer,
 } from "./bedrock-translate.ts";
 import { defineProvider } from "./definition.ts";
 import type { ChatRequest, ChatResult, ChatStream, Provider, StreamEvent } from "./types.ts";
@@ -66,7 +76,11 @@ export const bedrock = defineProvider<BedrockOptions>({
   // Only used when the configuration names no probe, which `options` refuses.
   healthProbe: { default: { kind: "chat", model: "" }, kinds: ["chat"] },
   options: bedrockOptions,
-  create: (config, context) => createBedrockProvider(config, config.options, { deps: context.deps }),
+  create: (config, context) =>
+    createBedrockProvider(config, config.options, {
+      deps: context.deps,
+      ...(context.maxNestingDepth === undefined ? {} : { maxNestingDepth: context.maxNestingDepth }),
+    }),
 });
 
 function bedrockOptions(provider: ConfigObject, field: string): BedrockOptions {
@@ -87,6 +101,25 @@ function bedrockOptions(provider: ConfigObject, field: string): BedrockOptions {
 
 const clients = new Map<string, Promise<BedrockRuntime>>();
 
+/** The SDK read a 200 that held no answer it could hand on (a ConverseStream without its stream). */
+class NoAnswerError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "NoAnswerError";
+  }
+}
+
+/**
+ * Whether the SDK failed on a 2xx response: it could not deserialise the body (HTML, a truncated
+ * JSON, an eventstream frame that is not one), and tagged the error with the response's status.
+ * Service exceptions come from other statuses, and those inside a 200 stream carry none.
+ */
+function failedOnSuccess(error: unknown): boolean {
+  const status = (error as { $metadata?: { httpStatusCode?: unknown } } | undefined)?.$metadata
+    ?.httpStatusCode;
+  return typeof status === "number" && status >= 200 && status < 300;
+}
+
 /**
  * The SDK's client, imported on first use and kept per region. `maxAttempts: 1`: retries and
  * failover are the gateway's, which knows the route, the deadline and the cooldowns. The endpoint
@@ -104,7 +137,7 @@ export const sdkBedrockRuntime: BedrockRuntimeFactory = (region) => {
         async converseStream(input, signal) {
           const response = await bedrock.send(new sdk.ConverseStreamCommand(input), { abortSignal: signal });
           if (response.stream === undefined)
-            throw new Error("Bedrock ConverseStream answered without a stream");
+            throw new NoAnswerError("Bedrock ConverseStream answered without a stream");
           return response.stream;
         },
       } satisfies BedrockRuntime;
@@ -120,6 +153,8 @@ export interface BedrockContext {
   deps: Deps;
   /** Defaults to the AWS SDK's client. */
   runtime?: BedrockRuntimeFactory;
+  /** The gateway's `maxNestingDepth` (64 by default): caller JSON and answers are held to it. */
+  maxNestingDepth?: number;
 }
 
 export function createBedrockProvider(
@@ -129,6 +164,7 @@ export function createBedrockProvider(
 ): Provider {
   const { deps } = context;
   const runtimeFor = context.runtime ?? sdkBedrockRuntime;
+  const limits: TranslateLimits = { maxNestingDepth: context.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH };
   const callContext = (modelId: string, extension?: unknown): BedrockCallContext => ({
     providerId: config.id,
     region: bedrock.region,
@@ -168,14 +204,70 @@ export function createBedrockProvider(
     }
   }
 
-  const classify = (error: unknown, modelId: string, extension?: unknown): GatewayError | ClientAbortError =>
-    bedrockError(error, callContext(modelId, extension));
+  /**
+   * Issue 16: a 200 that is not a readable answer is the provider's fault, failed over like a 5xx
+   * and never handed to the caller as a 200 carrying an error (the SDK's deserialisation error
+   * keeps the 200 as its status, which the error table would pass back as is).
+   */
+  const unreadable = (detail: string, cause?: unknown): UpstreamError =>
+    new UpstreamError(`${config.id} (Bedrock ${bedrock.region}) answered HTTP 200 with ${detail}`, {
+      status: 502,
+      type: "api_error",
+      code: "upstream_invalid_response",
+      action: "failover",
+      providerId: config.id,
+      ...(cause === undefined ? {} : { cause }),
+    });
+
+  /**
+   * An answer nested too deeply to relay (or for the SDK to read): the caller can ask the model for
+   * one, and every target would write the same, so it goes back to the caller and benches nothing.
+   */
+  const tooDeep = (cause?: unknown): UpstreamError =>
+    new UpstreamError(
+      `${config.id}: the answer nests JSON deeper than the gateway relays (maxNestingDepth ${limits.maxNestingDepth})`,
+      {
+        status: 502,
+        type: "api_error",
+        code: "response_too_deep",
+        action: "return",
+        providerId: config.id,
+        ...(cause === undefined ? {} : { cause }),
+      },
+    );
+
+  const classify = (
+    error: unknown,
+    modelId: string,
+    extension?: unknown,
+  ): GatewayError | ClientAbortError => {
+    if (error instanceof NoAnswerError) return unreadable("no answer the SDK could read", error);
+    if (failedOnSuccess(error)) {
+      const name = (error as Error).name;
+      if (name === "RangeError" && /call stack/i.test((error as Error).message)) return tooDeep(error);
+      // Only the error's name: its message quotes the body, which may be anything.
+      return unreadable(`a body the SDK cannot read (${name})`, error);
+    }
+    return bedrockError(error, callContext(modelId, extension));
+  };
+
+  /** What the SDK's event iterator threw: an error no table knows is a stream it could not read. */
+  const streamError = (
+    error: unknown,
+    modelId: string,
+    extension?: unknown,
+  ): GatewayError | ClientAbortError => {
+    const classified = classify(error, modelId, extension);
+    if (!(classified instanceof InternalError)) return classified;
+    const name = (error as Error | undefined)?.name ?? "error";
+    return unreadable(`an event stream the SDK cannot read (${name})`, error);
+  };
 
   const provider: Provider = {
     ...providerBase(config, deps),
 
     async chatCompletion(request, options): Promise<ChatResult> {
-      const input = toConverseRequest(request);
+      const input = toConverseRequest(request, limits);
       const runtime = await loadRuntime(request.model);
       const { value, dispose } = await timed(
         request,
@@ -185,12 +277,15 @@ export function createBedrockProvider(
         (s) => runtime.converse(input, s),
       );
       dispose();
+      const problem = unreadableAnswer(value);
+      if (problem !== undefined) throw unreadable(problem);
+      if (answerExceedsDepth(value, limits.maxNestingDepth)) throw tooDeep();
       const json = fromConverseResponse(value, head(request));
       return { body: JSON.stringify(json), json };
     },
 
     async streamChat(request, options): Promise<ChatStream> {
-      const input = toConverseRequest(request);
+      const input = toConverseRequest(request, limits);
       const runtime = await loadRuntime(request.model);
       const includeUsage = request.stream_options?.include_usage === true;
       const opened = await timed(request, options.signal, "headers", options.timeouts.headersMs, (s) =>
@@ -198,7 +293,7 @@ export function createBedrockProvider(
       );
       return {
         events: streamEvents(
-          opened.value,
+          readEvents(opened.value, (error) => streamError(error, request.model, request.bedrock)),
           head(request),
           includeUsage,
           (error) => classify(error, request.model, request.bedrock),
@@ -236,6 +331,18 @@ export function createBedrockProvider(
       return await runtimeFor(bedrock.region);
     } catch (error) {
       throw classify(error, modelId);
+    }
+  }
+
+  /** The SDK's events, its failures classified as they happen (apart from any of the translator's). */
+  async function* readEvents(
+    events: AsyncIterable<ConverseStreamOutput>,
+    toError: (error: unknown) => GatewayError | ClientAbortError,
+  ): AsyncGenerator<ConverseStreamOutput> {
+    try {
+      yield* events;
+    } catch (error) {
+      throw toError(error);
     }
   }
 

@@ -10,6 +10,8 @@ export interface ProviderContext {
   http: HttpClient;
   keys: ApiKeys;
   deps: Deps;
+  /** The gateway's `maxNestingDepth`, for a type that parses or translates caller JSON (Bedrock). */
+  maxNestingDepth?: number;
 }
 
 /**

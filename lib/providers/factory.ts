@@ -20,10 +20,11 @@ export function createProviderFactory(
 ): ProviderFactory {
   const instances = new Map<string, Provider>();
   const byId = new Map(config.providers.map((p) => [p.id, p]));
+  const built: ProviderContext = { maxNestingDepth: config.maxNestingDepth, ...context };
 
   const factory: ProviderFactory = {
     // The definition checks the configuration is of its own type: its options are the type's own.
-    createProvider: (type, providerConfig) => registry.get(type).create(providerConfig, context),
+    createProvider: (type, providerConfig) => registry.get(type).create(providerConfig, built),
     getProvider(id) {
       let provider = instances.get(id);
       if (provider === undefined) {

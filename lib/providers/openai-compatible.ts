@@ -1,6 +1,6 @@
 import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
-import { UpstreamError } from "../errors.ts";
+import { quoteCallerText, redactSecrets, UpstreamError } from "../errors.ts";
 import type { HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
 import { errorFromStatus, errorFromStreamEvent, toUpstreamError } from "../retry/classify.ts";
@@ -217,31 +217,44 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
   };
 }
 
-/** Checks a non-streaming body is one whole JSON completion; a 200 carrying an error is an error. */
+/**
+ * Checks a 200's body is one whole JSON chat completion: an object with a list of choices. Anything
+ * else (HTML from a proxy, a truncated body, `{"error": ...}` sent with 200, JSON of another API) is
+ * not a readable answer, and that is the provider's fault (issue 16): a 502 that fails over, never a
+ * 200 carrying an error and never a 400 blamed on the caller.
+ */
 function parseCompletion(providerId: string, body: string): ChatResult {
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
-    throw new UpstreamError(`${providerId} returned a body that is not JSON (truncated or malformed)`, {
-      status: 502,
-      code: "upstream_invalid_response",
-      action: "retry",
-      providerId,
-    });
+    throw unreadable(providerId, "a body that is not JSON (truncated or malformed)");
   }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new UpstreamError(`${providerId} returned JSON that is not a completion`, {
-      status: 502,
-      code: "upstream_invalid_response",
-      action: "retry",
-      providerId,
-    });
-  }
+  if (typeof json !== "object" || json === null || Array.isArray(json))
+    throw unreadable(providerId, "JSON that is not an object");
   const object = json as Record<string, unknown>;
-  if (object.error !== undefined && object.choices === undefined)
-    throw errorFromStreamEvent(providerId, object.error);
-  return { body, json: object };
+  const choices = object.choices;
+  if (Array.isArray(choices) && choices.length > 0) return { body, json: object };
+  if (object.error !== undefined && object.error !== null) {
+    const error = object.error as { message?: unknown };
+    const message = typeof error === "string" ? error : error.message;
+    // Upstream text, which may echo the caller's or a key: redacted, then cut to a bounded length.
+    throw unreadable(
+      providerId,
+      typeof message === "string" ? `an error (${quoteCallerText(redactSecrets(message))})` : "an error",
+    );
+  }
+  throw unreadable(providerId, "JSON that is not a chat completion (no choices)");
+}
+
+function unreadable(providerId: string, what: string): UpstreamError {
+  return new UpstreamError(`${providerId} answered HTTP 200 with ${what}`, {
+    status: 502,
+    type: "api_error",
+    code: "upstream_invalid_response",
+    action: "failover",
+    providerId,
+  });
 }
 
 function isJson(contentType: string | string[] | undefined): boolean {

@@ -117,8 +117,8 @@ function headersFrom(values: fc.Arbitrary<string>): fc.Arbitrary<Array<[string, 
     .map((list) => list.filter(([name]) => !FRAMING.includes(name.toLowerCase())));
 }
 
-/** A value nested `depth` levels deep, alternating arrays and objects. */
-function nested(depth: number): string {
+/** A value nested `depth` levels deep, alternating arrays and objects, as JSON text. */
+export function nested(depth: number): string {
   let open = "";
   let close = "";
   for (let i = 0; i < depth; i++) {
@@ -246,3 +246,239 @@ export function fuzzSeed(): { seed: number } | Record<string, never> {
   const seed = Number(process.env.FUZZ_SEED);
   return Number.isInteger(seed) ? { seed } : {};
 }
+
+// Chat requests as values (already parsed), for the translators to other wire formats (issue 16):
+// every field right, wrong, huge or deep. Sizes are drawn as numbers and built by `map`, so a failure
+// shrinks to the smallest count or depth that still fails, not element by element.
+
+/** A value nested `depth` levels deep (objects inside arrays inside objects...), built without recursion. */
+export function nestedValue(depth: number): unknown {
+  let value: unknown = 1;
+  for (let i = 0; i < depth; i++) value = i % 2 === 0 ? [value] : { a: value };
+  return value;
+}
+
+/** A depth: mostly shallow, sometimes around the default limit of 64, sometimes absurd. */
+const depth = fc.oneof(
+  { weight: 4, arbitrary: fc.integer({ min: 0, max: 8 }) },
+  { weight: 3, arbitrary: fc.integer({ min: 60, max: 70 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 1_000, max: 120_000 }) },
+);
+
+/** A count of items: mostly a few, sometimes past what a spread into a call survives. */
+const count = fc.oneof(
+  { weight: 6, arbitrary: fc.integer({ min: 0, max: 4 }) },
+  { weight: 1, arbitrary: fc.integer({ min: 100_000, max: 150_000 }) },
+);
+
+/** Values of the wrong type, and the property names of every object. */
+const odd = fc.oneof(
+  fc.constantFrom(null, undefined, true, 0, -1, 1.5, "", "constructor", "__proto__", "toString", [], {}),
+  fc.jsonValue({ maxDepth: 2 }),
+);
+
+const longString = fc.integer({ min: 10_000, max: 300_000 }).map((n) => "x".repeat(n));
+const text = fc.oneof(
+  { weight: 5, arbitrary: fc.string({ maxLength: 20 }) },
+  { weight: 1, arbitrary: longString },
+);
+
+const textPart = fc.record(
+  { type: fc.constant("text"), text, cache_control: fc.constantFrom(undefined, { type: "ephemeral" }) },
+  { requiredKeys: ["type", "text"] },
+);
+const imagePart = fc.record({
+  type: fc.constant("image_url"),
+  image_url: fc.record({
+    url: fc.constantFrom(
+      "data:image/png;base64,iVBORw0KGgo=",
+      "data:image/jpg;base64,/9j/",
+      "data:image/tiff;base64,AAAA",
+      "https://x.test/a.png",
+      `data:image/${"p".repeat(5_000)};base64,AA`,
+    ),
+  }),
+});
+const part = fc.oneof(
+  { weight: 6, arbitrary: textPart },
+  { weight: 1, arbitrary: imagePart },
+  { weight: 1, arbitrary: fc.record({ type: fc.oneof(fc.constantFrom("input_audio", "file"), longString) }) },
+  { weight: 1, arbitrary: odd },
+);
+
+/** Content: a string, a few parts, or as many copies of one part as `count` draws. */
+const content = fc.oneof(
+  { weight: 3, arbitrary: text },
+  { weight: 3, arbitrary: fc.array(part, { maxLength: 4 }) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(textPart, count).map(([p, n]) => Array.from({ length: n }, () => p)),
+  },
+  { weight: 1, arbitrary: odd },
+);
+
+/** Tool-call arguments: JSON, deep JSON text, text that is not JSON, or not a string at all. */
+const toolArguments = fc.oneof(
+  { weight: 3, arbitrary: fc.json({ maxDepth: 3 }) },
+  { weight: 2, arbitrary: depth.map(nested) },
+  { weight: 1, arbitrary: depth.map((d) => `{"s":"${"[".repeat(d)}"}`) },
+  { weight: 1, arbitrary: fc.constantFrom("{", "", "   ", "[1,", '"a"') },
+  { weight: 1, arbitrary: odd },
+);
+
+const toolCall = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      id: fc.oneof(fc.constant("call_1"), odd),
+      type: fc.constant("function"),
+      function: fc.record({ name: fc.oneof(fc.constant("f"), odd), arguments: toolArguments }),
+    }),
+  },
+  { weight: 1, arbitrary: odd },
+);
+
+const chatMessage = fc.oneof(
+  {
+    weight: 8,
+    arbitrary: fc.record(
+      {
+        role: fc.oneof(
+          { weight: 8, arbitrary: fc.constantFrom("system", "developer", "user", "assistant", "tool") },
+          { weight: 1, arbitrary: fc.oneof(odd, longString, fc.constant("function")) },
+        ),
+        content,
+        tool_calls: fc.oneof(fc.array(toolCall, { maxLength: 3 }), odd),
+        tool_call_id: fc.oneof(fc.constant("call_1"), odd),
+        refusal: fc.oneof(text, odd),
+        prefix: fc.boolean(),
+        name: fc.string({ maxLength: 5 }),
+      },
+      { requiredKeys: ["role"] },
+    ),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(longString, odd)
+      .map(([field, value]) => ({ role: "user", content: "hi", [field]: value })),
+  },
+  { weight: 1, arbitrary: odd },
+);
+
+/** A JSON Schema, or something in its place: deep, huge or of the wrong type. */
+const schema = fc.oneof(
+  { weight: 3, arbitrary: fc.constant({ type: "object", properties: { q: { type: "string" } } }) },
+  { weight: 2, arbitrary: depth.map((d) => ({ type: "object", properties: nestedValue(d) })) },
+  { weight: 1, arbitrary: odd },
+);
+
+const tool = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record(
+      {
+        type: fc.constant("function"),
+        function: fc.record(
+          {
+            name: fc.oneof(fc.constant("f"), odd),
+            description: fc.oneof(text, odd),
+            parameters: schema,
+            strict: odd,
+          },
+          { requiredKeys: ["name"] },
+        ),
+      },
+      { requiredKeys: ["type", "function"] },
+    ),
+  },
+  { weight: 1, arbitrary: odd },
+);
+
+const extension = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc.record(
+      {
+        additionalModelRequestFields: fc.oneof(
+          schema,
+          depth.map((d) => ({ deep: nestedValue(d) })),
+        ),
+        additionalModelResponseFieldPaths: fc.oneof(
+          fc.array(fc.string({ maxLength: 8 }), { maxLength: 3 }),
+          odd,
+        ),
+        cachePoints: fc.oneof(
+          fc.record(
+            {
+              system: fc.oneof(fc.boolean(), odd),
+              tools: fc.boolean(),
+              messages: fc.oneof(fc.array(fc.nat(5), { maxLength: 3 }), odd),
+            },
+            { requiredKeys: [] },
+          ),
+          odd,
+        ),
+        guardrailConfig: fc.oneof(
+          depth.map((d) => ({ guardrailIdentifier: "g", trace: nestedValue(d) })),
+          odd,
+        ),
+        performanceConfig: fc.oneof(fc.constant({ latency: "optimized" }), odd),
+        requestMetadata: fc.oneof(
+          fc.dictionary(fc.string({ maxLength: 4 }), fc.string({ maxLength: 4 })),
+          odd,
+        ),
+      },
+      { requiredKeys: [] },
+    ),
+  },
+  { weight: 1, arbitrary: fc.tuple(longString, odd).map(([field, value]) => ({ [field]: value })) },
+  { weight: 1, arbitrary: odd },
+);
+
+/**
+ * A chat request as the translator receives it: `model` and `messages` as the validator leaves
+ * them most of the time (a list of messages), everything else right, wrong, huge or deep.
+ */
+export const chatRequestValue = fc
+  .record(
+    {
+      model: fc.constant("m"),
+      messages: fc.oneof(
+        { weight: 9, arbitrary: fc.array(chatMessage, { minLength: 1, maxLength: 5 }) },
+        { weight: 1, arbitrary: odd },
+      ),
+      stream: fc.oneof(fc.boolean(), odd),
+      temperature: fc.oneof(fc.double({ min: 0, max: 2, noNaN: true }), odd),
+      top_p: fc.oneof(fc.double({ min: 0, max: 1, noNaN: true }), odd),
+      max_tokens: fc.oneof(fc.integer({ min: 1, max: 100_000 }), odd),
+      max_completion_tokens: fc.oneof(fc.integer({ min: 1, max: 100_000 }), odd),
+      stop: fc.oneof(fc.string({ maxLength: 5 }), fc.array(fc.oneof(fc.string({ maxLength: 5 }), odd)), odd),
+      n: fc.oneof(fc.constantFrom(1, 2), odd),
+      tools: fc.oneof(
+        { weight: 4, arbitrary: fc.array(tool, { maxLength: 3 }) },
+        { weight: 1, arbitrary: fc.tuple(tool, count).map(([t, n]) => Array.from({ length: n }, () => t)) },
+        { weight: 1, arbitrary: odd },
+      ),
+      tool_choice: fc.oneof(
+        fc.constantFrom("none", "auto", "required", { type: "function", function: { name: "f" } }),
+        odd,
+      ),
+      parallel_tool_calls: fc.oneof(fc.boolean(), odd),
+      response_format: fc.oneof(
+        fc.constant({ type: "text" }),
+        depth.map((d) => ({ type: "json_schema", json_schema: { name: "s", schema: nestedValue(d) } })),
+        odd,
+      ),
+      bedrock: extension,
+      seed: fc.oneof(fc.integer(), odd),
+    },
+    { requiredKeys: ["model", "messages"] },
+  )
+  .chain((request) =>
+    // Sometimes a field no translator knows, named at length.
+    fc.oneof(
+      { weight: 6, arbitrary: fc.constant(request) },
+      { weight: 1, arbitrary: longString.map((field) => ({ ...request, [field]: 1 })) },
+    ),
+  );

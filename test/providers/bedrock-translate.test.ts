@@ -1,12 +1,14 @@
-import type { ConverseStreamOutput } from "@aws-sdk/client-bedrock-runtime";
+import type { ConverseResponse, ConverseStreamOutput } from "@aws-sdk/client-bedrock-runtime";
 import { describe, expect, it } from "vitest";
 import { InvalidRequestError } from "../../lib/errors.ts";
 import {
+  answerExceedsDepth,
   createStreamTranslator,
   finishReason,
   fromConverseResponse,
   toConverseRequest,
   toUsage,
+  unreadableAnswer,
 } from "../../lib/providers/bedrock-translate.ts";
 import type { ChatRequest } from "../../lib/providers/types.ts";
 
@@ -242,6 +244,112 @@ describe("toConverseRequest", () => {
   });
 });
 
+/** JSON text nesting `depth` arrays: `[[[...]]]`. */
+const nestedArrays = (depth: number) => `${"[".repeat(depth)}${"]".repeat(depth)}`;
+
+/** A value nesting `depth` objects: `{a: {a: ... {}}}`, built without recursion. */
+function nestedObject(depth: number): Record<string, unknown> {
+  let value: Record<string, unknown> = {};
+  for (let i = 1; i < depth; i++) value = { a: value };
+  return value;
+}
+
+const toolCall = (args: string) => ({
+  role: "assistant",
+  tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: args } }],
+});
+
+describe("toConverseRequest bounds (issue 16: shapes that once gave a 500)", () => {
+  it("carries a system message of 130,000 text parts (3.5 MB) without overflowing the stack", () => {
+    const parts = Array.from({ length: 130_000 }, () => ({
+      type: "text",
+      text: "twenty-seven characters...",
+    }));
+    const converse = toConverseRequest({
+      model: "m",
+      messages: [
+        { role: "system", content: parts },
+        { role: "user", content: "hi" },
+        // A second user message of as many parts, merged into the first user turn.
+        { role: "user", content: parts },
+      ],
+    });
+    expect(converse.system).toHaveLength(130_000);
+    expect(converse.system?.[129_999]).toEqual({ text: "twenty-seven characters..." });
+    expect(converse.messages).toHaveLength(1);
+    expect(converse.messages?.[0]?.content).toHaveLength(130_001);
+  });
+
+  it("refuses tool-call arguments nested 100,000 deep with a 400 naming them, before parsing", () => {
+    const error = refused({
+      model: "m",
+      messages: [{ role: "user", content: "hi" }, toolCall(nestedArrays(100_000))],
+    });
+    expect(error.status).toBe(400);
+    expect(error.type).toBe("invalid_request_error");
+    expect(error.code).toBe("nesting_too_deep");
+    expect(error.param).toBe("messages[1].tool_calls[0].function.arguments");
+    expect(error.message).toContain("64 levels");
+  });
+
+  it("takes arguments at the depth limit, counts no bracket inside a string, and honours a configured limit", () => {
+    // A string holding brackets, an escaped backslash and an escaped quote: none of it nests.
+    const tricky = '[[[[\\"[[[{{{';
+    const at = toConverseRequest({
+      model: "m",
+      messages: [
+        { role: "user", content: "hi" },
+        toolCall(`{"q":${nestedArrays(63)},"s":${JSON.stringify(tricky)}}`),
+      ],
+    });
+    expect(at.messages?.[1]?.content?.[0]?.toolUse?.input).toMatchObject({ s: tricky });
+    expect(() =>
+      toConverseRequest({
+        model: "m",
+        messages: [{ role: "user", content: "hi" }, toolCall(`{"q":${nestedArrays(64)}}`)],
+      }),
+    ).toThrow(InvalidRequestError);
+    const small = { model: "m", messages: [{ role: "user", content: "hi" }, toolCall("[[[[1]]]]")] };
+    expect(() => toConverseRequest(small, { maxNestingDepth: 3 })).toThrow(/deeper than the limit of 3/);
+    expect(
+      toConverseRequest(small, { maxNestingDepth: 4 }).messages?.[1]?.content?.[0]?.toolUse?.input,
+    ).toEqual([[[[1]]]]);
+  });
+
+  it.each([
+    [
+      "tools[0].function.parameters",
+      { tools: [{ type: "function", function: { name: "f", parameters: nestedObject(65) } }] },
+    ],
+    ["bedrock.additionalModelRequestFields", { bedrock: { additionalModelRequestFields: nestedObject(65) } }],
+    ["bedrock.guardrailConfig", { bedrock: { guardrailConfig: nestedObject(10_000) } }],
+    ["bedrock.performanceConfig", { bedrock: { performanceConfig: nestedObject(65) } }],
+  ])("refuses %s nested past the limit, naming it", (param, extra) => {
+    const error = refused({ model: "m", messages: [{ role: "user", content: "hi" }], ...extra });
+    expect(error).toMatchObject({ status: 400, param, code: "nesting_too_deep" });
+  });
+
+  it.each([
+    ["messages", { messages: "hello" }],
+    ["messages[0]", { messages: [null] }],
+    ["messages[0].role", { messages: [{ role: "constructor", content: "hi" }] }],
+    ["messages[0].role", { messages: [{ role: "toString", content: "hi" }] }],
+    ["messages[0].role", { messages: [{ role: 7, content: "hi" }] }],
+  ])("refuses an odd shape at %s with a 400, not a TypeError", (param, fields) => {
+    expect(refused({ model: "m", ...fields } as unknown as ChatRequest).param).toBe(param);
+  });
+
+  it("quotes a caller's field name or part type cut to a bounded length", () => {
+    const long = "x".repeat(100_000);
+    const field = refused({ model: "m", messages: [{ role: "user", content: "hi" }], [long]: 1 });
+    expect(field.message.length).toBeLessThan(400);
+    expect(field.param?.length).toBeLessThan(300);
+    const part = refused({ model: "m", messages: [{ role: "user", content: [{ type: long }] }] });
+    expect(part.param).toBe("messages[0].content[0].type");
+    expect(part.message.length).toBeLessThan(400);
+  });
+});
+
 describe("fromConverseResponse", () => {
   it("builds a chat.completion with text, tool calls, finish reason and cached-token usage", () => {
     const completion = fromConverseResponse(
@@ -308,6 +416,32 @@ describe("fromConverseResponse", () => {
 
   it("has no usage when Bedrock sent none", () => {
     expect(toUsage(undefined)).toBeUndefined();
+  });
+});
+
+describe("unreadableAnswer and answerExceedsDepth", () => {
+  const answer = (content: unknown) =>
+    ({ output: { message: { role: "assistant", content } } }) as unknown as ConverseResponse;
+
+  it("says what is missing from a 200 that is not an answer, and nothing for one that is", () => {
+    expect(unreadableAnswer({} as ConverseResponse)).toBe("no output.message");
+    expect(unreadableAnswer({ output: "x" } as unknown as ConverseResponse)).toBe("no output.message");
+    expect(unreadableAnswer(answer("text"))).toMatch(/not a list/);
+    expect(unreadableAnswer(answer([null]))).toMatch(/not an object/);
+    expect(unreadableAnswer(answer([]))).toBeUndefined();
+    expect(unreadableAnswer(answer([{ text: "hi" }]))).toBeUndefined();
+  });
+
+  it("finds a tool input or response field nested past the limit", () => {
+    const tool = (input: unknown) => answer([{ toolUse: { toolUseId: "t", name: "f", input } }]);
+    expect(answerExceedsDepth(tool(nestedObject(64)), 64)).toBe(false);
+    expect(answerExceedsDepth(tool(nestedObject(65)), 64)).toBe(true);
+    expect(
+      answerExceedsDepth(
+        { ...answer([]), additionalModelResponseFields: nestedObject(65) } as ConverseResponse,
+        64,
+      ),
+    ).toBe(true);
   });
 });
 

@@ -1,12 +1,29 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
 import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
-import { GatewayError, UpstreamTimeoutError } from "../../lib/errors.ts";
+import { GatewayError, InvalidRequestError, UpstreamError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
+import { createProviderFactory } from "../../lib/providers/factory.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import { providerRegistry } from "../../lib/providers/registry.ts";
 import type { ChatStream, StreamEvent } from "../../lib/providers/types.ts";
-import { BEDROCK_TOKENS, type FakeBedrock, startFakeBedrock } from "../support/fake-bedrock.ts";
+import { faultOf } from "../../lib/retry/blame.ts";
+import {
+  BEDROCK_TOKENS,
+  eventFrame,
+  type FakeBedrock,
+  rawEventFrame,
+  startFakeBedrock,
+} from "../support/fake-bedrock.ts";
+import { DEFAULT_TOKENS, type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
+import {
+  chatBody,
+  fakeProvider,
+  jsonOf,
+  postChat,
+  startGateway,
+  type TestGateway,
+} from "../support/gateway.ts";
 
 let fake: FakeBedrock;
 const saved = { ...process.env };
@@ -264,5 +281,227 @@ describe("Bedrock provider against a fake runtime endpoint (HTTP/2, eventstream)
 
     fake.queue.push({ kind: "error", status: 403, type: "AccessDeniedException", message: "no access" });
     expect(await provider().healthCheck({ timeoutMs: 3000 })).toMatchObject({ ok: false, status: 403 });
+  });
+});
+
+describe("a Bedrock 200 that is not a readable answer (issue 16)", () => {
+  const blame = (error: unknown) =>
+    faultOf(error as GatewayError, { now: 0, deadline: Number.POSITIVE_INFINITY });
+  const garbledWhole = [
+    ["HTML", "<html><body>Service Unavailable</body></html>"],
+    ["an empty body", ""],
+    ["an empty object", "{}"],
+    ["an error object", '{"error":{"message":"internal","type":"invalid_request_error"}}'],
+    ["an output that is not an object", '{"output":"x"}'],
+    ["a message without content", '{"output":{"message":{"role":"assistant"}}}'],
+    ["content that is not a list", '{"output":{"message":{"role":"assistant","content":"hi"}}}'],
+  ] as const;
+
+  it.each(garbledWhole)("is a 502 that fails over, blamed on the provider, for %s", async (_, body) => {
+    fake.queue.push({ kind: "garbled", body });
+    const error = await provider()
+      .chatCompletion(request(), options())
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error).toMatchObject({
+      status: 502,
+      type: "api_error",
+      code: "upstream_invalid_response",
+      action: "failover",
+      providerId: "bedrock-east",
+    });
+    expect(blame(error)).toBe("provider");
+    // The body is not quoted: it may hold anything.
+    expect((error as Error).message).not.toContain("Service Unavailable");
+  });
+
+  it("is a 502 that fails over when a stream's first bytes are not eventstream frames", async () => {
+    fake.queue.push({ kind: "garbled", body: "<html>oops</html>", contentType: "text/html" });
+    const error = await provider()
+      .streamChat(request({ stream: true }), options())
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 502, code: "upstream_invalid_response", action: "failover" });
+    expect(blame(error)).toBe("provider");
+  });
+
+  const start = eventFrame("messageStart", { role: "assistant" });
+  const delta = eventFrame("contentBlockDelta", { contentBlockIndex: 0, delta: { text: "Hel" } });
+  it.each([
+    ["a truncated frame", Buffer.concat([start, delta, Buffer.from([0, 0, 0, 64, 0, 0, 0, 0, 1, 2, 3])])],
+    ["an event whose payload is not JSON", Buffer.concat([start, delta, rawEventFrame("<not json")])],
+  ])("ends a stream with %s as a 502 that fails over, after the text before it", async (_, body) => {
+    fake.queue.push({ kind: "garbled", body });
+    const { events, error } = await drain(await provider().streamChat(request({ stream: true }), options()));
+    expect(text(events)).toBe("Hel");
+    expect(error).toMatchObject({ status: 502, code: "upstream_invalid_response", action: "failover" });
+    expect(blame(error)).toBe("provider");
+    expect(events.some((e) => e.kind === "done")).toBe(false);
+  });
+
+  it("refuses an answer nested too deep to relay as the caller's, benching nothing", async () => {
+    const answer = (depth: number) =>
+      `{"output":{"message":{"role":"assistant","content":[{"toolUse":{"toolUseId":"t","name":"f","input":{"a":${"[".repeat(depth)}${"]".repeat(depth)}}}}]}},"stopReason":"tool_use"}`;
+    // Past the gateway's limit, and past what the SDK itself can read (it overflows the stack).
+    for (const depth of [100, 50_000]) {
+      fake.queue.push({ kind: "garbled", body: answer(depth) });
+      const error = await provider()
+        .chatCompletion(request(), options())
+        .catch((e: unknown) => e);
+      expect(error).toMatchObject({ status: 502, code: "response_too_deep", action: "return" });
+      expect(blame(error)).toBe("caller");
+    }
+    fake.queue.push({ kind: "garbled", body: answer(10) });
+    const result = await provider().chatCompletion(request(), options());
+    expect(result.json).toMatchObject({ choices: [{ finish_reason: "tool_calls" }] });
+  });
+});
+
+describe("caller shapes past the translation's bounds, against the fake (issue 16)", () => {
+  it("refuses tool-call arguments nested 100,000 deep with a 400, calling nothing", async () => {
+    const before = fake.requests.length;
+    const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+    const error = await provider()
+      .chatCompletion(
+        request({
+          messages: [
+            { role: "user", content: "hi" },
+            {
+              role: "assistant",
+              tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: deep } }],
+            },
+          ],
+        }),
+        options(),
+      )
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(InvalidRequestError);
+    expect(error).toMatchObject({ status: 400, param: "messages[1].tool_calls[0].function.arguments" });
+    expect(fake.requests.length).toBe(before);
+  });
+
+  it("holds caller JSON to the configured maxNestingDepth", async () => {
+    const config = validateConfig({
+      defaults: { maxNestingDepth: 8 },
+      providers: [
+        { id: "b", type: "bedrock", region: "us-east-1", healthCheck: { kind: "chat", model: "p" } },
+      ],
+      models: { m: { targets: [{ provider: "b", model: "x" }] } },
+    });
+    const factory = createProviderFactory(config, { deps, http: createHttpClient(), keys: envKeys({}) });
+    const call = (args: string) =>
+      factory
+        .getProvider("b")
+        ?.chatCompletion(
+          request({
+            messages: [
+              { role: "user", content: "hi" },
+              {
+                role: "assistant",
+                tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: args } }],
+              },
+            ],
+          }),
+          options(),
+        )
+        .catch((e: unknown) => e);
+    expect(await call("[[[[[[[[[1]]]]]]]]]")).toMatchObject({ status: 400, code: "nesting_too_deep" });
+    fake.queue.push({ kind: "text" });
+    expect(await call("[[[[[[[[1]]]]]]]]")).toMatchObject({ json: { object: "chat.completion" } });
+  });
+});
+
+describe("through the gateway: a garbled 200 and hostile shapes (issue 16)", () => {
+  let upstream: FakeUpstream;
+  let gateway: TestGateway;
+  const bedrockProvider = (id: string) => ({
+    id,
+    type: "bedrock",
+    region: "us-east-1",
+    healthCheck: { kind: "chat", model: "p" },
+  });
+
+  beforeAll(async () => {
+    upstream = await startFakeUpstream();
+    gateway = await startGateway({
+      defaults: { retry: { maxAttempts: 1 } },
+      providers: [
+        bedrockProvider("bedrock-a"),
+        bedrockProvider("bedrock-only"),
+        fakeProvider("openai", upstream.url),
+      ],
+      models: {
+        claude: {
+          targets: [
+            { provider: "bedrock-a", model: "us.anthropic.claude-test" },
+            { provider: "openai", model: "gpt-fallback" },
+          ],
+        },
+        lonely: { targets: [{ provider: "bedrock-only", model: "us.anthropic.claude-test" }] },
+      },
+    });
+  });
+  afterAll(async () => {
+    await gateway.close();
+    await upstream.close();
+  });
+
+  it("fails over from a Bedrock 200 the SDK cannot read to the next target", async () => {
+    fake.queue.length = 0;
+    fake.queue.push({ kind: "garbled", body: "<html>proxy error</html>" });
+    const res = await postChat(gateway.url, chatBody("claude"));
+    expect(res.status).toBe(200);
+    const body = await jsonOf(res);
+    expect(body.choices[0].message.content).toBe(DEFAULT_TOKENS.join(""));
+    expect(upstream.requests.at(-1)?.body.model).toBe("gpt-fallback");
+  });
+
+  it("answers 502, never a 200 carrying an error, when no target is left", async () => {
+    fake.queue.length = 0;
+    fake.queue.push({ kind: "garbled", body: '{"error":{"message":"oops"}}' });
+    const res = await postChat(gateway.url, chatBody("lonely"));
+    expect(res.status).toBe(502);
+    const body = await jsonOf(res);
+    expect(body.choices).toBeUndefined();
+    expect(body.error).toMatchObject({ type: "api_error" });
+    expect(JSON.stringify(gateway.logs)).toContain("upstream_invalid_response");
+  });
+
+  it("answers a system message of 130,000 text parts (3.5 MB), not a 500", async () => {
+    fake.queue.length = 0;
+    const parts = Array.from({ length: 130_000 }, () => ({ type: "text", text: "a" }));
+    const body = JSON.stringify({
+      model: "lonely",
+      messages: [
+        { role: "system", content: parts },
+        { role: "user", content: "hi" },
+      ],
+    });
+    expect(body.length).toBeGreaterThan(3_400_000);
+    const res = await postChat(gateway.url, body);
+    expect(res.status).toBe(200);
+    expect(fake.requests.at(-1)?.body.system).toHaveLength(130_000);
+  });
+
+  it("answers tool-call arguments nested 100,000 deep with a 400 naming them, not a 500", async () => {
+    const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
+    const res = await postChat(
+      gateway.url,
+      JSON.stringify({
+        model: "lonely",
+        messages: [
+          { role: "user", content: "hi" },
+          {
+            role: "assistant",
+            tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: deep } }],
+          },
+        ],
+      }),
+    );
+    expect(res.status).toBe(400);
+    expect((await jsonOf(res)).error).toMatchObject({
+      type: "invalid_request_error",
+      param: "messages[1].tool_calls[0].function.arguments",
+      code: "nesting_too_deep",
+    });
   });
 });

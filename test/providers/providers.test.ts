@@ -1,11 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, setTimer, silentLogger, sleep } from "../../lib/deps.ts";
+import { type GatewayError, UpstreamError } from "../../lib/errors.ts";
 import { createHttpClient, type HttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import type { ChatStream, StreamEvent } from "../../lib/providers/types.ts";
+import { faultOf } from "../../lib/retry/blame.ts";
 import {
+  type CustomResponder,
   compressedAnswer,
   type FakeUpstream,
   hugeAnswer,
@@ -286,6 +289,79 @@ describe("odd upstream answers (issue 9)", () => {
     } finally {
       single.close();
     }
+  });
+});
+
+describe("a 200 that is not a chat completion (issue 16)", () => {
+  const request = { model: "x", messages: [{ role: "user", content: "hi" }] };
+  const answering = (contentType: string, body: string) => ({
+    kind: "custom" as const,
+    respond: ((_record, res) => {
+      res.writeHead(200, { "content-type": contentType });
+      res.end(body);
+    }) satisfies CustomResponder,
+  });
+  const blame = (error: unknown) =>
+    faultOf(error as GatewayError, { now: 0, deadline: Number.POSITIVE_INFINITY });
+
+  it.each([
+    ["HTML from a proxy", "text/html", "<html><body>Bad gateway</body></html>"],
+    ["a truncated body", "application/json", '{"id":"c","choices":[{"mess'],
+    ["JSON that is not an object", "application/json", "[1,2]"],
+    // A caller's kind of error, sent with 200: still no answer, and not the caller's 400.
+    [
+      "an error object",
+      "application/json",
+      '{"error":{"message":"bad thing","type":"invalid_request_error","code":"x"}}',
+    ],
+    [
+      "a rate-limit error object",
+      "application/json",
+      '{"error":{"message":"slow down","type":"rate_limit"}}',
+    ],
+    ["JSON without choices", "application/json", '{"object":"list","data":[]}'],
+    ["empty choices", "application/json", '{"id":"c","object":"chat.completion","choices":[]}'],
+  ])("is a 502 that fails over, blamed on the provider, for %s", async (_, contentType, body) => {
+    const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }).getProvider("openai");
+    upstream.queue.push(answering(contentType, body));
+    const error = await provider?.chatCompletion(request, options()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(UpstreamError);
+    expect(error).toMatchObject({
+      status: 502,
+      type: "api_error",
+      code: "upstream_invalid_response",
+      action: "failover",
+      providerId: "openai",
+    });
+    expect((error as UpstreamError).upstreamBody).toBeUndefined();
+    expect(blame(error)).toBe("provider");
+  });
+
+  it("names the upstream's error message, redacted and cut to a bounded length", async () => {
+    const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }).getProvider("openai");
+    const message = `echo ${"y".repeat(10_000)}`;
+    upstream.queue.push(answering("application/json", JSON.stringify({ error: { message } })));
+    const error = (await provider?.chatCompletion(request, options()).catch((e: unknown) => e)) as Error;
+    expect(error.message).toContain("echo yyy");
+    expect(error.message.length).toBeLessThan(400);
+  });
+
+  it("is the same 502 when a stream request gets a JSON error object with 200", async () => {
+    const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }).getProvider("openai");
+    upstream.queue.push(
+      answering("application/json", '{"error":{"message":"nope","type":"invalid_request_error"}}'),
+    );
+    const error = await provider?.streamChat(request, options()).catch((e: unknown) => e);
+    expect(error).toMatchObject({ status: 502, code: "upstream_invalid_response", action: "failover" });
+  });
+
+  it("ends a 200 stream whose events are all unreadable with no content (the gateway fails it over)", async () => {
+    const provider = factoryFor({ OPENAI_API_KEY: "sk-x" }).getProvider("openai");
+    upstream.queue.push(answering("text/event-stream", "data: <html>\n\ndata: {not json\n\n"));
+    const got: StreamEvent[] = [];
+    for await (const e of (await provider?.streamChat(request, options()))?.events ?? []) got.push(e);
+    // Nothing readable, not even [DONE]: the gateway's `upstream_empty_stream`, provider blamed.
+    expect(got).toEqual([]);
   });
 });
 

@@ -23,7 +23,12 @@ export type BedrockBehaviour =
   /** Streamed: this many text deltas, then the HTTP/2 stream is reset (RST_STREAM). */
   | { kind: "cut"; afterTokens: number }
   /** Accept the request and never answer. */
-  | { kind: "hang" };
+  | { kind: "hang" }
+  /**
+   * HTTP 200 with exactly these bytes, which the SDK may not be able to read (HTML, JSON of another
+   * shape, eventstream frames followed by garbage). `contentType` defaults to the operation's own.
+   */
+  | { kind: "garbled"; body: string | Uint8Array; contentType?: string };
 
 export interface Usage {
   inputTokens: number;
@@ -66,13 +71,18 @@ const codec = new EventStreamCodec(
 
 /** One eventstream frame, as Bedrock sends it. */
 export function eventFrame(eventType: string, payload: unknown): Uint8Array {
+  return rawEventFrame(JSON.stringify(payload), eventType);
+}
+
+/** An event frame whose payload is these bytes as they are (for a payload that is not JSON). */
+export function rawEventFrame(payload: string, eventType = "contentBlockDelta"): Uint8Array {
   return codec.encode({
     headers: {
       ":message-type": { type: "string", value: "event" },
       ":event-type": { type: "string", value: eventType },
       ":content-type": { type: "string", value: "application/json" },
     },
-    body: new TextEncoder().encode(JSON.stringify(payload)),
+    body: new TextEncoder().encode(payload),
   });
 }
 
@@ -138,6 +148,18 @@ export async function startFakeBedrock(): Promise<FakeBedrock> {
         return;
       }
       if (behaviour.kind === "hang") return;
+      if (behaviour.kind === "garbled") {
+        const contentType =
+          behaviour.contentType ??
+          (operation === "converse" ? "application/json" : "application/vnd.amazon.eventstream");
+        stream.respond({
+          ":status": 200,
+          "content-type": contentType,
+          "x-amzn-requestid": "fake-request-id",
+        });
+        stream.end(behaviour.body);
+        return;
+      }
       if (operation === "converse") answerWhole(stream, behaviour);
       else answerStream(stream, behaviour);
     });
@@ -229,6 +251,7 @@ function answerStream(stream: http2.ServerHttp2Stream, behaviour: BedrockBehavio
     }
     case "error":
     case "hang":
+    case "garbled":
       return;
   }
 }

@@ -64,6 +64,8 @@ export interface WholeGeneration {
 
 /** Limits and context of one call to one provider. */
 export interface GenerationOptions {
+  /** The target's model, as the upstream names it (the caller's body names the route). */
+  model: string;
   signal: AbortSignal;
   /** The provider's timeouts for this call (capped by the request's deadline). */
   timeouts: ProviderConfig["timeouts"];

@@ -27,7 +27,8 @@ export type GenerationEvent =
 
 /** Whether an event carries something a caller sees (a first-token timer counts these, not bytes). */
 export function isContent(event: GenerationEvent): boolean {
-  return event.type !== "usage";
+  if (event.type === "usage") return false;
+  return !("text" in event) || event.text !== "";
 }
 
 /** A whole (non-streamed) answer, in the gateway's terms. */

@@ -1,10 +1,9 @@
 import { GatewayError } from "../errors.ts";
-import { hasContent } from "../providers/chunks.ts";
-import type { ChatRequest } from "../providers/types.ts";
+import type { GenerationInput } from "../providers/generation.ts";
 import { toUpstreamError } from "../retry/classify.ts";
 import type { RelayState } from "./forward.ts";
 import { type OpenedStream, openStream } from "./open.ts";
-import { type Candidate, cooldownOf, name, type RequestRun, recordFailure } from "./request.ts";
+import { type Candidate, cooldownOf, name, type RequestRun, recordFailure } from "./run.ts";
 
 /**
  * Finds a candidate to continue a cut answer: one declared able to take an assistant prefill gets
@@ -20,7 +19,7 @@ export async function resume(
 ): Promise<{ opened: OpenedStream; skipPrefix: string | undefined } | undefined> {
   const { deps, call } = run;
   const usable = candidates.filter(
-    (c) => c.provider.config.assistantPrefill || run.context.config.resumeByRestart,
+    (c) => c.provider.chat.resume === "prefill" || run.context.config.resumeByRestart,
   );
   const limited: Array<{ candidate: Candidate; until: number }> = [];
   for (const candidate of usable) {
@@ -52,16 +51,13 @@ async function continueOn(
   state: RelayState,
 ): Promise<{ opened: OpenedStream; skipPrefix: string | undefined } | undefined> {
   const { deps, call } = run;
-  const prefill = candidate.provider.config.assistantPrefill;
-  const request: ChatRequest = prefill
-    ? {
-        ...call.request,
-        messages: [...call.request.messages, { role: "assistant", content: state.text, prefix: true }],
-      }
-    : call.request;
+  // The target's provider knows how it continues a partial answer (DeepSeek's prefix flag, a
+  // trailing assistant message for Claude); the engine only hands it the text.
+  const prefill = candidate.provider.chat.resume === "prefill";
+  const input: GenerationInput = prefill ? { ...call.input, prefill: state.text } : call.input;
   const started = deps.now();
   try {
-    const opened = await openStream(run, candidate, request, prefill ? state.text.length : undefined);
+    const opened = await openStream(run, candidate, input);
     run.attempts.push({ ...name(candidate), outcome: "ok", ms: deps.now() - started });
     deps.logger.info({
       msg: prefill ? "continuing cut stream" : "restarting cut stream",
@@ -70,9 +66,7 @@ async function continueOn(
     });
     if (prefill) {
       // The continuation's role-only opening is noise to a caller already mid-answer.
-      opened.buffered = opened.buffered.filter(
-        (e) => e.kind !== "chunk" || hasContent(e.chunk) || e.chunk.usage,
-      );
+      opened.buffered = opened.buffered.filter((upstream) => upstream.events.length > 0);
     }
     return { opened, skipPrefix: prefill || state.text === "" ? undefined : state.text };
   } catch (error) {

@@ -1,8 +1,21 @@
-import { UpstreamError } from "../errors.ts";
-import { sseData } from "../http/sse.ts";
-import type { ChatChunk, StreamEvent } from "../providers/types.ts";
-import { countChunk } from "./metering.ts";
+import type { GenerationEvent } from "../core/events.ts";
+import { type GatewayError, UpstreamError } from "../errors.ts";
+import type { UpstreamEvent } from "../providers/generation.ts";
+import { countEvents } from "./metering.ts";
 import type { OpenedStream } from "./open.ts";
+
+/**
+ * How a dialect writes a relayed answer for its caller (one per request, from the dialect's
+ * folder): the engine decides what happened, the encoder how the caller's API says it.
+ */
+export interface StreamEncoder {
+  /** The caller's bytes for one upstream event (often its raw payload passed on); "" for nothing. */
+  event(upstream: UpstreamEvent): string;
+  /** The end of a whole answer (OpenAI's `data: [DONE]`, Anthropic's `message_stop`). */
+  end(): string;
+  /** The end of a cut or failed answer: an error event, never the whole answer's end. */
+  fail(error: GatewayError): string;
+}
 
 /** What has gone to the caller so far, so a cut stream can be continued elsewhere. */
 export interface RelayState {
@@ -11,34 +24,32 @@ export interface RelayState {
   sentChars: number;
   /** Single choice and plain content within the resume limit: a continuation can rebuild it exactly. */
   resumable: boolean;
-  /** Choice indexes that sent a finish reason; the answer is whole once all `n` have. */
+  /** Choice indexes that sent a finish reason; the answer is whole once all `choices` have. */
   finishedChoices: Set<number>;
   choices: number;
   ttftMs: number;
-  /** Drop usage the gateway asked for on the caller's behalf (issue 12). */
-  stripUsage: boolean;
 }
 
 /**
- * Yields one stream's events to the caller. Returns true when the stream completed (`[DONE]`, or a
- * clean end after every choice finished). With `skipPrefix` (a restarted answer) the text the caller
- * already has is checked and dropped; a divergence throws.
+ * Yields one stream's events to the caller, through the dialect's encoder. Returns true when the
+ * stream completed (it ended after every choice finished). With `skipPrefix` (a restarted answer)
+ * the text the caller already has is checked and dropped; a divergence throws.
  */
 export async function* forward(
   opened: OpenedStream,
   state: RelayState,
   skipPrefix: string | undefined,
   maxResumeChars: number,
+  encoder: StreamEncoder,
 ): AsyncGenerator<string, boolean> {
   let pending = skipPrefix;
   let batch = "";
   opened.gate.waitingOnCaller = false;
   opened.idleTimer.refresh();
-  const emit = (event: StreamEvent & { kind: "chunk" }) => {
-    observe(state, event.chunk, maxResumeChars);
+  const emit = (upstream: UpstreamEvent) => {
+    observe(state, upstream.events, maxResumeChars);
     opened.gate.answered = finished(state);
-    const raw = state.stripUsage ? withoutUsage(event) : event.raw;
-    if (raw !== undefined) batch += sseData(raw);
+    batch += encoder.event(upstream);
   };
   // The caller may take its time over a yield (back-pressure): the idle timeout waits with it.
   function* give(text: string): Generator<string> {
@@ -50,47 +61,19 @@ export async function* forward(
       opened.idleTimer.refresh();
     }
   }
-  const handle = (event: StreamEvent): boolean => {
-    if (event.kind === "done") {
-      // A restarted answer that ends before it has caught up with the text sent is no completion.
-      if (pending !== undefined) throw diverged(opened);
-      // Nor is a `[DONE]` before every choice said why it ended: passed on, it would make a cut
-      // answer look whole (the chaos soak's one source of lies).
-      if (!finished(state)) throw unfinished(opened);
-      return true;
-    }
+  const handle = (upstream: UpstreamEvent): void => {
     opened.idleTimer.refresh();
     if (pending === undefined) {
-      emit(event);
-      return false;
+      emit(upstream);
+      return;
     }
-    const choice = event.chunk.choices?.[0];
-    const text = choice?.delta?.content ?? "";
-    if (!text && !choice?.finish_reason) return false; // the restarted answer's role chunk
-    if (text.length <= pending.length) {
-      if (!pending.startsWith(text)) throw diverged(opened);
-      pending = pending.slice(text.length);
-      if (pending !== "") {
-        if (choice?.finish_reason) throw diverged(opened);
-        return false;
-      }
-      pending = undefined;
-      if (!choice?.finish_reason) return false;
-    } else if (!text.startsWith(pending)) {
-      throw diverged(opened);
-    }
-    // This chunk reaches past what the caller has: forward only the new part (maybe just the finish).
-    const rest = text.slice(pending?.length ?? text.length);
-    pending = undefined;
-    const rewritten = {
-      ...event.chunk,
-      choices: [{ ...choice, delta: { ...choice?.delta, content: rest } }],
-    };
-    emit({ kind: "chunk", raw: JSON.stringify(rewritten), chunk: rewritten });
-    return false;
+    // A restarted answer: its text must repeat what the caller has, and only the rest goes on.
+    const { kept, rest } = dropPrefix(upstream.events, pending, () => diverged(opened));
+    pending = rest;
+    if (kept.length > 0) emit({ events: kept });
   };
 
-  for (const event of opened.buffered) if (handle(event)) return true;
+  for (const upstream of opened.buffered) handle(upstream);
   opened.buffered = [];
   if (batch) {
     yield* give(batch);
@@ -98,13 +81,14 @@ export async function* forward(
   }
   for (;;) {
     const next = await opened.iterator.next();
-    if (next.done) return finished(state);
-    // Counted as received, whatever reaches the caller (a restarted answer's repeated text too).
-    if (next.value.kind === "chunk") countChunk(opened.usage, next.value.chunk);
-    if (handle(next.value)) {
+    if (next.done) {
+      // A restarted answer that ends before it has caught up with the text sent is no completion.
+      if (pending !== undefined) throw diverged(opened);
       if (batch) yield* give(batch);
-      return true;
+      return finished(state);
     }
+    countEvents(opened.usage, next.value.events);
+    handle(next.value);
     if (batch) {
       yield* give(batch);
       batch = "";
@@ -112,14 +96,42 @@ export async function* forward(
   }
 }
 
-function unfinished(opened: OpenedStream): UpstreamError {
-  const id = opened.candidate.provider.id;
-  return new UpstreamError(`${id}: stream sent [DONE] before a finish reason`, {
-    status: 502,
-    code: "upstream_stream_cut",
-    action: "failover",
-    providerId: id,
-  });
+/**
+ * The events of a restarted answer past the text the caller already has (`pending`): their text is
+ * checked against it and dropped. Returns what goes on (text past the prefix, a finish, usage) and
+ * what is still pending (undefined once caught up). Throws `diverged()` on a mismatch, or on a finish
+ * before the prefix is caught up (the restarted answer ended short of the text sent).
+ */
+function dropPrefix(
+  events: readonly GenerationEvent[],
+  pending: string,
+  diverged: () => Error,
+): { kept: GenerationEvent[]; rest: string | undefined } {
+  let rest: string | undefined = pending;
+  const kept: GenerationEvent[] = [];
+  for (const event of events) {
+    if (rest === undefined) {
+      kept.push(event);
+      continue;
+    }
+    if (event.type === "usage") {
+      kept.push(event);
+      continue;
+    }
+    // Until it has caught up, a restarted answer's other events (reasoning) are not the caller's.
+    if (event.type !== "text" && event.type !== "finish") continue;
+    if (event.type === "finish" || event.choice !== 0) throw diverged();
+    const text = event.text;
+    if (text.length <= rest.length) {
+      if (!rest.startsWith(text)) throw diverged();
+      rest = rest.slice(text.length) || undefined;
+      continue;
+    }
+    if (!text.startsWith(rest)) throw diverged();
+    kept.push({ ...event, text: text.slice(rest.length) });
+    rest = undefined;
+  }
+  return { kept, rest };
 }
 
 function diverged(opened: OpenedStream): UpstreamError {
@@ -138,36 +150,29 @@ function diverged(opened: OpenedStream): UpstreamError {
  * Tracks what the caller has received; anything but plain single-choice text, or text past the
  * resume limit (memory per stream stays bounded), cannot be rebuilt.
  */
-function observe(state: RelayState, chunk: ChatChunk, maxResumeChars: number): void {
-  const choices = chunk.choices;
-  if (!choices || choices.length === 0) return;
-  for (const choice of choices) {
-    const index = choice.index ?? 0;
-    if (choice.finish_reason) state.finishedChoices.add(index);
-    const delta = choice.delta;
-    if (!delta) continue;
-    if (delta.content) state.sentChars += delta.content.length;
-    if (index !== 0) state.resumable = false;
-    else if (delta.content && state.resumable) {
-      if (state.text.length + delta.content.length > maxResumeChars) {
+function observe(state: RelayState, events: readonly GenerationEvent[], maxResumeChars: number): void {
+  for (const event of events) {
+    switch (event.type) {
+      case "usage":
+        break;
+      case "finish":
+        state.finishedChoices.add(event.choice);
+        break;
+      case "text":
+        state.sentChars += event.text.length;
+        if (event.choice !== 0) state.resumable = false;
+        else if (state.resumable) {
+          if (state.text.length + event.text.length > maxResumeChars) {
+            state.resumable = false;
+            state.text = "";
+          } else state.text += event.text;
+        }
+        break;
+      default:
+        // Tool calls, reasoning and refusals cannot be rebuilt by a continuation.
         state.resumable = false;
-        state.text = "";
-      } else state.text += delta.content;
     }
-    if (delta.tool_calls?.length || delta.function_call || delta.reasoning_content || delta.refusal)
-      state.resumable = false;
   }
-}
-
-/**
- * A chunk as the caller sees it when the gateway added `include_usage` itself: the usage-only chunk
- * is dropped (undefined), and a `usage` member on any other chunk is removed.
- */
-function withoutUsage(event: StreamEvent & { kind: "chunk" }): string | undefined {
-  if (!("usage" in event.chunk)) return event.raw;
-  const { usage: _usage, ...rest } = event.chunk;
-  if (!rest.choices || rest.choices.length === 0) return undefined;
-  return JSON.stringify(rest);
 }
 
 export function finished(state: RelayState): boolean {

@@ -1,8 +1,8 @@
+import type { GenerationEvent } from "../core/events.ts";
 import { estimateTokens, type MeteredUsage, NO_USAGE, type Usage } from "../core/usage.ts";
 import { GatewayError, UpstreamTimeoutError } from "../errors.ts";
 import { HttpNetworkError } from "../http/client.ts";
-import { chunkOutputChars, completionOutputChars, reportedUsage } from "../providers/chunks.ts";
-import type { ChatChunk } from "../providers/types.ts";
+import type { WholeGeneration } from "../providers/generation.ts";
 
 /**
  * What one attempt on an upstream produced for a request, as far as the gateway saw it. Every
@@ -33,17 +33,35 @@ export function startAttempt(tally: UsageTally, extraInputChars = 0): AttemptUsa
   return attempt;
 }
 
-/** Counts one streamed chunk as received from the upstream (whether or not the caller gets it). */
-export function countChunk(attempt: AttemptUsage, chunk: ChatChunk): void {
-  attempt.outputChars += chunkOutputChars(chunk);
-  if (chunk.usage !== undefined) attempt.reported = reportedUsage(chunk.usage) ?? attempt.reported;
+/** Counts one upstream event as received (whether or not the caller gets it). */
+export function countEvents(attempt: AttemptUsage, events: readonly GenerationEvent[]): void {
+  for (const event of events) {
+    switch (event.type) {
+      case "text":
+      case "reasoning":
+      case "refusal":
+        attempt.outputChars += event.text.length;
+        break;
+      case "tool-call-start":
+        attempt.outputChars += event.name.length;
+        break;
+      case "tool-call-delta":
+        attempt.outputChars += event.input.length;
+        break;
+      case "usage":
+        attempt.reported = event.usage;
+        break;
+      default:
+        break;
+    }
+  }
 }
 
-/** Counts a whole (non-streamed) completion: an answer, so at least its prompt was worked on. */
-export function countCompletion(attempt: AttemptUsage, completion: Record<string, unknown>): void {
+/** Counts a whole (non-streamed) answer: an answer, so at least its prompt was worked on. */
+export function countWhole(attempt: AttemptUsage, answer: WholeGeneration): void {
   attempt.worked = true;
-  attempt.outputChars += completionOutputChars(completion);
-  attempt.reported = reportedUsage(completion.usage);
+  attempt.outputChars += answer.outputChars;
+  attempt.reported = answer.usage;
 }
 
 /**

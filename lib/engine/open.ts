@@ -1,12 +1,12 @@
 import type { ChildAbort } from "../abort.ts";
 import { capTimeouts } from "../config/timeouts.ts";
+import { isContent } from "../core/events.ts";
 import type { Timer } from "../deps.ts";
 import { ClientAbortError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
-import { hasContent } from "../providers/chunks.ts";
-import type { ChatRequest, ChatStream, StreamEvent } from "../providers/types.ts";
+import type { GenerationInput, GenerationStream, UpstreamEvent } from "../providers/generation.ts";
 import { toUpstreamError } from "../retry/classify.ts";
-import { type AttemptUsage, countChunk, countFailure, startAttempt } from "./metering.ts";
-import type { Candidate, RequestRun } from "./request.ts";
+import { type AttemptUsage, countEvents, countFailure, startAttempt } from "./metering.ts";
+import type { Candidate, RequestRun } from "./run.ts";
 
 /**
  * How long an upstream is read on for its usage chunk after the caller left with the whole answer
@@ -22,7 +22,7 @@ export interface AttemptGate {
    * run then: a caller who stops reading must never make a healthy provider look silent.
    */
   waitingOnCaller: boolean;
-  /** Every choice has finished: what the upstream still sends is the usage and `[DONE]`. */
+  /** Every choice has finished: what the upstream still sends is the usage and its end. */
   answered: boolean;
 }
 
@@ -38,9 +38,9 @@ export interface AttemptAbort extends ChildAbort {
 /** A stream whose first content is in hand, with the events read so far. */
 export interface OpenedStream {
   candidate: Candidate;
-  stream: ChatStream;
-  iterator: AsyncIterator<StreamEvent>;
-  buffered: StreamEvent[];
+  stream: GenerationStream;
+  iterator: AsyncIterator<UpstreamEvent>;
+  buffered: UpstreamEvent[];
   /** Aborts this attempt (with the request); its reason is the timeout that fired. */
   attempt: AttemptAbort;
   /** Reset on every data event; fires the idle timeout. */
@@ -51,39 +51,38 @@ export interface OpenedStream {
 }
 
 /**
- * Opens a stream on one candidate and reads until its first content chunk, under the first-token
- * timeout. Keep-alive comments and role-only chunks do not stop that timer. `prefillChars`: the
- * request ends with a partial answer of that many characters as an assistant prefix (a continuation,
- * sent to the provider's prefix endpoint).
+ * Opens a stream on one candidate and reads until its first content event, under the first-token
+ * timeout. Keep-alive comments and role-only chunks carry no event and do not stop that timer. An
+ * input with a `prefill` (a continuation) counts the partial answer it carries as input sent.
  */
 export async function openStream(
   run: RequestRun,
   candidate: Candidate,
-  request: ChatRequest,
-  prefillChars?: number,
+  input: GenerationInput,
 ): Promise<OpenedStream> {
   const { deps } = run;
   const timeouts = capTimeouts(candidate.provider.config.timeouts, run.call.deadline - deps.now());
   // Until the relay first pulls, the stream waits on the caller (its response is being set up).
   const gate: AttemptGate = { waitingOnCaller: true, answered: false };
   const attempt = attemptAbort(run, gate);
-  const usage = startAttempt(run.usage, prefillChars ?? 0);
+  const usage = startAttempt(run.usage, input.prefill?.length ?? 0);
   const id = candidate.provider.id;
   const firstTokenTimer = deps.setTimer(
     () => attempt.controller.abort(new UpstreamTimeoutError(id, "first_token", timeouts.firstTokenMs)),
     timeouts.firstTokenMs,
   );
-  let stream: ChatStream | undefined;
+  let stream: GenerationStream | undefined;
   try {
-    stream = await candidate.provider.streamChat(
-      { ...request, model: candidate.target.model },
-      { signal: attempt.signal, timeouts, prefill: prefillChars !== undefined },
-    );
+    stream = await candidate.provider.chat.stream(input, {
+      model: candidate.target.model,
+      signal: attempt.signal,
+      timeouts,
+    });
     const iterator = stream.events[Symbol.asyncIterator]();
-    const buffered: StreamEvent[] = [];
+    const buffered: UpstreamEvent[] = [];
     for (;;) {
       const next = await iterator.next();
-      if (next.done || next.value.kind === "done") {
+      if (next.done) {
         throw new UpstreamError(`${id}: stream ended before any content`, {
           status: 502,
           code: "upstream_empty_stream",
@@ -92,8 +91,8 @@ export async function openStream(
         });
       }
       buffered.push(next.value);
-      countChunk(usage, next.value.chunk);
-      if (hasContent(next.value.chunk)) break;
+      countEvents(usage, next.value.events);
+      if (next.value.events.some(isContent)) break;
     }
     usage.worked = true; // it answered: whatever follows, its prompt was worked on
     const idleTimer: Timer = deps.setTimer(() => {

@@ -1,23 +1,26 @@
-import { GatewayError, toOpenAIErrorBody, UpstreamError } from "../errors.ts";
-import { SSE_DONE, sseData } from "../http/sse.ts";
+import { GatewayError, UpstreamError } from "../errors.ts";
 import { toUpstreamError } from "../retry/classify.ts";
 import { interrupted, resume } from "./continuation.ts";
-import { finished, forward, type RelayState } from "./forward.ts";
-import { countChunk } from "./metering.ts";
+import { finished, forward, type RelayState, type StreamEncoder } from "./forward.ts";
+
+import { countEvents } from "./metering.ts";
 import type { OpenedStream } from "./open.ts";
-import { answeredBy, type Candidate, type RequestRun, recordFailure } from "./request.ts";
-import type { GatewayResponse } from "./response.ts";
+import { type Candidate, type RequestRun, recordFailure } from "./run.ts";
 
 /** A cut answer is continued at most this many times: a target that always cuts cannot loop it. */
 const MAX_CONTINUATIONS = 3;
 
 /**
- * The 200 event stream for an opened candidate; the relay owns the request from here on. `others`
- * are the route's other candidates in the order to try them for a continuation.
+ * The caller's body for an opened candidate: the relay owns the request from here on. `others` are
+ * the route's other candidates in the order to try them for a continuation.
  */
-export function streamResponse(run: RequestRun, opened: OpenedStream, others: Candidate[]): GatewayResponse {
-  run.handedOff = true;
-  const choices = run.call.request.n ?? 1;
+export function relayAnswer(
+  run: RequestRun,
+  opened: OpenedStream,
+  others: Candidate[],
+  encoder: StreamEncoder,
+): AsyncGenerator<string> {
+  const choices = run.call.choices;
   const state: RelayState = {
     text: "",
     sentChars: 0,
@@ -25,25 +28,16 @@ export function streamResponse(run: RequestRun, opened: OpenedStream, others: Ca
     finishedChoices: new Set(),
     choices,
     ttftMs: run.deps.now() - run.started,
-    stripUsage: run.call.stripUsage === true,
   };
-  return {
-    status: 200,
-    headers: {
-      "content-type": "text/event-stream; charset=utf-8",
-      "cache-control": "no-cache",
-      ...answeredBy(run, opened.candidate),
-    },
-    body: unlessAbandoned(relay(run, opened, others, state), () => {
-      // The adapter gave the body up before reading it (the caller left as the headers went out):
-      // the relay never started, so its cleanup never runs. Do it here, and log the request.
-      opened.idleTimer.clear();
-      opened.attempt.dispose();
-      opened.stream.cancel();
-      run.release();
-      run.finish(499, "client_closed", { provider: opened.candidate.target.provider, ttftMs: state.ttftMs });
-    }),
-  };
+  return unlessAbandoned(relay(run, opened, others, state, encoder), () => {
+    // The adapter gave the body up before reading it (the caller left as the headers went out):
+    // the relay never started, so its cleanup never runs. Do it here, and log the request.
+    opened.idleTimer.clear();
+    opened.attempt.dispose();
+    opened.stream.cancel();
+    run.release();
+    run.finish(499, "client_closed", { provider: opened.candidate.target.provider, ttftMs: state.ttftMs });
+  });
 }
 
 /**
@@ -79,16 +73,18 @@ function unlessAbandoned(relay: AsyncGenerator<string>, abandoned: () => void): 
 }
 
 /**
- * Forwards a stream to the caller event by event, upstream bytes unchanged. On a failure after the
- * first byte it tries to continue the answer on the other candidates, then on the one that was cut
- * (a cut is often a passing fault); failing that it sends an
- * error event in the OpenAI shape and ends without `[DONE]`: a cut answer never looks whole.
+ * Forwards a stream to the caller event by event, through the dialect's encoder (upstream bytes
+ * unchanged where the upstream speaks the caller's dialect). On a failure after the first byte it
+ * tries to continue the answer on the other candidates, then on the one that was cut (a cut is often
+ * a passing fault); failing that it ends with the encoder's error event and never its end: a cut
+ * answer never looks whole.
  */
 async function* relay(
   run: RequestRun,
   first: OpenedStream,
   others: Candidate[],
   state: RelayState,
+  encoder: StreamEncoder,
 ): AsyncGenerator<string> {
   const { call } = run;
   let current = first;
@@ -100,11 +96,17 @@ async function* relay(
   try {
     for (;;) {
       try {
-        const completed = yield* forward(current, state, skipPrefix, run.context.config.maxResumeChars);
+        const completed = yield* forward(
+          current,
+          state,
+          skipPrefix,
+          run.context.config.maxResumeChars,
+          encoder,
+        );
         if (completed) {
           // Read to its end within the usage grace, after the caller left: still the caller's leaving.
           if (!call.signal.aborted) status = 200;
-          yield SSE_DONE;
+          yield encoder.end();
           return;
         }
         throw new UpstreamError(`${current.candidate.provider.id}: stream ended without a finish reason`, {
@@ -124,9 +126,9 @@ async function* relay(
             : toUpstreamError(current.candidate.provider.id, thrown);
         if (!(error instanceof GatewayError)) throw thrown;
         if (finished(state)) {
-          // Every choice had finished: the answer is whole, only the tail (usage, [DONE]) went missing.
+          // Every choice had finished: the answer is whole, only the tail (usage, its end) went missing.
           status = 200;
-          yield SSE_DONE;
+          yield encoder.end();
           return;
         }
         originalError ??= error;
@@ -149,7 +151,7 @@ async function* relay(
             : undefined;
         if (next === undefined) {
           status = 502;
-          yield sseData(JSON.stringify(toOpenAIErrorBody(interrupted(originalError, state))));
+          yield encoder.fail(interrupted(originalError, state));
           return;
         }
         current = next.opened;
@@ -177,15 +179,15 @@ async function* relay(
 
 /**
  * Reads an answered stream to its end, counting what it sends (its usage chunk), until it ends or
- * the attempt's grace aborts it. The caller is gone: nothing is forwarded. Ending at `[DONE]` also
+ * the attempt's grace aborts it. The caller is gone: nothing is forwarded. Ending at its end also
  * hands the upstream connection back to the pool.
  */
 async function readRest(opened: OpenedStream): Promise<void> {
   try {
     for (;;) {
       const next = await opened.iterator.next();
-      if (next.done || next.value.kind === "done") return;
-      countChunk(opened.usage, next.value.chunk);
+      if (next.done) return;
+      countEvents(opened.usage, next.value.events);
     }
   } catch {
     // The grace ran out or the stream broke: what was counted stands, the rest is estimated.

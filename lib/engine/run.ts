@@ -7,12 +7,20 @@ import type { Deps } from "../deps.ts";
 import { type GatewayError, UpstreamTimeoutError } from "../errors.ts";
 import type { HealthView } from "../health/view.ts";
 import type { ProviderFactory } from "../providers/factory.ts";
-import type { ChatRequest, Provider } from "../providers/types.ts";
+import type { GenerationInput } from "../providers/generation.ts";
+import type { Provider } from "../providers/types.ts";
 import { countsAgainstTarget, faultOf } from "../retry/blame.ts";
-import type { ClientAuth, UsageMeter } from "./auth.ts";
 import { anyReported, meteredUsage, type UsageTally } from "./metering.ts";
 
-export interface ChatContext {
+/** A caller's meter, as the engine sees it: told the request's usage once, when it ends. */
+export interface Meter {
+  readonly keyId: string;
+  readonly keyName: string | undefined;
+  record(usage: MeteredUsage): void;
+}
+
+/** What the engine runs on: built once per process, shared by every request. */
+export interface EngineContext {
   config: GatewayConfig;
   factory: ProviderFactory;
   cooldowns: CooldownStore;
@@ -20,13 +28,21 @@ export interface ChatContext {
   health: HealthView;
   /** One balancer per model route, by route name. */
   balancers: ReadonlyMap<string, LoadBalancer>;
-  /** Client authentication; none means open (local development). */
-  auth?: ClientAuth | undefined;
   deps: Deps;
 }
 
-export interface ChatCall {
-  request: ChatRequest;
+/** One request, as a dialect adapter hands it to the engine. */
+export interface Call {
+  /** The caller's body in its dialect, with its canonical form on demand. */
+  input: GenerationInput;
+  /** Streamed (a first-token gate, then the relay) or a whole answer. */
+  streaming: boolean;
+  /** Answers asked for (OpenAI's `n`); a stream is whole once every one has finished. */
+  choices: number;
+  /** The prompt's size in characters (the caller's body): what an estimate of its tokens is made from. */
+  promptChars: number;
+  /** Names the log line: `chat completion`, `messages`, ... */
+  operation: string;
   route: ModelRoute;
   requestId: string;
   /** Aborts when the caller goes away. */
@@ -34,9 +50,7 @@ export interface ChatCall {
   /** Absolute clock time by which the whole request, stream included, must be over. */
   deadline: number;
   /** The caller's usage meter (issue 12): told the request's usage when it finishes. */
-  meter?: UsageMeter | undefined;
-  /** The gateway asked upstream for the usage chunk the caller did not ask for: keep it from the caller. */
-  stripUsage?: boolean | undefined;
+  meter?: Meter | undefined;
 }
 
 export interface Candidate {
@@ -62,8 +76,8 @@ export type Outcome = "ok" | "error" | "cut" | "client_closed";
 
 /** Everything one request carries through its stages: planning, attempts, relay, outcome. */
 export interface RequestRun {
-  context: ChatContext;
-  call: ChatCall;
+  context: EngineContext;
+  call: Call;
   deps: Deps;
   started: number;
   streaming: boolean;
@@ -82,10 +96,10 @@ export interface RequestRun {
   finish(status: number, outcome: Outcome, extra?: { provider?: string; ttftMs?: number }): void;
 }
 
-export function startRun(context: ChatContext, call: ChatCall): RequestRun {
+export function startRun(context: EngineContext, call: Call): RequestRun {
   const { deps } = context;
   const started = deps.now();
-  const streaming = call.request.stream === true;
+  const streaming = call.streaming;
   // A stream can outlive every per-attempt timeout, so it gets a deadline timer that aborts it (the
   // reason tells deadline from caller). A non-streaming call needs none: each attempt's timeouts are
   // capped at the time left, and no attempt or wait starts past the deadline. Saved per request: a
@@ -118,12 +132,12 @@ export function startRun(context: ChatContext, call: ChatCall): RequestRun {
       const meter = call.meter;
       // Estimates only for a metered request: an unmetered stream (no usage chunk asked for) would
       // otherwise measure its prompt on every request for a log field nobody bills.
-      const usage = meteredUsage(run.usage, meter === undefined ? undefined : () => promptChars(call));
+      const usage = meteredUsage(run.usage, meter === undefined ? undefined : () => call.promptChars);
       meter?.record(usage);
       const latencyMs = deps.now() - started;
       // One structured line per request, aborted ones included (never prompts, completions or keys).
       deps.logger.info({
-        msg: "chat completion",
+        msg: call.operation,
         requestId: call.requestId,
         model: call.route.name,
         stream: streaming,
@@ -154,16 +168,8 @@ function usageFields(usage: MeteredUsage, counted: boolean): Record<string, unkn
   return estimated ? { usage: tokens, usageEstimated: true } : { usage: tokens };
 }
 
-/**
- * The prompt's size in characters, as the upstreams were sent it (messages, tools and options):
- * what an estimate of its input tokens is made from. Measured only when a figure is missing.
- */
-function promptChars(call: ChatCall): number {
-  return JSON.stringify(call.request).length;
-}
-
 /** Who made the request, for its log line: the key's id and name, never the key. */
-function callerFields(call: ChatCall): Record<string, string> {
+function callerFields(call: Call): Record<string, string> {
   const meter = call.meter;
   if (meter === undefined) return {};
   return meter.keyName === undefined
@@ -171,7 +177,7 @@ function callerFields(call: ChatCall): Record<string, string> {
     : { keyId: meter.keyId, keyName: meter.keyName };
 }
 
-export function deadlineError(call: ChatCall, started: number): UpstreamTimeoutError {
+export function deadlineError(call: Call, started: number): UpstreamTimeoutError {
   return new UpstreamTimeoutError("gateway", "deadline", call.deadline - started);
 }
 

@@ -2,27 +2,42 @@ import { capTimeouts } from "../config/timeouts.ts";
 import type { ModelRoute, RouteTarget } from "../config/types.ts";
 import { targetKey } from "../cooldown/target.ts";
 import { ClientAbortError, GatewayError, InternalError } from "../errors.ts";
-import { countCompletion, countFailure, startAttempt } from "./metering.ts";
-import { openStream } from "./open.ts";
+import type { WholeGeneration } from "../providers/generation.ts";
+import { retry } from "../retry/policy.ts";
+import { countFailure, countWhole, startAttempt } from "./metering.ts";
+import { type OpenedStream, openStream } from "./open.ts";
 import { exhausted, isContextLengthError, isDeadline } from "./outcome.ts";
 import {
-  answeredBy,
-  attemptCount,
+  type Call,
   type Candidate,
-  type ChatCall,
-  type ChatContext,
   cooldownOf,
   deadlineError,
+  type EngineContext,
   name,
   type RequestRun,
   recordFailure,
   recordSuccess,
   startRun,
-} from "./request.ts";
-import { errorResponse, type GatewayResponse, jsonHeaders } from "./response.ts";
-import { streamResponse } from "./stream.ts";
+} from "./run.ts";
 
-export type { AttemptRecord, ChatCall, ChatContext } from "./request.ts";
+/**
+ * What the engine does with one candidate: a stream opened to its first token, a whole answer, and
+ * later an embedding. It runs under the candidate's retry policy (see {@link withAttempts}); a
+ * failure is a thrown `GatewayError` whose `action` says whether to retry, fail over or return it.
+ */
+export interface Operation<R> {
+  attempt(run: RequestRun, candidate: Candidate, maxAttempts: number | undefined): Promise<R>;
+  /**
+   * The value owns the rest of the request (a stream's relay ends it and writes its log line); else
+   * the engine ends the request as soon as the value is in hand.
+   */
+  readonly continues: boolean;
+}
+
+/** How a request went: an answer from one candidate (the others kept for a continuation), or an error. */
+export type Served<R> =
+  | { ok: true; value: R; candidate: Candidate; others: Candidate[]; run: RequestRun }
+  | { ok: false; error: GatewayError; run: RequestRun };
 
 /** A benched candidate this request passed over, and the bench. */
 interface Skipped {
@@ -31,8 +46,8 @@ interface Skipped {
   reason: "rate_limited" | "failing";
 }
 
-/** A response, or what to do after a failure: try the next candidate, or stop (deadline). */
-type Attempted = GatewayResponse | "next" | "stop";
+/** An answer, or what to do after a failure: try the next candidate, or stop (deadline). */
+type Attempted<R> = Served<R> | "next" | "stop";
 
 /** A context-window fallback in progress: only later targets with a larger window may answer. */
 interface ContextFallback {
@@ -42,16 +57,25 @@ interface ContextFallback {
 }
 
 /**
- * Serves one chat completion along the route's targets: each target gets its own retry attempts;
- * then the next target is tried. Nothing reaches the caller before the first content token from
- * some target is in hand, so every failure before it can fail over invisibly (see `stream.ts` for
+ * Serves one request along the route's targets: each target gets its own retry attempts; then the
+ * next target is tried. For a stream nothing reaches the caller before the first content token from
+ * some target is in hand, so every failure before it can fail over invisibly (see `relay.ts` for
  * what happens after). When every target is benched the request waits for the first to come back,
- * or sends one trial to a failure-benched target, before it refuses the caller.
+ * or sends one trial to a failure-benched target, before it refuses the caller. The engine never
+ * writes a response: the dialect adapter turns what it returns into its caller's wire format.
  */
-export async function completeChat(context: ChatContext, call: ChatCall): Promise<GatewayResponse> {
+export async function serve<R>(
+  context: EngineContext,
+  call: Call,
+  operation: Operation<R>,
+): Promise<Served<R>> {
   const run = startRun(context, call);
   try {
-    return await serve(run, await plan(context, call.route));
+    const served = await serveRun(run, await plan(context, call.route), operation);
+    if (served.ok && !operation.continues)
+      run.finish(200, "ok", { provider: served.candidate.target.provider });
+    if (served.ok && operation.continues) run.handedOff = true;
+    return served;
   } catch (error) {
     if (error instanceof ClientAbortError || call.signal.aborted) {
       run.finish(499, "client_closed");
@@ -64,16 +88,21 @@ export async function completeChat(context: ChatContext, call: ChatCall): Promis
   }
 }
 
-async function serve(run: RequestRun, candidates: Candidate[]): Promise<GatewayResponse> {
+async function serveRun<R>(
+  run: RequestRun,
+  candidates: Candidate[],
+  operation: Operation<R>,
+): Promise<Served<R>> {
   const { deps, call } = run;
   const failures: GatewayError[] = [];
   const skipped: Skipped[] = [];
   let fallback: ContextFallback | undefined;
 
   /** Tries one candidate; a failure is recorded and its outcome returned for the caller to weigh. */
-  const attempt = async (candidate: Candidate, rest: Candidate[], trial = false): Promise<Attempted> => {
+  const attempt = async (candidate: Candidate, rest: Candidate[], trial = false): Promise<Attempted<R>> => {
     try {
-      return await answer(run, candidate, rest, trial ? 1 : undefined);
+      const value = await operation.attempt(run, candidate, trial ? 1 : undefined);
+      return { ok: true, value, candidate, others: rest, run };
     } catch (error) {
       if (call.signal.aborted) throw new ClientAbortError();
       if (run.signal.aborted) {
@@ -97,9 +126,7 @@ async function serve(run: RequestRun, candidates: Candidate[]): Promise<GatewayR
         }
       }
       run.finish(error.status, "error", { provider: candidate.target.provider });
-      return errorResponse(error, call.requestId, {
-        "x-gateway-attempts": String(attemptCount(run.attempts)),
-      });
+      return { ok: false, error, run };
     }
   };
 
@@ -125,9 +152,7 @@ async function serve(run: RequestRun, candidates: Candidate[]): Promise<GatewayR
   if (fallback !== undefined) {
     // No larger model answered: the caller's 400 goes back as the first target gave it.
     run.finish(fallback.error.status, "error");
-    return errorResponse(fallback.error, call.requestId, {
-      "x-gateway-attempts": String(attemptCount(run.attempts)),
-    });
+    return { ok: false, error: fallback.error, run };
   }
 
   // Every target was benched or failed. A bench is no reason to refuse a caller who can be served.
@@ -141,7 +166,7 @@ async function serve(run: RequestRun, candidates: Candidate[]): Promise<GatewayR
   const cooling = skipped.filter((s) => s.until > now);
   const error = exhausted(call, candidates.length, failures, cooling, now);
   run.finish(error.status, "error");
-  return errorResponse(error, call.requestId, { "x-gateway-attempts": String(attemptCount(run.attempts)) });
+  return { ok: false, error, run };
 }
 
 /**
@@ -150,12 +175,12 @@ async function serve(run: RequestRun, candidates: Candidate[]): Promise<GatewayR
  * `Retry-After`), and try that target; failing that, send one trial request to a failure-benched
  * target this request skipped (half-open). Only then is the caller refused.
  */
-async function lastChance(
+async function lastChance<R>(
   run: RequestRun,
   skipped: Skipped[],
   candidates: Candidate[],
-  attempt: (candidate: Candidate, rest: Candidate[], trial?: boolean) => Promise<Attempted>,
-): Promise<GatewayResponse | undefined> {
+  attempt: (candidate: Candidate, rest: Candidate[], trial?: boolean) => Promise<Attempted<R>>,
+): Promise<Served<R> | undefined> {
   const { deps, call, context } = run;
   if (run.signal.aborted) return undefined;
   const others = (c: Candidate) => candidates.filter((o) => o !== c);
@@ -214,47 +239,39 @@ function fitsLarger(target: RouteTarget, fallback: ContextFallback): boolean {
   );
 }
 
-/** One candidate, under its retry policy: a stream opened to its first token, or a whole answer. */
-async function answer(
-  run: RequestRun,
-  candidate: Candidate,
-  rest: Candidate[],
-  maxAttempts: number | undefined,
-): Promise<GatewayResponse> {
-  const { call, deps } = run;
-  if (run.streaming) {
-    const opened = await withAttempts(run, candidate, maxAttempts, () =>
-      openStream(run, candidate, call.request),
-    );
-    return streamResponse(run, opened, rest);
-  }
-  const result = await withAttempts(run, candidate, maxAttempts, async () => {
-    const usage = startAttempt(run.usage);
-    try {
-      const result = await candidate.provider.chatCompletion(
-        { ...call.request, model: candidate.target.model },
-        {
-          signal: run.signal,
-          timeouts: capTimeouts(candidate.provider.config.timeouts, call.deadline - deps.now()),
-        },
-      );
-      countCompletion(usage, result.json);
-      return result;
-    } catch (error) {
-      countFailure(usage, error, run.signal.aborted);
-      throw error;
-    }
-  });
-  run.finish(200, "ok", { provider: candidate.target.provider });
-  return {
-    status: 200,
-    headers: { ...jsonHeaders, ...answeredBy(run, candidate) },
-    body: result.body,
-  };
-}
+/** A stream, opened on one candidate up to its first content token; the relay takes it from there. */
+export const streamedAnswer: Operation<OpenedStream> = {
+  continues: true,
+  attempt: (run, candidate, maxAttempts) =>
+    withAttempts(run, candidate, maxAttempts, () => openStream(run, candidate, run.call.input)),
+};
 
-/** Runs `call` under the candidate's retry policy, recording each attempt and feeding cooldowns. */
-async function withAttempts<T>(
+/** A whole answer from one candidate. */
+export const wholeAnswer: Operation<WholeGeneration> = {
+  continues: false,
+  attempt: (run, candidate, maxAttempts) =>
+    withAttempts(run, candidate, maxAttempts, async () => {
+      const usage = startAttempt(run.usage);
+      try {
+        const answer = await candidate.provider.chat.complete(run.call.input, {
+          model: candidate.target.model,
+          signal: run.signal,
+          timeouts: capTimeouts(candidate.provider.config.timeouts, run.call.deadline - run.deps.now()),
+        });
+        countWhole(usage, answer);
+        return answer;
+      } catch (error) {
+        countFailure(usage, error, run.signal.aborted);
+        throw error;
+      }
+    }),
+};
+
+/**
+ * Runs `call` under the candidate's retry policy (its provider's `retry` configuration), recording
+ * each attempt and feeding cooldowns. The engine, not the provider, applies the policy.
+ */
+export async function withAttempts<T>(
   run: RequestRun,
   candidate: Candidate,
   maxAttempts: number | undefined,
@@ -262,11 +279,13 @@ async function withAttempts<T>(
 ): Promise<T> {
   const { deps } = run;
   let started = deps.now();
-  const result = await candidate.provider.withRetry(
+  const result = await retry(
     () => {
       started = deps.now();
       return call();
     },
+    candidate.provider.config.retry,
+    deps,
     {
       signal: run.signal,
       deadline: run.call.deadline,
@@ -286,7 +305,7 @@ const targetsByKey = new WeakMap<ModelRoute, Map<string, RouteTarget>>();
  * out those whose provider is disabled in config or lacks a key. Cooling targets stay in the list
  * and are skipped (and reported) by the caller.
  */
-async function plan(context: ChatContext, route: ModelRoute): Promise<Candidate[]> {
+async function plan(context: EngineContext, route: ModelRoute): Promise<Candidate[]> {
   await context.health.refresh();
   let byKey = targetsByKey.get(route);
   if (byKey === undefined) {

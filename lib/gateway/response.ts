@@ -1,5 +1,20 @@
 import { type GatewayError, InvalidRequestError, statusOf, toOpenAIErrorBody } from "../errors.ts";
 
+/** A request as any runtime adapter hands it over. */
+export interface GatewayRequest {
+  method: string;
+  /** Path with or without a query string. */
+  path: string;
+  /** Lower-case names. */
+  headers: Record<string, string | undefined>;
+  body: string;
+  /** Aborts when the caller goes away. */
+  signal: AbortSignal;
+  /** Time the runtime still allows (Lambda's remaining time minus a margin); caps the deadline. */
+  remainingMs?: number;
+  requestId?: string;
+}
+
 /**
  * What the gateway answers, independent of the runtime serving it: `node:http` locally, a Lambda
  * response stream on AWS. A string body is sent whole; an iterable is streamed chunk by chunk.

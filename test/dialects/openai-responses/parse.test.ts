@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
+import { toChatRequest } from "../../../lib/dialects/openai-chat/request.ts";
 import { customToolsAsFunctions } from "../../../lib/dialects/openai-responses/custom-tools.ts";
 import { parseResponsesRequest } from "../../../lib/dialects/openai-responses/parse.ts";
 import { SEALED_PREFIX, sealReasoning } from "../../../lib/dialects/openai-responses/reasoning.ts";
@@ -387,5 +388,34 @@ describe("customToolsAsFunctions: custom tools for targets that only know functi
     expect(generation.tools?.[0]?.custom).toBeDefined();
     const plain = parseResponsesRequest({ model: "m", input: "x" }).generation;
     expect(customToolsAsFunctions(plain)).toBe(plain);
+  });
+});
+
+describe("a custom tool's grammar, for an OpenAI chat target", () => {
+  it("reaches the chat body as chat's custom format", () => {
+    // Prepare
+    const { generation } = parseResponsesRequest({
+      model: "m",
+      input: "x",
+      tools: [
+        {
+          type: "custom",
+          name: "apply_patch",
+          format: { type: "grammar", syntax: "lark", definition: "start: x" },
+        },
+      ],
+    });
+    // Act
+    const body = toChatRequest(generation);
+    // Assess
+    expect(body.tools).toEqual([
+      {
+        type: "custom",
+        custom: {
+          name: "apply_patch",
+          format: { type: "grammar", grammar: { syntax: "lark", definition: "start: x" } },
+        },
+      },
+    ]);
   });
 });

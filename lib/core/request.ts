@@ -82,8 +82,11 @@ export interface ToolDefinition extends CacheMark {
   parameters?: unknown;
   /** Whether calls must follow `parameters` exactly (OpenAI's and Anthropic's `strict`). */
   strict?: boolean | undefined;
-  /** A custom (free-form input) tool, with its grammar or format as the dialect gave it. */
-  custom?: { format?: unknown } | undefined;
+  /**
+   * A custom (free-form input) tool. `grammar` is the constraint on its input in neutral terms (a
+   * Lark or regex grammar); `format` is the format as a dialect gave it, for the same dialect only.
+   */
+  custom?: { format?: unknown; grammar?: { syntax: string; definition: string } | undefined } | undefined;
 }
 
 export type ToolChoice =

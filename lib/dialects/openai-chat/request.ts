@@ -204,7 +204,9 @@ function toolOut(tool: ToolDefinition, cache: Cache): Obj {
   if (tool.custom !== undefined) {
     const custom: Obj = { name: tool.name };
     if (tool.description !== undefined) custom.description = tool.description;
+    const grammar = tool.custom.grammar;
     if (tool.custom.format !== undefined) custom.format = tool.custom.format;
+    else if (grammar !== undefined) custom.format = { type: "grammar", grammar };
     out = { type: "custom", custom };
   } else {
     const fn: Obj = { name: tool.name };

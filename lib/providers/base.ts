@@ -1,23 +1,11 @@
 import { childAbort } from "../abort.ts";
 import { capTimeouts } from "../config/timeouts.ts";
 import type { ProviderConfig } from "../config/types.ts";
+import { isContent } from "../core/events.ts";
 import type { Deps } from "../deps.ts";
+import { chatInput } from "../dialects/openai-chat/input.ts";
 import { GatewayError } from "../errors.ts";
-import { retry } from "../retry/policy.ts";
-import { hasContent } from "./chunks.ts";
 import type { HealthResult, Provider } from "./types.ts";
-
-/** What every provider shares: its identity and the retry seam with its own policy. */
-export function providerBase(
-  config: ProviderConfig,
-  deps: Deps,
-): Pick<Provider, "id" | "config" | "withRetry"> {
-  return {
-    id: config.id,
-    config,
-    withRetry: (call, options) => retry(call, config.retry, deps, options),
-  };
-}
 
 /** What one health probe runs with, from {@link boundedHealthCheck}. */
 export interface HealthProbe {
@@ -67,21 +55,22 @@ export async function boundedHealthCheck(
 
 /**
  * One token, streamed: proves the model answers and measures its time to first token (about ten
- * input tokens and one output token per probe). Throws what `streamChat` throws.
+ * input tokens and one output token per probe), the first canonical event a caller would see (any
+ * but usage). Throws what `chat.stream` throws.
  */
 export async function chatProbe(
-  provider: Pick<Provider, "config" | "streamChat">,
+  provider: Pick<Provider, "config" | "chat">,
   model: string,
   { signal, started, timeoutMs }: HealthProbe,
   now: () => number,
 ): Promise<HealthResult> {
-  const stream = await provider.streamChat(
-    { model, messages: [{ role: "user", content: "ping" }], max_tokens: 1 },
-    { signal, timeouts: capTimeouts(provider.config.timeouts, timeoutMs) },
+  const stream = await provider.chat.stream(
+    chatInput({ model, messages: [{ role: "user", content: "ping" }], max_tokens: 1 }),
+    { model, signal, timeouts: capTimeouts(provider.config.timeouts, timeoutMs) },
   );
   let ttftMs: number | undefined;
   for await (const event of stream.events) {
-    if (ttftMs === undefined && event.kind === "chunk" && hasContent(event.chunk)) ttftMs = now() - started;
+    if (ttftMs === undefined && event.events.some(isContent)) ttftMs = now() - started;
   }
   return { ok: true, status: 200, latencyMs: now() - started, ttftMs, error: undefined };
 }

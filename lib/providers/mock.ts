@@ -1,19 +1,14 @@
 import { boolean, ConfigError, number, object, optional, string } from "../config/fields.ts";
 import type { ProviderConfig } from "../config/types.ts";
+import { type GenerationRequest, lastUserText } from "../core/request.ts";
 import type { Deps } from "../deps.ts";
+import { createChunkDecoder, fromCompletion } from "../dialects/openai-chat/decode.ts";
+import { type ChatChunk, completionOutputChars, reportedUsage } from "../dialects/openai-chat/wire.ts";
 import { ClientAbortError, UpstreamError } from "../errors.ts";
 import { errorFromStatus } from "../retry/classify.ts";
-import { providerBase } from "./base.ts";
 import { defineProvider } from "./definition.ts";
-import type {
-  CallOptions,
-  ChatMessage,
-  ChatRequest,
-  ChatResult,
-  ChatStream,
-  Provider,
-  StreamEvent,
-} from "./types.ts";
+import type { GenerationInput, GenerationStream, UpstreamEvent, WholeGeneration } from "./generation.ts";
+import type { Provider } from "./types.ts";
 
 export interface MockScriptStep {
   /** Answer with this HTTP-like status and an OpenAI error body instead of a completion. */
@@ -95,10 +90,12 @@ function mockStep(value: unknown, field: string): MockScriptStep {
 }
 
 /**
- * A provider with no network: answers with a fixed reply, token by token, after configurable delays,
- * and follows a script of failures (an error status, a cut stream, a hang) so failover can be shown
- * and tested locally. With `assistantPrefill` it continues a partial assistant message, as DeepSeek's
- * prefix completion does.
+ * A provider with no network, a mock of an OpenAI-compatible server: answers with a fixed reply,
+ * token by token, after configurable delays, as native `openai-chat` chunks with their canonical
+ * events, and follows a script of failures (an error status, a cut stream, a hang) so failover can be
+ * shown and tested locally. The prompt is read from the canonical request, so a caller of any dialect
+ * gets an answer. With `assistantPrefill` it continues a partial answer (`input.prefill`), as
+ * DeepSeek's prefix completion does.
  */
 export function createMockProvider(config: ProviderConfig<MockOptions>, deps: Deps): Provider {
   const options = config.options;
@@ -134,44 +131,55 @@ export function createMockProvider(config: ProviderConfig<MockOptions>, deps: De
     }
   };
 
-  return {
-    ...providerBase(config, deps),
+  const chat: Provider["chat"] = {
+    resume: config.assistantPrefill ? "prefill" : "restart",
 
-    async chatCompletion(request: ChatRequest, call: CallOptions): Promise<ChatResult> {
+    async complete(input, call): Promise<WholeGeneration> {
       const step = nextStep();
       await failIfScripted(step, call.signal);
-      const answer = answerFor(options, request.messages, call.prefill === true);
+      const request = input.canonical();
+      const answer = answerFor(options, request, input.prefill);
       await wait(options.firstTokenDelayMs + options.tokenDelayMs * answer.tokens.length, call.signal);
       const json = {
         id: `chatcmpl-mock-${deps.newId()}`,
         object: "chat.completion",
         created: Math.floor(deps.now() / 1000),
-        model: request.model,
+        model: call.model,
         choices: [{ index: 0, message: { role: "assistant", content: answer.text }, finish_reason: "stop" }],
-        usage: usage(request.messages, answer.tokens.length),
+        usage: usage(request, input.prefill, answer.tokens.length),
       };
-      return { body: JSON.stringify(json), json };
+      return {
+        raw: JSON.stringify(json),
+        dialect: "openai-chat",
+        result: () => fromCompletion(json),
+        usage: reportedUsage(json.usage),
+        outputChars: completionOutputChars(json),
+      };
     },
 
-    async streamChat(request: ChatRequest, call: CallOptions): Promise<ChatStream> {
+    async stream(input, call): Promise<GenerationStream> {
       const step = nextStep();
       await failIfScripted(step, call.signal);
-      const answer = answerFor(options, request.messages, call.prefill === true);
+      const request = input.canonical();
+      const answer = answerFor(options, request, input.prefill);
       const id = `chatcmpl-mock-${deps.newId()}`;
       const created = Math.floor(deps.now() / 1000);
-      const includeUsage = request.stream_options?.include_usage === true;
-      const chunk = (delta: object, finish: string | null, extra: object = {}): StreamEvent => {
-        const json = {
+      const decoder = createChunkDecoder();
+      const event = (json: ChatChunk): UpstreamEvent => ({
+        raw: JSON.stringify(json),
+        dialect: "openai-chat",
+        events: decoder.push(json),
+      });
+      const chunk = (delta: object, finish: string | null, extra: object = {}): UpstreamEvent =>
+        event({
           id,
           object: "chat.completion.chunk",
           created,
-          model: request.model,
+          model: call.model,
           choices: [{ index: 0, delta, finish_reason: finish }],
           ...extra,
-        };
-        return { kind: "chunk", raw: JSON.stringify(json), chunk: json };
-      };
-      async function* events(): AsyncGenerator<StreamEvent> {
+        } as ChatChunk);
+      async function* events(): AsyncGenerator<UpstreamEvent> {
         yield chunk({ role: "assistant", content: "" }, null);
         await wait(options.firstTokenDelayMs, call.signal);
         for (const [i, token] of answer.tokens.entries()) {
@@ -187,21 +195,24 @@ export function createMockProvider(config: ProviderConfig<MockOptions>, deps: De
           yield chunk({ content: token }, null);
         }
         yield chunk({}, "stop");
-        if (includeUsage) {
-          const json = {
-            id,
-            object: "chat.completion.chunk",
-            created,
-            model: request.model,
-            choices: [],
-            usage: usage(request.messages, answer.tokens.length),
-          };
-          yield { kind: "chunk", raw: JSON.stringify(json), chunk: json };
-        }
-        yield { kind: "done" };
+        // As an OpenAI-compatible server asked for `stream_options.include_usage`, as every stream is.
+        yield event({
+          id,
+          object: "chat.completion.chunk",
+          created,
+          model: call.model,
+          choices: [],
+          usage: usage(request, input.prefill, answer.tokens.length),
+        } as ChatChunk);
       }
       return { events: events(), cancel() {} };
     },
+  };
+
+  return {
+    id: config.id,
+    config,
+    chat,
 
     async healthCheck() {
       return options.healthy
@@ -219,26 +230,24 @@ export function createMockProvider(config: ProviderConfig<MockOptions>, deps: De
 
 function answerFor(
   options: MockOptions,
-  messages: ChatMessage[],
-  prefill: boolean,
+  request: GenerationRequest,
+  prefill: GenerationInput["prefill"],
 ): { text: string; tokens: string[] } {
-  const last = messages[messages.length - 1];
-  const lastUser = [...messages].reverse().find((m) => m.role === "user");
-  const input = typeof lastUser?.content === "string" ? lastUser.content.slice(0, 200) : "";
-  const reply = options.reply.replaceAll("{input}", input);
-  let text = reply;
-  if (prefill && last?.role === "assistant" && typeof last.content === "string") {
-    // Continue the caller's partial answer: the rest of our reply if it starts the same way.
-    text = reply.startsWith(last.content) ? reply.slice(last.content.length) : reply;
-  }
+  const reply = options.reply.replaceAll("{input}", lastUserText(request).slice(0, 200));
+  // Continue the partial answer: the rest of our reply if it starts the same way.
+  const text = prefill !== undefined && reply.startsWith(prefill) ? reply.slice(prefill.length) : reply;
   return { text, tokens: text.match(/\s*\S+/g) ?? [] };
 }
 
-function usage(messages: ChatMessage[], completionTokens: number) {
-  const promptTokens = messages.reduce(
-    (n, m) => n + (typeof m.content === "string" ? (m.content.match(/\S+/g)?.length ?? 0) : 0) + 3,
-    0,
-  );
+/** About what a server would count: the prompt's words and 3 per message (the prefill one too). */
+function usage(request: GenerationRequest, prefill: string | undefined, completionTokens: number) {
+  const words = (text: string) => text.match(/\S+/g)?.length ?? 0;
+  let promptTokens = prefill === undefined ? 0 : words(prefill) + 3;
+  for (const part of request.system) promptTokens += words(part.text) + 3;
+  for (const message of request.messages) {
+    promptTokens += 3;
+    for (const part of message.content) if (part.type === "text") promptTokens += words(part.text);
+  }
   return {
     prompt_tokens: promptTokens,
     completion_tokens: completionTokens,

@@ -1,20 +1,28 @@
 import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
+import { type ChunkDecoder, createChunkDecoder, fromCompletion } from "../dialects/openai-chat/decode.ts";
+import { toChatRequest } from "../dialects/openai-chat/request.ts";
+import {
+  type ChatChunk,
+  type ChatMessage,
+  type ChatRequest,
+  completionOutputChars,
+  reportedUsage,
+} from "../dialects/openai-chat/wire.ts";
 import { quoteCallerText, redactSecrets, UpstreamError } from "../errors.ts";
 import type { HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
 import { errorFromStatus, errorFromStreamEvent, toUpstreamError } from "../retry/classify.ts";
-import { boundedHealthCheck, chatProbe, providerBase } from "./base.ts";
+import { boundedHealthCheck, chatProbe } from "./base.ts";
 import { defineProvider, type ProviderContext, type RegisteredProvider } from "./definition.ts";
 import type {
-  CallOptions,
-  ChatChunk,
-  ChatRequest,
-  ChatResult,
-  ChatStream,
-  Provider,
-  StreamEvent,
-} from "./types.ts";
+  GenerationInput,
+  GenerationOptions,
+  GenerationStream,
+  UpstreamEvent,
+  WholeGeneration,
+} from "./generation.ts";
+import type { Provider } from "./types.ts";
 
 /** What sets one OpenAI-compatible provider type apart: data, no code. */
 export interface OpenAICompatibleFacts {
@@ -45,8 +53,10 @@ export function defineOpenAICompatible(facts: OpenAICompatibleFacts): Registered
 
 /**
  * The OpenAI chat completions wire format (https://platform.openai.com/docs/api-reference/chat),
- * spoken by OpenAI, DeepSeek, and most self-hosted servers. The request body is the caller's, with
- * `model` set to the target's upstream name; the answer is passed on as the provider sent it.
+ * spoken by OpenAI, DeepSeek, and most self-hosted servers: the `openai-chat` dialect natively. An
+ * OpenAI chat caller's body is sent as it came, with `model` set to the target's upstream name
+ * (unknown fields untouched), and the answer's bytes are handed on beside their canonical events;
+ * a caller of another dialect is sent the body built from its canonical request.
  */
 export function createOpenAICompatibleProvider(config: ProviderConfig, context: ProviderContext): Provider {
   const { http, keys, deps } = context;
@@ -73,7 +83,12 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     }
   }
 
-  async function post(request: ChatRequest, options: CallOptions, streaming: boolean): Promise<HttpResponse> {
+  async function post(
+    request: Readonly<Record<string, unknown>>,
+    options: GenerationOptions,
+    prefill: boolean,
+    streaming: boolean,
+  ): Promise<HttpResponse> {
     const key = await keyOf();
     if (key === undefined) {
       throw new UpstreamError(`${config.id}: no API key configured`, {
@@ -83,7 +98,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
         providerId: config.id,
       });
     }
-    const base = options.prefill && config.prefillBaseUrl ? config.prefillBaseUrl : config.baseUrl;
+    const base = prefill && config.prefillBaseUrl ? config.prefillBaseUrl : config.baseUrl;
     const t = options.timeouts;
     const body = JSON.stringify(request);
     const send = async (apiKey: string): Promise<HttpResponse> => {
@@ -128,30 +143,45 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     return response;
   }
 
-  return {
-    ...providerBase(config, deps),
+  /** What a caller of another dialect asks for that the OpenAI body cannot say: logged once per call. */
+  const fromCanonical = (input: GenerationInput): ChatRequest => {
+    const dropped = new Set<string>();
+    const body = toChatRequest(input.canonical(), { onDrop: (what) => dropped.add(what) });
+    if (dropped.size > 0)
+      deps.logger.warn({
+        msg: "request fields an OpenAI-compatible target cannot carry were dropped",
+        provider: config.id,
+        dialect: input.dialect,
+        dropped: [...dropped].slice(0, 20).map((what) => quoteCallerText(what)),
+      });
+    return body;
+  };
 
-    async chatCompletion(request, options): Promise<ChatResult> {
+  const chat: Provider["chat"] = {
+    resume: config.assistantPrefill ? "prefill" : "restart",
+
+    async complete(input, options): Promise<WholeGeneration> {
       // Non-streaming answers arrive whole, so one timer in the HTTP client bounds headers and body.
       try {
-        // Absent and false both mean "not streamed": copy the request only to correct a true.
-        const response = await post(
-          request.stream === true ? { ...request, stream: false } : request,
-          options,
-          false,
-        );
-        return parseCompletion(config.id, await response.text());
+        const body = upstreamBody(input, options.model, false, fromCanonical);
+        const response = await post(body, options, input.prefill !== undefined, false);
+        const text = await response.text();
+        const json = parseCompletion(config.id, text);
+        return {
+          raw: text,
+          dialect: "openai-chat",
+          result: () => fromCompletion(json),
+          usage: reportedUsage(json.usage),
+          outputChars: completionOutputChars(json),
+        };
       } catch (error) {
         throw toUpstreamError(config.id, error);
       }
     },
 
-    async streamChat(request, options): Promise<ChatStream> {
-      const response = await post(
-        request.stream === true ? request : { ...request, stream: true },
-        options,
-        true,
-      );
+    async stream(input, options): Promise<GenerationStream> {
+      const body = upstreamBody(input, options.model, true, fromCanonical);
+      const response = await post(body, options, input.prefill !== undefined, true);
       if (isJson(response.headers["content-type"])) {
         // Some servers ignore `stream: true` and answer with the whole completion (issue 9: served
         // as a 502 and blamed on the provider). It is a good answer: replay it as stream events.
@@ -165,8 +195,8 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
         // A body that is SSE after all (only its content-type was wrong) is read as SSE.
         if (/^\s*(?:data|event|id|retry)?:/.test(text))
           return { events: streamEvents(config.id, once(Buffer.from(text)), deps, () => {}), cancel };
-        const completion = parseCompletion(config.id, text).json;
-        return { events: replayed(completion, request.stream_options?.include_usage === true), cancel };
+        const completion = parseCompletion(config.id, text);
+        return { events: replayed(completion), cancel };
       }
       let released = false;
       return {
@@ -181,6 +211,12 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
         },
       };
     },
+  };
+
+  return {
+    id: config.id,
+    config,
+    chat,
 
     async healthCheck(options) {
       const probe = config.healthProbe;
@@ -190,7 +226,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
         options,
         (error) => toUpstreamError(config.id, error),
         async (context) => {
-          if (probe.kind === "chat") return chatProbe(this, probe.model, context, deps.now);
+          if (probe.kind === "chat") return chatProbe({ config, chat }, probe.model, context, deps.now);
           const { signal, started, timeoutMs } = context;
           const key = await keyOf();
           const response = await http.request({
@@ -218,12 +254,52 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
 }
 
 /**
+ * The body sent upstream. An OpenAI chat caller's own body, copied only if a field must change:
+ * `model` is the target's, `stream` says how the call is made, a stream always asks for its usage
+ * (`stream_options.include_usage`: the engine meters every request, and the caller's dialect adapter
+ * keeps the usage chunk from a caller who did not ask), and a continuation (`input.prefill`) ends
+ * with the answer so far as an assistant message with `prefix: true` (DeepSeek's prefix completion,
+ * https://api-docs.deepseek.com/guides/chat_prefix_completion). Another dialect's input is sent as
+ * the OpenAI body of its canonical request, under the same rules.
+ */
+function upstreamBody(
+  input: GenerationInput,
+  model: string,
+  streaming: boolean,
+  fromCanonical: (input: GenerationInput) => ChatRequest,
+): Readonly<Record<string, unknown>> {
+  const body: Readonly<Record<string, unknown>> =
+    input.dialect === "openai-chat" ? input.body : fromCanonical(input);
+  const options = body.stream_options;
+  const asksUsage =
+    typeof options === "object" &&
+    options !== null &&
+    (options as { include_usage?: unknown }).include_usage === true;
+  const streamRight = streaming ? body.stream === true : body.stream !== true;
+  if (body.model === model && streamRight && (!streaming || asksUsage) && input.prefill === undefined)
+    return body;
+  const out: Record<string, unknown> = { ...body, model };
+  // Absent and false both mean "not streamed": a whole answer corrects only a true.
+  if (!streamRight) out.stream = streaming;
+  if (streaming && !asksUsage)
+    out.stream_options = {
+      ...(typeof options === "object" && options !== null ? options : {}),
+      include_usage: true,
+    };
+  if (input.prefill !== undefined) {
+    const messages = Array.isArray(body.messages) ? (body.messages as ChatMessage[]) : [];
+    out.messages = [...messages, { role: "assistant", content: input.prefill, prefix: true }];
+  }
+  return out;
+}
+
+/**
  * Checks a 200's body is one whole JSON chat completion: an object with a list of choices. Anything
  * else (HTML from a proxy, a truncated body, `{"error": ...}` sent with 200, JSON of another API) is
  * not a readable answer, and that is the provider's fault (issue 16): a 502 that fails over, never a
  * 200 carrying an error and never a 400 blamed on the caller.
  */
-function parseCompletion(providerId: string, body: string): ChatResult {
+function parseCompletion(providerId: string, body: string): Record<string, unknown> {
   let json: unknown;
   try {
     json = JSON.parse(body);
@@ -234,7 +310,7 @@ function parseCompletion(providerId: string, body: string): ChatResult {
     throw unreadable(providerId, "JSON that is not an object");
   const object = json as Record<string, unknown>;
   const choices = object.choices;
-  if (Array.isArray(choices) && choices.length > 0) return { body, json: object };
+  if (Array.isArray(choices) && choices.length > 0) return object;
   if (object.error !== undefined && object.error !== null) {
     const error = object.error as { message?: unknown };
     const message = typeof error === "string" ? error : error.message;
@@ -267,13 +343,11 @@ async function* once(bytes: Uint8Array): AsyncGenerator<Uint8Array> {
 
 /**
  * A whole completion as the events its stream would have had: a chunk with each choice's message as
- * its delta, a chunk with each finish reason, a usage chunk if the caller asked for one
- * (`stream_options.include_usage`, as OpenAI does), then `[DONE]`.
+ * its delta, a chunk with each finish reason, and a usage chunk when it has usage (a stream always
+ * asks for it). Each carries its chunk's JSON as `raw` and its canonical events; then the end.
  */
-async function* replayed(
-  completion: Record<string, unknown>,
-  includeUsage: boolean,
-): AsyncGenerator<StreamEvent> {
+async function* replayed(completion: Record<string, unknown>): AsyncGenerator<UpstreamEvent> {
+  const decoder = createChunkDecoder();
   const choices = Array.isArray(completion.choices) ? (completion.choices as unknown[]) : [];
   const head: Record<string, unknown> = {
     id: completion.id,
@@ -284,9 +358,9 @@ async function* replayed(
       ? {}
       : { system_fingerprint: completion.system_fingerprint }),
   };
-  const chunk = (fields: Record<string, unknown>): StreamEvent => {
+  const chunk = (fields: Record<string, unknown>): UpstreamEvent => {
     const object = { ...head, ...fields };
-    return { kind: "chunk", raw: JSON.stringify(object), chunk: object as ChatChunk };
+    return { raw: JSON.stringify(object), dialect: "openai-chat", events: decoder.push(object as ChatChunk) };
   };
   const each = (map: (choice: Record<string, unknown>, index: number) => Record<string, unknown>) =>
     choices.map((c, i) => {
@@ -308,8 +382,7 @@ async function* replayed(
       finish_reason: typeof choice.finish_reason === "string" ? choice.finish_reason : "stop",
     })),
   });
-  if (includeUsage && completion.usage !== undefined) yield chunk({ choices: [], usage: completion.usage });
-  yield { kind: "done" };
+  if (completion.usage !== undefined) yield chunk({ choices: [], usage: completion.usage });
 }
 
 /** A whole message as one stream delta: tool calls gain the `index` a streamed tool call carries. */
@@ -325,16 +398,19 @@ function deltaOf(message: unknown): Record<string, unknown> {
 }
 
 /**
- * Upstream SSE as parsed chunks. A malformed event is skipped and logged, never forwarded; an error
- * event becomes a thrown error; keep-alives are dropped here (they are not content). `finish` is told
- * whether the body was read to a clean end (the socket can be reused) or not (it is dropped).
+ * Upstream SSE as upstream events: each data event's payload as `raw`, beside the canonical events
+ * one decoder for the stream reads from it. A malformed event is skipped and logged, never
+ * forwarded; an error event becomes a thrown error; keep-alives are dropped here (they are not
+ * content); `[DONE]` ends the iterator. `finish` is told whether the body was read to a clean end
+ * (the socket can be reused) or not (it is dropped).
  */
 async function* streamEvents(
   providerId: string,
   body: AsyncIterable<Uint8Array>,
   deps: Deps,
   finish: (clean: boolean) => void,
-): AsyncGenerator<StreamEvent> {
+): AsyncGenerator<UpstreamEvent> {
+  const decoder: ChunkDecoder = createChunkDecoder();
   let malformed = 0;
   let done = false;
   try {
@@ -342,7 +418,6 @@ async function* streamEvents(
       if (event.kind !== "data") continue;
       if (event.data === "[DONE]") {
         done = true;
-        yield { kind: "done" };
         return;
       }
       let chunk: ChatChunk;
@@ -360,7 +435,7 @@ async function* streamEvents(
       }
       if (chunk.error !== undefined || event.event === "error")
         throw errorFromStreamEvent(providerId, chunk.error);
-      yield { kind: "chunk", raw: event.data, chunk };
+      yield { raw: event.data, dialect: "openai-chat", events: decoder.push(chunk) };
     }
     done = true; // the body ended cleanly: the socket can be reused
   } catch (error) {

@@ -9,9 +9,8 @@
  */
 import type { GenerationEvent, GenerationResult } from "../../core/events.ts";
 import type { AssistantPart, ToolCallPart } from "../../core/request.ts";
-import { usageFromOpenAI } from "../../providers/chunks.ts";
-import type { ChatChunk } from "../../providers/types.ts";
 import { finishFromOpenAI } from "./finish.ts";
+import { type ChatChunk, usageFromOpenAI } from "./wire.ts";
 
 type Obj = Record<string, unknown>;
 

@@ -8,8 +8,8 @@
  */
 import type { GenerationEvent, GenerationResult } from "../../core/events.ts";
 import type { Usage } from "../../core/usage.ts";
-import type { ChatChunk } from "../../providers/types.ts";
 import { finishToOpenAI } from "./finish.ts";
+import type { ChatChunk } from "./wire.ts";
 
 /** Identity of one answer, shared by its completion or every chunk of its stream. */
 export interface AnswerHead {

@@ -1,7 +1,7 @@
 import type { GenerationRequest } from "../../core/request.ts";
 import type { GenerationInput } from "../../providers/generation.ts";
-import type { ChatRequest } from "../../providers/types.ts";
 import { toGeneration } from "./parse.ts";
+import type { ChatRequest } from "./wire.ts";
 
 /**
  * An OpenAI chat body as a generation input: passed through as it is by a provider that speaks

@@ -27,7 +27,7 @@ import type {
   UserPart,
 } from "../../core/request.ts";
 import { InvalidRequestError, quoteCallerText } from "../../errors.ts";
-import type { ChatRequest } from "../../providers/types.ts";
+import type { ChatRequest } from "./wire.ts";
 
 type Obj = Record<string, unknown>;
 

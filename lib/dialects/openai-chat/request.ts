@@ -18,7 +18,7 @@ import type {
   ToolDefinition,
   UserPart,
 } from "../../core/request.ts";
-import type { ChatMessage, ChatRequest } from "../../providers/types.ts";
+import type { ChatMessage, ChatRequest } from "./wire.ts";
 
 type Obj = Record<string, unknown>;
 

@@ -8,8 +8,8 @@
 import { type GatewayError, toOpenAIErrorBody } from "../../errors.ts";
 import { SSE_DONE, sseData } from "../../http/sse.ts";
 import type { UpstreamEvent, WholeGeneration } from "../../providers/generation.ts";
-import type { ChatChunk } from "../../providers/types.ts";
 import { type AnswerHead, createChunkEncoder, toCompletion } from "./encode.ts";
+import type { ChatChunk } from "./wire.ts";
 
 export interface ChatStreamOptions {
   /** The caller asked for `stream_options.include_usage`. */

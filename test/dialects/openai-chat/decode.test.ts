@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import type { GenerationEvent } from "../../../lib/core/events.ts";
 import { createChunkDecoder, fromCompletion } from "../../../lib/dialects/openai-chat/decode.ts";
-import type { ChatChunk } from "../../../lib/providers/types.ts";
+import type { ChatChunk } from "../../../lib/dialects/openai-chat/wire.ts";
 import { fixtureChunks } from "./stream-fixtures.ts";
 
 /**

@@ -8,7 +8,7 @@ import {
   toOpenAIUsage,
 } from "../../../lib/dialects/openai-chat/encode.ts";
 import { finishFromOpenAI, finishToOpenAI } from "../../../lib/dialects/openai-chat/finish.ts";
-import type { ChatChunk } from "../../../lib/providers/types.ts";
+import type { ChatChunk } from "../../../lib/dialects/openai-chat/wire.ts";
 import { assemble, fixtureChunks } from "./stream-fixtures.ts";
 
 const head = { id: "chatcmpl-gw1", created: 1_760_000_000, model: "route-a" };

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { GenerationRequest } from "../../../lib/core/request.ts";
 import { toGeneration } from "../../../lib/dialects/openai-chat/parse.ts";
+import type { ChatRequest } from "../../../lib/dialects/openai-chat/wire.ts";
 import { InvalidRequestError } from "../../../lib/errors.ts";
-import type { ChatRequest } from "../../../lib/providers/types.ts";
 
 /** The 400 `toGeneration` throws for `body`; fails the test when it returns or throws another error. */
 function refused(body: unknown): InvalidRequestError {

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { GenerationRequest } from "../../../lib/core/request.ts";
 import { toGeneration } from "../../../lib/dialects/openai-chat/parse.ts";
 import { toChatRequest } from "../../../lib/dialects/openai-chat/request.ts";
-import type { ChatRequest } from "../../../lib/providers/types.ts";
+import type { ChatRequest } from "../../../lib/dialects/openai-chat/wire.ts";
 
 const PNG = "iVBORw0KGgoAAAANSUhEUg==";
 

@@ -1,4 +1,4 @@
-import type { ChatChunk } from "../../../lib/providers/types.ts";
+import type { ChatChunk } from "../../../lib/dialects/openai-chat/wire.ts";
 import { fixtureBytes } from "../../support/replay-upstream.ts";
 
 /**

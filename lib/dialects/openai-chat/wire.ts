@@ -1,19 +1,46 @@
-import type { Usage } from "../core/usage.ts";
-import type { ChatChunk } from "./types.ts";
-
 /**
- * Whether a streamed chunk carries something a caller sees: text, reasoning, a refusal, a tool call,
- * or a finish reason. Role-only openings and usage-only chunks do not count, and neither do SSE
- * comments (dropped before this point): a first-token timer must count content, not bytes.
+ * OpenAI Chat Completions wire shapes, and the few readings of them the gateway needs (issue 17:
+ * wire shapes live in the adapter that speaks them, not in the provider contract). Request:
+ * https://platform.openai.com/docs/api-reference/chat/create; chunk:
+ * https://platform.openai.com/docs/api-reference/chat-streaming/streaming.
  */
-export function hasContent(chunk: ChatChunk): boolean {
-  for (const choice of chunk.choices ?? []) {
-    const d = choice.delta;
-    if (choice.finish_reason) return true;
-    if (d && (d.content || d.reasoning_content || d.refusal || d.tool_calls?.length || d.function_call))
-      return true;
-  }
-  return false;
+import type { Usage } from "../../core/usage.ts";
+
+/** A chat message as the caller sent it; fields beyond these pass through untouched. */
+export interface ChatMessage {
+  role: string;
+  content?: unknown;
+  [field: string]: unknown;
+}
+
+/** The caller's chat completion request. Unknown fields (tools, response_format, ...) pass through. */
+export interface ChatRequest {
+  model: string;
+  messages: ChatMessage[];
+  stream?: boolean;
+  stream_options?: { include_usage?: boolean; [field: string]: unknown };
+  n?: number;
+  [field: string]: unknown;
+}
+
+/** The parts of a streamed chunk the gateway reads; the rest is forwarded as the provider sent it. */
+export interface ChatChunk {
+  id?: string;
+  model?: string;
+  choices?: Array<{
+    index?: number;
+    delta?: {
+      role?: string;
+      content?: string | null;
+      reasoning_content?: string | null;
+      refusal?: string | null;
+      tool_calls?: unknown[];
+      function_call?: unknown;
+    };
+    finish_reason?: string | null;
+  }>;
+  usage?: unknown;
+  error?: unknown;
 }
 
 /**
@@ -53,16 +80,9 @@ export function reportedUsage(usage: unknown): Usage | undefined {
 }
 
 /**
- * Characters of output a streamed chunk carries, every choice together: text, reasoning, a refusal,
- * tool-call names and arguments. What the gateway counts when the provider's usage never arrives.
+ * Characters of output in a whole completion, every choice's `message`: text, reasoning, a refusal,
+ * tool-call names and arguments. What the gateway counts when the provider's usage never arrived.
  */
-export function chunkOutputChars(chunk: ChatChunk): number {
-  let chars = 0;
-  for (const choice of chunk.choices ?? []) chars += messageChars(choice.delta);
-  return chars;
-}
-
-/** Characters of output in a whole completion, every choice's `message` (as {@link chunkOutputChars}). */
 export function completionOutputChars(completion: Record<string, unknown>): number {
   const choices = completion.choices;
   if (!Array.isArray(choices)) return 0;
@@ -74,7 +94,7 @@ export function completionOutputChars(completion: Record<string, unknown>): numb
   return chars;
 }
 
-/** A delta's or a message's output characters; parts of an unexpected type count as nothing. */
+/** A message's output characters; parts of an unexpected type count as nothing. */
 function messageChars(message: unknown): number {
   if (typeof message !== "object" || message === null) return 0;
   const m = message as Record<string, unknown>;

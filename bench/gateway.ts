@@ -1,12 +1,13 @@
 import { appendFileSync } from "node:fs";
-import { parseConfig, validateConfig } from "../lib/config/validate.ts";
+import { createDynamoClient, ensureTable } from "../lib/aws/dynamodb.ts";
 import { jsonLogger, silentLogger, systemDeps } from "../lib/deps.ts";
-import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../lib/health/dynamo-store.ts";
+import { createDynamoHealthStore } from "../lib/health/dynamo-store.ts";
 import type { HealthStore } from "../lib/health/types.ts";
 import { envKeys } from "../lib/providers/keys.ts";
 import { createRuntime } from "../lib/runtime.ts";
 import { startLocalDynamo } from "../lib/server/local-dynamo.ts";
 import { createNodeServer } from "../lib/server/node-server.ts";
+import { parseConfig, validateConfig } from "../lib/setup/validate.ts";
 import { serveAsBenchChild } from "./child.ts";
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";

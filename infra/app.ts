@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { App, Validations } from "aws-cdk-lib";
 import { AwsSolutionsChecks } from "cdk-nag";
-import { ConfigError } from "../lib/config/validate.ts";
+import { ConfigError } from "../lib/config/fields.ts";
 import { UndeployableConfigError } from "./deployable.ts";
 import { GatewayStack, parseReservedConcurrency, StackOptionError } from "./stack.ts";
 

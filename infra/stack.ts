@@ -21,9 +21,9 @@ import { Secret } from "aws-cdk-lib/aws-secretsmanager";
 import type { Construct } from "constructs";
 import type { BuildOptions } from "esbuild";
 import type { GatewayConfig } from "../lib/config/types.ts";
-import { parseConfig } from "../lib/config/validate.ts";
 import { METRICS_NAMESPACE } from "../lib/metrics/emf.ts";
 import type { BedrockOptions } from "../lib/providers/bedrock.ts";
+import { parseConfig } from "../lib/setup/validate.ts";
 import { bedrockGrants, bedrockTargets } from "./bedrock-grants.ts";
 import { checkDeployable, UndeployableConfigError } from "./deployable.ts";
 import { chatTableStatements, healthTableStatements } from "./table-access.ts";
@@ -198,7 +198,7 @@ export class GatewayStack extends Stack {
     // The health function is not given the caller keys: it never authenticates a caller, so it
     // builds no caller machinery and its role needs no caller item and no client-keys secret.
     const healthEnvironment = {
-      HEALTH_TABLE: table.tableName,
+      GATEWAY_TABLE: table.tableName,
       HEALTH_SCHEDULE_MS: String(scheduleMinutes * 60_000),
     };
     const chatEnvironment = {

@@ -2,7 +2,6 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { type HealthLookup, LoadBalancer } from "./balancer/load-balancer.ts";
 import type { GatewayConfig } from "./config/types.ts";
-import { parseConfig } from "./config/validate.ts";
 import { createMemoryCooldownStore } from "./cooldown/memory-store.ts";
 import { createSharedCooldownStore } from "./cooldown/shared-store.ts";
 import { targetKey } from "./cooldown/target.ts";
@@ -18,6 +17,7 @@ import { createHttpClient, type HttpClient } from "./http/client.ts";
 import { createProviderFactory, type ProviderFactory } from "./providers/factory.ts";
 import { type ApiKeys, envKeys, registeringKeys } from "./providers/keys.ts";
 import type { Provider } from "./providers/types.ts";
+import { parseConfig } from "./setup/validate.ts";
 
 /** Everything one process needs to serve requests, built once and shared by every request. */
 export interface GatewayRuntime {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { ConfigError } from "../lib/config/validate.ts";
+import { ConfigError } from "../lib/config/fields.ts";
 import {
   createRuntime,
   type GatewayRuntime,

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
 import { PutSecretValueCommand, SecretsManagerClient } from "@aws-sdk/client-secrets-manager";
@@ -6,7 +5,7 @@ import { generateKey, isKeyId } from "../callers/key.ts";
 import { type CallerStore, createCallerStore, MalformedKeyRecordError } from "../callers/store.ts";
 import { dayOf, type KeyLimits, type KeyRecord, LIMIT_NAMES } from "../callers/types.ts";
 import { hashClientKey, parseClientKeySecret } from "../gateway/auth.ts";
-import { createDynamoClient } from "../health/dynamo-store.ts";
+import { createDynamoClient, LOCAL_TABLE_NAME, tableNameFromEnv } from "./dynamodb.ts";
 import { secretsManagerReader } from "./secrets.ts";
 
 const CLIENT_KEY_USAGE = `usage: npm run client-key -- <command> [options]
@@ -23,7 +22,8 @@ limits: --rpm N  --tpm N  --tokens-per-day N  --tokens-per-month N  --cost-per-d
 expiry: --expires 2027-01-31 | 2027-01-31T18:00:00Z | 30d | 12h | 90m | 2w (from now); refused once passed
 
 where: locally the embedded table of \`npm start\` (http://127.0.0.1:$DYNAMODB_PORT, 8788); on AWS
-  --table <HealthTableName output> --region <region>; or --endpoint URL. --json prints JSON.
+  --table <HealthTableName output> --region <region> ($GATEWAY_TABLE, else $HEALTH_TABLE, names the
+  table when --table does not); or --endpoint URL. --json prints JSON.
 
 legacy secret ({ "sha256": [...] }, kept working as unnamed keys without limits):
   new | count | revoke <hash prefix> --secret NAME [--region REGION] | hash <key>
@@ -36,7 +36,10 @@ export interface ClientKeyIo {
   client?: SecretsManagerClient;
   /** A DynamoDB client to use instead of one built from the options (tests). */
   dynamo?: DynamoDBClient;
-  now?: () => number;
+  /** This machine's clock (a key's createdAt, `--expires 30d`, which day `usage` starts). */
+  now: () => number;
+  /** A CSPRNG for new keys: `crypto.randomBytes` at the edge. */
+  randomBytes: (size: number) => Buffer;
 }
 
 const LIMIT_FLAGS: Record<string, keyof KeyLimits> = {
@@ -126,11 +129,11 @@ export async function runClientKeyCli(argv: string[], io: ClientKeyIo): Promise<
     opt("endpoint") ??
     io.env.DYNAMODB_ENDPOINT ??
     (region ? undefined : `http://127.0.0.1:${io.env.DYNAMODB_PORT ?? 8788}`);
-  const tableName = opt("table") ?? io.env.HEALTH_TABLE ?? "llm-gateway-health";
+  const tableName = opt("table") ?? tableNameFromEnv(io.env) ?? LOCAL_TABLE_NAME;
   const client =
     io.dynamo ?? createDynamoClient({ ...(endpoint ? { endpoint } : {}), ...(region ? { region } : {}) });
   const store = createCallerStore(client, tableName);
-  const now = io.now ?? Date.now;
+  const now = io.now;
   const json = values.json === true;
   const ctx: CommandContext = { store, opt, io, now, json };
   try {
@@ -223,7 +226,7 @@ function modelsFrom(raw: string | undefined): string[] | undefined {
 async function create({ store, opt, io, now, json }: CommandContext): Promise<number> {
   const name = opt("name");
   if (!name) throw new UsageError("create needs --name NAME");
-  const made = generateKey();
+  const made = generateKey(io.randomBytes);
   const models = modelsFrom(opt("models"));
   const createdAt = now();
   const expiresAt = expiryFrom(opt("expires"), createdAt);
@@ -428,7 +431,7 @@ async function legacySecretCommand(
     if (command === "count") {
       io.out(`${hashes.length} key(s) in ${secretId}\n`);
     } else if (command === "new") {
-      const key = `sk-gw-${randomBytes(24).toString("base64url")}`;
+      const key = `sk-gw-${io.randomBytes(24).toString("base64url")}`;
       await save([...hashes, hashClientKey(key)]);
       io.out(`${key}\n`);
       io.err(`added to ${secretId}; the gateway accepts it within the secret cache TTL (5 min by default)\n`);

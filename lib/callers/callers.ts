@@ -17,8 +17,12 @@ export interface CallersOptions {
   policy: CallersPolicy;
   now: () => number;
   logger: Logger;
-  /** The ledger's timers (its flush timer, write timeouts, retry backoff); default: the real ones. */
-  timers?: Pick<Deps, "setTimer" | "sleep" | "random">;
+  /**
+   * The timers and random sources of {@link Deps} (the edge passes its whole `Deps`): the ledger's
+   * flush timer, write timeouts and backoff jitter, the gate's table-call timeouts and slot ids.
+   * Nothing in lib/callers falls back to the real clock, so tests run it on a fake one.
+   */
+  timers: Pick<Deps, "setTimer" | "sleep" | "random" | "newId">;
   legacyHashes?: () => Promise<readonly string[]>;
   /** Lambda: flush after each response. Otherwise a timer flushes every `policy.flushIntervalMs`. */
   flushAfterResponse?: boolean;
@@ -32,23 +36,21 @@ export interface CallersOptions {
  */
 export function createCallers(options: CallersOptions): Callers {
   const store = createCallerStore(options.client, options.tableName);
+  const deps = { ...options.timers, now: options.now, logger: options.logger };
   let gate: CallerGate | undefined;
   const ledger = createUsageLedger({
     client: options.client,
     tableName: options.tableName,
     prices: options.policy.prices,
-    now: options.now,
-    logger: options.logger,
+    deps,
     onTotals: (keyId, sk, values) => gate?.applyTotals(keyId, sk, values),
-    ...(options.timers ? { timers: options.timers } : {}),
     ...(options.metrics ? { metrics: options.metrics } : {}),
   });
   gate = createCallerAuth({
     store,
     ledger,
     policy: options.policy,
-    now: options.now,
-    logger: options.logger,
+    deps,
     ...(options.legacyHashes ? { legacyHashes: options.legacyHashes } : {}),
     ...(options.flushAfterResponse ? { flushAfterResponse: true } : {}),
     ...(options.register ? { register: options.register } : {}),

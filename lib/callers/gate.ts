@@ -1,6 +1,5 @@
-import { randomUUID } from "node:crypto";
 import type { CallersPolicy } from "../config/types.ts";
-import { type Logger, setTimer as realTimer, type Timer } from "../deps.ts";
+import type { Deps, Logger, Timer } from "../deps.ts";
 import { GatewayError } from "../errors.ts";
 import { createOutageLog, type OutageLog } from "../outage-log.ts";
 import { registerCallerKey } from "../secrets/redact.ts";
@@ -70,21 +69,25 @@ export interface CallerAuthOptions {
   policy: CallersPolicy;
   /** Hashes of the legacy `{ "sha256": [...] }` secret, if any (expected to cache). */
   legacyHashes?: () => Promise<readonly string[]>;
-  now: () => number;
-  logger: Logger;
+  /**
+   * The clock, the timers bounding table calls, the ids naming concurrency slots and the logger,
+   * from the edge's {@link Deps}: nothing here reads the real clock, so tests run on a fake one.
+   */
+  deps: GateDeps;
   register?: (key: string) => void;
   /** Flush the ledger after every chat response (Lambda); otherwise the ledger's timer does. */
   flushAfterResponse?: boolean;
   /** Keys kept in memory at most (a flood of made-up ids cannot grow the cache without bound). */
   maxCachedKeys?: number;
-  /** The timers bounding table calls (`Deps.setTimer`); real ones by default. */
-  setTimer?: (fn: () => void, ms: number) => Timer;
-  /** Names a request's concurrency slot in the table; random UUIDs by default. */
-  newId?: () => string;
 }
+
+/** What the gate takes from {@link Deps}. */
+export type GateDeps = Pick<Deps, "now" | "setTimer" | "newId" | "logger">;
 
 /** The gate, plus the hook through which a ledger flush refreshes the cached totals. */
 export interface CallerGate extends ClientAuth {
+  /** Every caller the gate verified is admitted (or refused) here. */
+  admit(caller: Caller, request: AdmissionRequest): Promise<UsageMeter>;
   /** The table's totals for one period item of a key, as a flush's ADD returned them. */
   applyTotals(keyId: string, sk: string, values: { tokens: number; cost: number }): void;
 }
@@ -166,7 +169,8 @@ export function createCallerAuth(options: CallerAuthOptions): CallerGate {
 }
 
 function gateState(options: CallerAuthOptions): GateState {
-  const { logger, now, policy } = options;
+  const { policy } = options;
+  const { logger, now, setTimer, newId } = options.deps;
   return {
     store: options.store,
     ledger: options.ledger,
@@ -175,8 +179,8 @@ function gateState(options: CallerAuthOptions): GateState {
     logger,
     legacyHashes: options.legacyHashes,
     register: options.register ?? registerCallerKey,
-    setTimer: options.setTimer ?? realTimer,
-    newId: options.newId ?? randomUUID,
+    setTimer,
+    newId,
     maxCached: options.maxCachedKeys ?? 10_000,
     cache: new Map(),
     loading: new Map(),

@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { createHash, timingSafeEqual } from "node:crypto";
 
 /**
  * A caller key: `sk-gw-<id>.<secret>`. The id (12 lower-case base-32 characters) is readable without
@@ -15,8 +15,8 @@ export interface NewKey {
   hash: string;
 }
 
-/** A fresh key: a 60-bit id and a 256-bit secret from `bytes` (the system's CSPRNG by default). */
-export function generateKey(bytes: (n: number) => Buffer = randomBytes): NewKey {
+/** A fresh key: a 60-bit id and a 256-bit secret from `bytes`, a CSPRNG (the CLI passes `crypto.randomBytes`). */
+export function generateKey(bytes: (n: number) => Buffer): NewKey {
   const raw = bytes(12);
   let id = "";
   for (let i = 0; i < 12; i++) id += ID_ALPHABET[(raw[i] ?? 0) % 32];

@@ -6,7 +6,7 @@ import {
 } from "@aws-sdk/client-dynamodb";
 import type { ModelPrice, RetryPolicy } from "../config/types.ts";
 import type { MeteredUsage, Usage } from "../core/usage.ts";
-import { type Deps, type Logger, setTimer, sleep, type Timer } from "../deps.ts";
+import type { Deps, Timer } from "../deps.ts";
 import type { TokenMetrics } from "../metrics/emf.ts";
 import { createOutageLog } from "../outage-log.ts";
 import { backoffDelay } from "../retry/backoff.ts";
@@ -80,16 +80,20 @@ export interface LedgerOptions {
   client: DynamoDBClient;
   tableName: string;
   prices: Record<string, ModelPrice>;
-  now: () => number;
-  logger: Logger;
-  /** The timers and random source of {@link Deps} (default: the real ones), so tests run on a fake clock. */
-  timers?: Pick<Deps, "setTimer" | "sleep" | "random">;
+  /**
+   * The clock, the timers (the flush timer, write timeouts, retry backoff), the jitter's random
+   * source and the logger, from the edge's {@link Deps}, so tests run on a fake clock.
+   */
+  deps: LedgerDeps;
   /** Told the period totals the table returned after a flush (the limits' view of the fleet). */
   onTotals?: (keyId: string, sk: string, values: { tokens: number; cost: number }) => void;
   metrics?: (metric: UsageMetric) => void;
   /** Longest wait for one write (default 1 s): on Lambda a flush delays the end of a response. */
   writeTimeoutMs?: number;
 }
+
+/** What the ledger takes from {@link Deps}. */
+export type LedgerDeps = Pick<Deps, "now" | "setTimer" | "sleep" | "random" | "logger">;
 
 /** A retry needs at least this long before the deadline (a write takes milliseconds in-region). */
 const MIN_RETRY_WRITE_MS = 200;
@@ -135,15 +139,15 @@ export function countUsage(usage: Usage | MeteredUsage, price: ModelPrice | unde
  * timer). No DynamoDB call sits on a request's path: `record` only touches memory.
  */
 export function createUsageLedger(options: LedgerOptions): UsageLedger {
-  const { client, tableName: TableName, now } = options;
+  const { client, tableName: TableName } = options;
+  const { now, logger, setTimer, sleep, random } = options.deps;
   let pending = new Map<string, Increment>();
   let inflight = new Map<string, Increment>();
   let chain: Promise<void> = Promise.resolve();
   let timer: Timer | undefined;
-  const timers = options.timers ?? { setTimer, sleep, random: Math.random };
   const writeTimeoutMs = options.writeTimeoutMs ?? 1_000;
   const outage = createOutageLog({
-    logger: options.logger,
+    logger,
     failing: "usage not written to the table; kept for the next flush",
     recovered: "usage written to the table again",
     unit: "writes",
@@ -188,7 +192,7 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
     }
     const periodic = /^(DAY|MONTH|MINUTE)#/.test(inc.sk);
     const abort = new AbortController();
-    const timeout = timers.setTimer(
+    const timeout = setTimer(
       () => abort.abort(new Error(`usage write timed out after ${timeoutMs} ms`)),
       timeoutMs,
     );
@@ -263,10 +267,10 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
     let timeoutMs = writeTimeoutMs;
     for (let attempt = 1; !(await writePending(timeoutMs)); attempt++) {
       if (deadline === undefined || attempt >= FLUSH_RETRY.maxAttempts) return;
-      const wait = backoffDelay(attempt, FLUSH_RETRY, timers.random);
+      const wait = backoffDelay(attempt, FLUSH_RETRY, random);
       timeoutMs = Math.min(writeTimeoutMs, deadline - now() - wait);
       if (timeoutMs < MIN_RETRY_WRITE_MS) return;
-      await timers.sleep(wait);
+      await sleep(wait);
     }
   }
 
@@ -343,14 +347,14 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
       chain = chain
         .then(() => flushUntil(flushOptions.deadline))
         .catch((error: unknown) => {
-          options.logger.error({ msg: "usage flush failed", error: (error as Error)?.message });
+          logger.error({ msg: "usage flush failed", error: (error as Error)?.message });
         });
       return chain;
     },
     start(intervalMs) {
       if (timer) return;
       // Re-armed once each flush is over, so a slow table never stacks flushes up.
-      const tick = timers.setTimer(() => void ledger.flush().finally(() => tick.refresh()), intervalMs);
+      const tick = setTimer(() => void ledger.flush().finally(() => tick.refresh()), intervalMs);
       tick.unref();
       timer = tick;
     },

@@ -1,8 +1,8 @@
 /**
  * Readers for the fields of a configuration document, shared by the gateway's validation
- * (`validate.ts`) and each provider definition's validation of its own fields (`lib/providers/*`).
- * They live apart from `validate.ts` so a provider file can use them without importing the
- * validator, which imports the provider registry: no import cycle.
+ * (`lib/setup/validate.ts`) and each provider definition's validation of its own fields
+ * (`lib/providers/*`). They live in lib/config, below the providers, and the validator above them,
+ * since it imports the provider registry: no folder imports the other's (issue 17).
  */
 
 /** A configuration that cannot be used; the message starts with the path of the offending field. */

@@ -1,16 +1,17 @@
 import { type AttributeValue, type DynamoDBClient, ScanCommand } from "@aws-sdk/client-dynamodb";
-import { parseCliArgs } from "../cli-args.ts";
-import { DEFAULT_HEALTH } from "../config/validate.ts";
 import {
   createDynamoClient,
-  createDynamoHealthStore,
   type DynamoTimeouts,
-  STATE_SK,
-} from "./dynamo-store.ts";
+  LOCAL_TABLE_NAME,
+  tableNameFromEnv,
+} from "../aws/dynamodb.ts";
+import { parseCliArgs } from "../cli-args.ts";
+import { DEFAULT_HEALTH } from "../config/defaults.ts";
+import { createDynamoHealthStore, STATE_SK } from "./dynamo-store.ts";
 
 /**
  * An operator waits at a prompt, and `list` scans the whole table, so the CLI allows more than the
- * gateway (lib/health/dynamo-store.ts DYNAMO_TIMEOUTS): 3 s to connect, 10 s per call. A table that
+ * gateway (lib/aws/dynamodb.ts DYNAMO_TIMEOUTS): 3 s to connect, 10 s per call. A table that
  * does not answer then ends the command with an error instead of a prompt that never comes back.
  */
 export const CLI_DYNAMO_TIMEOUTS: DynamoTimeouts = { connectMs: 3_000, requestMs: 10_000 };
@@ -25,7 +26,7 @@ commands:
   disable <provider>            take it out of every route, without a redeploy
 
 options:
-  --table NAME      the health table (default: $HEALTH_TABLE, else llm-gateway-health)
+  --table NAME      the gateway's table (default: $GATEWAY_TABLE, else $HEALTH_TABLE, else llm-gateway-health)
   --region REGION   an AWS table in this region (default: $AWS_REGION)
   --endpoint URL    a DynamoDB endpoint (default: $DYNAMODB_ENDPOINT, else the local
                     one npm start runs, http://127.0.0.1:$DYNAMODB_PORT (8788), when no
@@ -55,7 +56,7 @@ export async function runHealthCli(argv: string[], io: CliIo): Promise<number> {
     return 0;
   }
   const { options, args } = parsed;
-  const tableName = options.table ?? io.env.HEALTH_TABLE ?? "llm-gateway-health";
+  const tableName = options.table ?? tableNameFromEnv(io.env) ?? LOCAL_TABLE_NAME;
   const region = options.region ?? io.env.AWS_REGION;
   const endpoint =
     options.endpoint ??

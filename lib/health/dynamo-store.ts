@@ -3,12 +3,10 @@ import {
   BatchGetItemCommand,
   type BatchGetItemCommandOutput,
   ConditionalCheckFailedException,
-  CreateTableCommand,
-  DynamoDBClient,
+  type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
-  ResourceInUseException,
   UpdateItemCommand,
 } from "@aws-sdk/client-dynamodb";
 import type { HealthPolicy } from "../config/types.ts";
@@ -37,82 +35,6 @@ export const STATE_SK = "STATE";
 const providerPk = (id: string) => `PROVIDER#${id}`;
 const targetPk = (target: string) => `TARGET#${target}`;
 const checkSk = (at: number) => `CHECK#${String(at).padStart(15, "0")}`;
-
-/**
- * How long one DynamoDB call may take. Without these the SDK waits as long as the socket lives: a
- * table endpoint that accepted connections and never answered froze health reads and checks for
- * minutes, and `npm start` never listened (issue 9).
- */
-export interface DynamoTimeouts {
-  /** Opening the TCP (and TLS) connection. */
-  connectMs: number;
-  /** From sending the request to the response's headers; also the longest a socket may sit idle. */
-  requestMs: number;
-}
-
-/**
- * For the gateway and the health job: a health read or write is small (one BatchGetItem of at most
- * 100 keys, single-item updates) and normally answers in tens of milliseconds, so 1 s to connect and
- * 2 s to answer are generous; with `maxAttempts: 2` a dead table fails a call within about 6 s.
- */
-export const DYNAMO_TIMEOUTS: DynamoTimeouts = { connectMs: 1_000, requestMs: 2_000 };
-
-export interface DynamoClientOptions {
-  region?: string;
-  /** A local endpoint (dynalite); dummy credentials are used with it. */
-  endpoint?: string;
-  /** Default {@link DYNAMO_TIMEOUTS}. */
-  timeouts?: Partial<DynamoTimeouts>;
-}
-
-/** One client per process; with an endpoint it talks to a local DynamoDB with dummy credentials. */
-export function createDynamoClient(options: DynamoClientOptions = {}): DynamoDBClient {
-  const timeouts = { ...DYNAMO_TIMEOUTS, ...options.timeouts };
-  const common = {
-    maxAttempts: 2,
-    // The SDK accepts the NodeHttpHandler's options here. `requestTimeout` alone only logs a warning
-    // (it used to mean an idle timeout): `throwOnRequestTimeout` makes it fail the call, which the
-    // SDK then retries as a transient error. `socketTimeout` bounds a response body that stalls
-    // after its headers.
-    requestHandler: {
-      connectionTimeout: timeouts.connectMs,
-      requestTimeout: timeouts.requestMs,
-      throwOnRequestTimeout: true,
-      socketTimeout: timeouts.requestMs,
-    },
-  };
-  if (options.endpoint) {
-    return new DynamoDBClient({
-      ...common,
-      endpoint: options.endpoint,
-      region: options.region ?? "local",
-      credentials: { accessKeyId: "local", secretAccessKey: "local" },
-    });
-  }
-  return new DynamoDBClient(options.region ? { ...common, region: options.region } : common);
-}
-
-/** Creates the table as the CDK stack does (for the local embedded DynamoDB); an existing one is kept. */
-export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  try {
-    await client.send(
-      new CreateTableCommand({
-        TableName: tableName,
-        BillingMode: "PAY_PER_REQUEST",
-        KeySchema: [
-          { AttributeName: "pk", KeyType: "HASH" },
-          { AttributeName: "sk", KeyType: "RANGE" },
-        ],
-        AttributeDefinitions: [
-          { AttributeName: "pk", AttributeType: "S" },
-          { AttributeName: "sk", AttributeType: "S" },
-        ],
-      }),
-    );
-  } catch (error) {
-    if (!(error instanceof ResourceInUseException)) throw error;
-  }
-}
 
 type Item = Record<string, AttributeValue>;
 

@@ -1,12 +1,13 @@
+import { createDynamoClient, TABLE_ENV, tableNameFromEnv } from "../aws/dynamodb.ts";
 import { createSecretCache, createSecretsClient, secretKeys, secretsManagerReader } from "../aws/secrets.ts";
 import { type Callers, createCallers } from "../callers/callers.ts";
 import type { GatewayConfig } from "../config/types.ts";
-import { parseConfig } from "../config/validate.ts";
 import { jsonLogger, logLevelFromEnv, systemDeps } from "../deps.ts";
 import { parseClientKeySecret } from "../gateway/auth.ts";
-import { createDynamoClient, createDynamoHealthStore } from "../health/dynamo-store.ts";
+import { createDynamoHealthStore } from "../health/dynamo-store.ts";
 import { emfSink, emfTokenSink } from "../metrics/emf.ts";
 import { createRuntime, type GatewayRuntime } from "../runtime.ts";
+import { parseConfig } from "../setup/validate.ts";
 
 /**
  * The configuration baked into the bundle at deploy time (esbuild `define`), so it needs no I/O and
@@ -30,8 +31,8 @@ export function createLambdaRuntime(
   onShutdown: (flush: () => Promise<void>) => void = flushOnSigterm,
 ): GatewayRuntime {
   const config = lambdaConfig(env);
-  const tableName = env.HEALTH_TABLE;
-  if (!tableName) throw new Error("HEALTH_TABLE is not set");
+  const tableName = tableNameFromEnv(env);
+  if (!tableName) throw new Error(`${TABLE_ENV} is not set`);
   const deps = systemDeps(jsonLogger(undefined, logLevelFromEnv(env)));
   deps.metrics = emfSink((line) => process.stdout.write(line), Date.now);
   const secrets = createSecretCache(secretsManagerReader(createSecretsClient()), {

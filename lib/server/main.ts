@@ -1,10 +1,11 @@
+import { createDynamoClient, ensureTable, LOCAL_TABLE_NAME, tableNameFromEnv } from "../aws/dynamodb.ts";
 import { type Callers, createCallers } from "../callers/callers.ts";
+import { ConfigError } from "../config/fields.ts";
 import type { GatewayConfig } from "../config/types.ts";
-import { ConfigError } from "../config/validate.ts";
 import type { Deps } from "../deps.ts";
 import { jsonLogger, logLevelFromEnv, sleep, systemDeps } from "../deps.ts";
 import { hashClientKey } from "../gateway/auth.ts";
-import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../health/dynamo-store.ts";
+import { createDynamoHealthStore } from "../health/dynamo-store.ts";
 import { createRuntime, loadConfigFromEnv } from "../runtime.ts";
 import { startLocalDynamo } from "./local-dynamo.ts";
 import { createNodeServer, listen } from "./node-server.ts";
@@ -38,7 +39,7 @@ async function main(): Promise<void> {
     ? undefined
     : await startLocalDynamo(Number(process.env.DYNAMODB_PORT ?? 8788));
   const endpoint = process.env.DYNAMODB_ENDPOINT ?? (local?.endpoint as string);
-  const tableName = process.env.HEALTH_TABLE ?? "llm-gateway-health";
+  const tableName = tableNameFromEnv(process.env) ?? LOCAL_TABLE_NAME;
   const client = createDynamoClient({ endpoint });
   const healthStore = createDynamoHealthStore({
     client,
@@ -138,7 +139,7 @@ const TABLE_RETRY_MS = { first: 1_000, max: 30_000 };
 
 /**
  * Creates (or finds) the table until it works or `signal` aborts. Each attempt is bounded by the
- * DynamoDB client's timeouts (lib/health/dynamo-store.ts). Says so once when the table is
+ * DynamoDB client's timeouts (lib/aws/dynamodb.ts). Says so once when the table is
  * unreachable, and once when it is ready after that.
  */
 async function keepEnsuringTable(

@@ -1,5 +1,6 @@
-import { DEFAULT_HEALTH } from "../config/validate.ts";
-import { createDynamoClient, createDynamoHealthStore } from "../health/dynamo-store.ts";
+import { createDynamoClient } from "../aws/dynamodb.ts";
+import { DEFAULT_HEALTH } from "../config/defaults.ts";
+import { createDynamoHealthStore } from "../health/dynamo-store.ts";
 import type { CheckRecord, ProviderState } from "../health/types.ts";
 
 export interface HealthTableTarget {

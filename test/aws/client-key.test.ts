@@ -1,13 +1,16 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runClientKeyCli } from "../../lib/aws/client-key-cli.ts";
 import { createCallers } from "../../lib/callers/callers.ts";
 import { keyIdOf } from "../../lib/callers/key.ts";
-import { DEFAULT_CALLERS } from "../../lib/config/validate.ts";
+import { DEFAULT_CALLERS } from "../../lib/config/defaults.ts";
 import { NO_USAGE } from "../../lib/core/usage.ts";
 import { silentLogger } from "../../lib/deps.ts";
+import { timersOn } from "../callers/support.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
+import { createFakeClock } from "../support/fake-clock.ts";
 
 const NOW = Date.UTC(2026, 10, 29, 12, 0, 30);
 let table: TestTable;
@@ -32,6 +35,7 @@ async function cli(...argv: string[]): Promise<{ code: number; out: string; err:
     env: {},
     dynamo: table.client,
     now: () => NOW,
+    randomBytes,
   });
   return { code, out, err };
 }
@@ -122,6 +126,7 @@ describe("npm run client-key (caller keys in the table)", () => {
       policy: { ...DEFAULT_CALLERS, prices: { m: { input: 1, output: 2, cachedInput: 0.5 } } },
       now: () => NOW,
       logger: silentLogger,
+      timers: timersOn(createFakeClock(NOW)),
       flushAfterResponse: true,
     });
     const id = keyIdOf((await cli("create", "--name", "bob")).out.trim()) as string;

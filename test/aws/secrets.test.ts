@@ -1,8 +1,9 @@
+import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runClientKeyCli } from "../../lib/aws/client-key-cli.ts";
 import { createSecretCache, secretKeys, secretsManagerReader } from "../../lib/aws/secrets.ts";
-import { validateConfig } from "../../lib/config/validate.ts";
 import { hashClientKey, parseClientKeySecret } from "../../lib/gateway/auth.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 import { type FakeSecrets, startFakeSecrets } from "../support/fake-secrets.ts";
 import { startFakeUpstream } from "../support/fake-upstream.ts";
 import { chatBody, jsonOf, postChat, startGateway } from "../support/gateway.ts";
@@ -130,6 +131,8 @@ describe("npm run client-key", () => {
       err: () => {},
       env: {},
       client: secrets.client(),
+      now: () => 0,
+      randomBytes,
     };
 
     expect(await runClientKeyCli(["new", "--secret", "gw/clients"], io)).toBe(0);

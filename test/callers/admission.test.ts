@@ -2,9 +2,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Callers } from "../../lib/callers/callers.ts";
 import { worstCase } from "../../lib/callers/gate.ts";
 import type { AdmissionRequest } from "../../lib/callers/types.ts";
+import { DEFAULT_CALLERS } from "../../lib/config/defaults.ts";
 import { ConfigError } from "../../lib/config/fields.ts";
-import { DEFAULT_CALLERS, validateConfig } from "../../lib/config/validate.ts";
 import { NO_USAGE } from "../../lib/core/usage.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 import { type CustomResponder, type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
 import { chatBody, jsonOf, postChat, startGateway, type TestGateway } from "../support/gateway.ts";
@@ -69,7 +70,7 @@ describe("admission reserves a request's worst case (issue 16)", () => {
   it("admits only the staggered long streams whose reservation fits, and settles each to its real usage", async () => {
     const held = heldStreams();
     upstream.fallback = { kind: "custom", respond: held.responder };
-    const callers = callersOn(table, { now: testClock().now });
+    const callers = callersOn(table, { clock: testClock() });
     const gateway = await gatewayWith(callers);
     const budget = 100;
     const { auth } = await createKey(callers, "staggered", { limits: { tokensPerDay: budget } });
@@ -112,7 +113,7 @@ describe("admission reserves a request's worst case (issue 16)", () => {
   it("admits only as many parallel streams as fit, the default reservation standing in for a missing max_tokens", async () => {
     const held = heldStreams();
     upstream.fallback = { kind: "custom", respond: held.responder };
-    const callers = callersOn(table, { now: testClock().now, policy: { defaultOutputReservation: 40 } });
+    const callers = callersOn(table, { clock: testClock(), policy: { defaultOutputReservation: 40 } });
     const gateway = await gatewayWith(callers);
     const { auth } = await createKey(callers, "parallel", { limits: { tokensPerDay: 100 } });
 
@@ -138,7 +139,7 @@ describe("admission reserves a request's worst case (issue 16)", () => {
   });
 
   it("refuses a request whose n answers cannot fit up front, before any upstream call", async () => {
-    const callers = callersOn(table, { now: testClock().now });
+    const callers = callersOn(table, { clock: testClock() });
     const gateway = await gatewayWith(callers);
     const { auth } = await createKey(callers, "many-answers", { limits: { tokensPerDay: 100 } });
     const before = upstream.requests.length;
@@ -185,7 +186,7 @@ describe("admission reserves a request's worst case (issue 16)", () => {
 
     // One environment: four reservations of 25 fill 100 exactly; every answer using its worst case
     // spends exactly the limit, never more.
-    const one = callersOn(table, { now: clock.now });
+    const one = callersOn(table, { clock });
     const alone = await createKey(one, "alone", { limits: { tokensPerDay: limit } });
     const meters = await fill(one, alone.auth);
     expect(meters).toHaveLength(4);
@@ -194,8 +195,8 @@ describe("admission reserves a request's worst case (issue 16)", () => {
     expect((await one.store.totals(alone.id, clock.now())).dayTokens).toBe(limit);
 
     // Two environments that have not seen each other's holds: each fills what it saw left (100).
-    const a = callersOn(table, { now: clock.now });
-    const b = callersOn(table, { now: clock.now });
+    const a = callersOn(table, { clock });
+    const b = callersOn(table, { clock });
     const shared = await createKey(a, "shared", { limits: { tokensPerDay: limit } });
     const inA = await fill(a, shared.auth);
     const inB = await fill(b, shared.auth);
@@ -216,8 +217,8 @@ describe("maxConcurrent (issue 16)", () => {
     const held = heldStreams();
     upstream.fallback = { kind: "custom", respond: held.responder };
     const clock = testClock();
-    const a = callersOn(table, { now: clock.now, flushAfterResponse: true });
-    const b = callersOn(table, { now: clock.now, flushAfterResponse: true });
+    const a = callersOn(table, { clock, flushAfterResponse: true });
+    const b = callersOn(table, { clock, flushAfterResponse: true });
     const [ga, gb] = [await gatewayWith(a), await gatewayWith(b)];
     const { auth } = await createKey(a, "two-at-a-time", { limits: { maxConcurrent: 2 } });
     const body = chatBody("m", { stream: true });
@@ -235,8 +236,8 @@ describe("maxConcurrent (issue 16)", () => {
     for (const r of first) await r.text();
     // As on Lambda before the invocation returns: the slots given back are written.
     await Promise.all([
-      a.auth.afterResponse?.(Date.now() + 5_000),
-      b.auth.afterResponse?.(Date.now() + 5_000),
+      a.auth.afterResponse?.(clock.now() + 5_000),
+      b.auth.afterResponse?.(clock.now() + 5_000),
     ]);
     upstream.fallback = { kind: "answer" };
     const after = [await postChat(gb.url, body, auth), await postChat(ga.url, body, auth)];
@@ -246,15 +247,15 @@ describe("maxConcurrent (issue 16)", () => {
   it("frees the slot of an environment that died holding it once its lease ends", async () => {
     const clock = testClock();
     const policy = { concurrencyLeaseMs: 60_000 };
-    const dead = callersOn(table, { now: clock.now, policy });
-    const alive = callersOn(table, { now: clock.now, policy });
+    const dead = callersOn(table, { clock, policy });
+    const alive = callersOn(table, { clock, policy });
     const { auth } = await createKey(dead, "one-at-a-time", { limits: { maxConcurrent: 1 } });
     const request: AdmissionRequest = { model: "m", promptTokens: 1, maxOutputTokens: 1, choices: 1 };
     // Admitted, and never recorded: the environment is gone.
     await dead.auth.admit?.(await dead.auth.verify(auth), request);
     const caller = await alive.auth.verify(auth);
     await expect(alive.auth.admit?.(caller, request)).rejects.toMatchObject({ param: "maxConcurrent" });
-    clock.advance(60_001);
+    await clock.advance(60_001);
     const meter = await alive.auth.admit?.(caller, request);
     expect(meter?.keyId).toBe(caller.id);
     for (const c of [dead, alive]) c.ledger.stop();
@@ -263,7 +264,7 @@ describe("maxConcurrent (issue 16)", () => {
 
 describe("models a key may not use do not exist for it (issue 16)", () => {
   it("answers a forbidden model exactly as an unknown one, in chat, the list and the model's page", async () => {
-    const callers = callersOn(table, { now: testClock().now });
+    const callers = callersOn(table, { clock: testClock() });
     const gateway = await gatewayWith(callers);
     const { auth } = await createKey(callers, "only-m", { models: ["m"] });
     const before = upstream.requests.length;
@@ -290,11 +291,11 @@ describe("models a key may not use do not exist for it (issue 16)", () => {
 describe("key expiry and revocation, judged by the function's clock (issue 16)", () => {
   it("refuses a key once its expiry has passed by the gateway's clock", async () => {
     const clock = testClock();
-    const callers = callersOn(table, { now: clock.now });
+    const callers = callersOn(table, { clock });
     const gateway = await gatewayWith(callers);
     const { auth } = await createKey(callers, "expiring", { expiresAt: clock.now() + 1_000 });
     expect((await postChat(gateway.url, chatBody("m"), auth)).status).toBe(200);
-    clock.advance(1_000);
+    await clock.advance(1_000);
     const refused = await postChat(gateway.url, chatBody("m"), auth);
     expect(refused.status).toBe(401);
     expect((await jsonOf(refused)).error).toMatchObject({
@@ -305,13 +306,13 @@ describe("key expiry and revocation, judged by the function's clock (issue 16)",
 
   it("refuses a revoked key whatever time the CLI's clock wrote", async () => {
     const clock = testClock();
-    const callers = callersOn(table, { now: clock.now, policy: { cacheTtlMs: 1_000 } });
+    const callers = callersOn(table, { clock, policy: { cacheTtlMs: 1_000 } });
     const gateway = await gatewayWith(callers);
     const { id, auth } = await createKey(callers, "revoked-ahead");
     expect((await postChat(gateway.url, chatBody("m"), auth)).status).toBe(200);
     // The operator's machine runs an hour ahead of the function's.
     await callers.store.revoke(id, clock.now() + 3_600_000);
-    clock.advance(1_001);
+    await clock.advance(1_001);
     const refused = await postChat(gateway.url, chatBody("m"), auth);
     expect(refused.status).toBe(401);
     expect((await jsonOf(refused)).error.message).toBe("This API key has been revoked.");

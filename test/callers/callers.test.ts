@@ -1,8 +1,10 @@
+import { BatchGetItemCommand, UpdateItemCommand } from "@aws-sdk/client-dynamodb";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Callers } from "../../lib/callers/callers.ts";
 import { createUsageLedger } from "../../lib/callers/ledger.ts";
 import { callerPk, createCallerStore, KEY_SK } from "../../lib/callers/store.ts";
 import { NO_USAGE } from "../../lib/core/usage.ts";
+import type { GatewayError } from "../../lib/errors.ts";
 import { hashClientKey } from "../../lib/gateway/auth.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 import { DEFAULT_TOKENS, type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
@@ -15,7 +17,7 @@ import {
   startGateway,
   type TestGateway,
 } from "../support/gateway.ts";
-import { callersOn, config, createKey, testClock } from "./support.ts";
+import { callersOn, config, createKey, testClock, timersOn } from "./support.ts";
 
 /** What one answer of the fake upstream costs: 10 prompt tokens, one completion token per piece. */
 const TOKENS_PER_ANSWER = 10 + DEFAULT_TOKENS.length;
@@ -45,8 +47,8 @@ async function gatewayWith(callers: Callers): Promise<TestGateway> {
 describe("callers: limits across instances sharing one table", () => {
   it("refuses a key's 6th request in a minute with 429 and Retry-After, whichever instance gets it", async () => {
     const clock = testClock();
-    const a = callersOn(table, { now: clock.now });
-    const b = callersOn(table, { now: clock.now });
+    const a = callersOn(table, { clock });
+    const b = callersOn(table, { clock });
     const [ga, gb] = [await gatewayWith(a), await gatewayWith(b)];
     const { auth } = await createKey(a, "five-a-minute", { limits: { rpm: 5 } });
 
@@ -65,15 +67,15 @@ describe("callers: limits across instances sharing one table", () => {
       expect(body.error.message).toContain("five-a-minute");
     }
     // The next minute is a new window.
-    clock.advance(30_000);
+    await clock.advance(30_000);
     expect((await postChat(ga.url, chatBody("m"), auth)).status).toBe(200);
   });
 
   it("stops a key once its daily token budget is spent, overshooting by at most (N − 1) reservations", async () => {
     const clock = testClock();
     // As on Lambda: each instance flushes after its response, so it learns the fleet's totals then.
-    const a = callersOn(table, { now: clock.now, flushAfterResponse: true });
-    const b = callersOn(table, { now: clock.now, flushAfterResponse: true });
+    const a = callersOn(table, { clock, flushAfterResponse: true });
+    const b = callersOn(table, { clock, flushAfterResponse: true });
     const [ga, gb] = [await gatewayWith(a), await gatewayWith(b)];
     const budget = 100;
     const { id, auth } = await createKey(a, "budgeted", { limits: { tokensPerDay: budget } });
@@ -117,7 +119,7 @@ describe("callers: limits across instances sharing one table", () => {
 describe("callers: the usage ledger", () => {
   it("adds every answer's usage per key, model and day, streams included, and hides the usage it asked for", async () => {
     const clock = testClock();
-    const callers = callersOn(table, { now: clock.now });
+    const callers = callersOn(table, { clock });
     const gateway = await gatewayWith(callers);
     const { id, auth } = await createKey(callers, "metered");
     const before = upstream.requests.length;
@@ -154,7 +156,7 @@ describe("callers: the usage ledger", () => {
 
   it("logs the key's id and name with each request, never the key", async () => {
     const logs: LogLine[] = [];
-    const callers = callersOn(table, { now: testClock().now, logs });
+    const callers = callersOn(table, { clock: testClock(), logs });
     const gateway = await gatewayWith(callers);
     const { id, key, auth } = await createKey(callers, "logged");
     expect((await postChat(gateway.url, chatBody("m"), auth)).status).toBe(200);
@@ -167,13 +169,13 @@ describe("callers: the usage ledger", () => {
 describe("callers: keys", () => {
   it("refuses a revoked key once the key cache's TTL has passed", async () => {
     const clock = testClock();
-    const callers = callersOn(table, { now: clock.now, policy: { cacheTtlMs: 5_000 } });
+    const callers = callersOn(table, { clock, policy: { cacheTtlMs: 5_000 } });
     const gateway = await gatewayWith(callers);
     const { id, auth } = await createKey(callers, "soon-revoked");
     expect((await postChat(gateway.url, chatBody("m"), auth)).status).toBe(200);
 
     await callers.store.revoke(id, clock.now());
-    clock.advance(5_001);
+    await clock.advance(5_001);
     const refused = await postChat(gateway.url, chatBody("m"), auth);
     expect(refused.status).toBe(401);
     expect((await jsonOf(refused)).error).toMatchObject({
@@ -184,10 +186,9 @@ describe("callers: keys", () => {
 
   it("skips a malformed key record with a 401, logged once, never a 500", async () => {
     const logs: LogLine[] = [];
-    const callers = callersOn(table, { now: testClock().now, logs });
+    const callers = callersOn(table, { clock: testClock(), logs });
     const gateway = await gatewayWith(callers);
     const { id, auth } = await createKey(callers, "broken");
-    const { UpdateItemCommand } = await import("@aws-sdk/client-dynamodb");
     await table.client.send(
       new UpdateItemCommand({
         TableName: table.tableName,
@@ -202,7 +203,7 @@ describe("callers: keys", () => {
 
   it("keeps the legacy { sha256: [...] } secret's keys working, unnamed and unlimited", async () => {
     const legacy = "sk-gw-legacy-key-0123456789";
-    const callers = callersOn(table, { now: testClock().now, legacyHashes: [hashClientKey(legacy)] });
+    const callers = callersOn(table, { clock: testClock(), legacyHashes: [hashClientKey(legacy)] });
     const gateway = await gatewayWith(callers);
     for (let i = 0; i < 3; i++) {
       const res = await postChat(gateway.url, chatBody("m"), { authorization: `Bearer ${legacy}` });
@@ -231,8 +232,7 @@ describe("callers: the table down", () => {
       client: flaky,
       tableName: table.tableName,
       prices: {},
-      now: clock.now,
-      logger: recordingLogger([]),
+      deps: { ...timersOn(clock), now: clock.now, logger: recordingLogger([]) },
     });
     const caller = { id: "flakyflaky23", name: "flaky", models: undefined, limits: {} };
     const usage = { ...NO_USAGE, inputTokens: 3, outputTokens: 2 };
@@ -248,16 +248,77 @@ describe("callers: the table down", () => {
     expect(rows.map((r) => [r.requests, r.promptTokens, r.completionTokens])).toEqual([[2, 6, 4]]);
   });
 
+  /**
+   * The test table, except that the commands `hangs` picks are never answered: they end only when
+   * the caller's abort signal fires (what the gate's timeouts do).
+   */
+  function hangingTable(hangs: (command: object) => boolean): TestTable {
+    const client = new Proxy(table.client, {
+      get: (target, property) =>
+        property === "send"
+          ? (command: Parameters<typeof target.send>[0], options?: { abortSignal?: AbortSignal }) =>
+              hangs(command)
+                ? new Promise((_, reject) =>
+                    options?.abortSignal?.addEventListener("abort", () =>
+                      reject(options.abortSignal?.reason),
+                    ),
+                  )
+                : target.send(command, options)
+          : Reflect.get(target, property),
+    });
+    return { ...table, client };
+  }
+
+  it("ends a counter update the table never answers after limitTimeoutMs on the gate's clock", async () => {
+    const clock = testClock();
+    const hung = hangingTable((command) => command instanceof UpdateItemCommand);
+    const callers = callersOn(hung, { clock, policy: { failOpen: false, limitTimeoutMs: 300 } });
+    const { key } = await createKey(callers, "hung-counter", { limits: { rpm: 5 } });
+    const caller = await callers.auth.verify({ authorization: `Bearer ${key}` });
+    const admitted = callers.auth.admit(caller, {
+      model: "m",
+      promptTokens: 1,
+      maxOutputTokens: 1,
+      choices: 1,
+    });
+    const outcome = admitted.then(
+      () => "admitted",
+      (error: GatewayError) => `${error.status} ${error.code}`,
+    );
+    // The bound is a timer on the test's clock, not a real one: nothing ends until the clock moves.
+    expect(await clock.scheduled((t) => t.kind === "timer" && t.ms === 300)).toMatchObject({ ms: 300 });
+    await clock.advance(299);
+    expect(await Promise.race([outcome, Promise.resolve("pending")])).toBe("pending");
+    await clock.advance(1);
+    expect(await outcome).toBe("503 limits_unavailable");
+  });
+
+  it("serves a known key from its cached record when a reload hangs past limitTimeoutMs", async () => {
+    const clock = testClock();
+    let hang = false;
+    const hung = hangingTable((command) => hang && command instanceof BatchGetItemCommand);
+    const callers = callersOn(hung, { clock, policy: { cacheTtlMs: 1_000, limitTimeoutMs: 300 } });
+    const { id, key } = await createKey(callers, "hung-reload");
+    const headers = { authorization: `Bearer ${key}` };
+    expect((await callers.auth.verify(headers)).id).toBe(id);
+    hang = true;
+    await clock.advance(1_001);
+    const verified = callers.auth.verify(headers);
+    await clock.scheduled((t) => t.kind === "timer" && t.ms === 300);
+    await clock.advance(300);
+    expect((await verified).id).toBe(id);
+  });
+
   async function outage(failOpen: boolean): Promise<number[]> {
     const own = await startTestTable();
     const clock = testClock();
-    const callers = callersOn(own, { now: clock.now, policy: { failOpen, limitTimeoutMs: 200 } });
+    const callers = callersOn(own, { clock, policy: { failOpen, limitTimeoutMs: 200 } });
     const gateway = await gatewayWith(callers);
     const { auth } = await createKey(callers, "limited", { limits: { rpm: 2 } });
     const statuses = [(await postChat(gateway.url, chatBody("m"), auth)).status];
     await own.dynamo.close();
     // Past the key cache's TTL too: the key's last record serves while the table cannot be read.
-    clock.advance(31_000);
+    await clock.advance(31_000);
     for (let i = 0; i < 3; i++) statuses.push((await postChat(gateway.url, chatBody("m"), auth)).status);
     own.client.destroy();
     return statuses;

@@ -51,9 +51,13 @@ function ledgerOn(client: DynamoDBClient, clock: FakeClock) {
     client,
     tableName: table.tableName,
     prices: {},
-    now: clock.now,
-    logger: recordingLogger([]),
-    timers: { setTimer: clock.setTimer, sleep: clock.sleep, random: seededRandom(7) },
+    deps: {
+      now: clock.now,
+      setTimer: clock.setTimer,
+      sleep: clock.sleep,
+      random: seededRandom(7),
+      logger: recordingLogger([]),
+    },
   });
 }
 

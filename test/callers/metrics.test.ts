@@ -4,6 +4,7 @@ import { createUsageLedger } from "../../lib/callers/ledger.ts";
 import { NO_USAGE } from "../../lib/core/usage.ts";
 import { silentLogger } from "../../lib/deps.ts";
 import { emfTokenSink } from "../../lib/metrics/emf.ts";
+import { createFakeClock } from "../support/fake-clock.ts";
 
 function tokenLines(perKey: boolean) {
   const lines: string[] = [];
@@ -12,8 +13,7 @@ function tokenLines(perKey: boolean) {
     client: {} as DynamoDBClient,
     tableName: "unused",
     prices: {},
-    now: () => 0,
-    logger: silentLogger,
+    deps: { ...createFakeClock(0), random: () => 0, logger: silentLogger },
     metrics: emfTokenSink(
       (line) => lines.push(line),
       () => 42,

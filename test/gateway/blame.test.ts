@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { DEFAULT_HEALTH } from "../../lib/config/validate.ts";
+import { DEFAULT_HEALTH } from "../../lib/config/defaults.ts";
 import { createMemoryHealthStore } from "../../lib/health/memory-store.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
 import type { HttpClient } from "../../lib/http/client.ts";

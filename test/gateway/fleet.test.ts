@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { DEFAULT_HEALTH } from "../../lib/config/validate.ts";
-import { createDynamoClient, createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
+import { createDynamoClient } from "../../lib/aws/dynamodb.ts";
+import { DEFAULT_HEALTH } from "../../lib/config/defaults.ts";
+import { createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 import { createFakeClock, type FakeClock } from "../support/fake-clock.ts";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";

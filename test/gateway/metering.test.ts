@@ -385,7 +385,7 @@ describe("metering: the caller gate and the ledger", () => {
   it("stops a key that hangs up on every stream, and the ledger marks the usage estimated", async () => {
     table = await startTestTable();
     const at = testClock();
-    const callers = callersOn(table, { now: at.now });
+    const callers = callersOn(table, { clock: at });
     await setup({ auth: callers.auth });
     const { id, auth } = await createKey(callers, "hangs-up", { limits: { tokensPerDay: 250 } });
     a.fallback = { kind: "answer", tokens: tokens(100), stallAfter: 96 };

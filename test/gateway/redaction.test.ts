@@ -1,12 +1,12 @@
 import type { Server } from "node:http";
 import { afterEach, describe, expect, it } from "vitest";
-import { validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, jsonLogger, setTimer, sleep } from "../../lib/deps.ts";
 import { MAX_ECHO_CHARS } from "../../lib/errors.ts";
 import { createClientAuth, hashClientKey } from "../../lib/gateway/auth.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import { createRuntime, type GatewayRuntime } from "../../lib/runtime.ts";
 import { createNodeServer, listen } from "../../lib/server/node-server.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 import { type FakeUpstream, sseDataLines, startFakeUpstream } from "../support/fake-upstream.ts";
 import { chatBody, jsonOf, postChat } from "../support/gateway.ts";
 

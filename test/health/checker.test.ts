@@ -1,5 +1,4 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { validateConfig } from "../../lib/config/validate.ts";
 import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
 import { createHealthChecker, type HealthChecker } from "../../lib/health/checker.ts";
 import { createMemoryHealthStore } from "../../lib/health/memory-store.ts";
@@ -7,6 +6,7 @@ import { createHttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import type { HealthResult, Provider } from "../../lib/providers/types.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 import { createFakeClock, type FakeClock } from "../support/fake-clock.ts";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_HEALTH } from "../../lib/config/validate.ts";
+import { DEFAULT_HEALTH } from "../../lib/config/defaults.ts";
 import { createMemoryHealthStore } from "../../lib/health/memory-store.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
 import { createHealthView } from "../../lib/health/view.ts";

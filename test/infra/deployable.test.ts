@@ -1,7 +1,7 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { checkDeployable } from "../../infra/deployable.ts";
-import { validateConfig } from "../../lib/config/validate.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 
 const secret = (jsonKey: string) => ({ secretId: "llm-gateway/provider-keys", jsonKey });
 const check = (document: unknown, allowEnvKeys = false) =>

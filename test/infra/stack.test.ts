@@ -48,7 +48,7 @@ describe("GatewayStack", () => {
       Architectures: ["arm64"],
       MemorySize: 1024,
       Timeout: 300,
-      Environment: { Variables: Match.objectLike({ AUTH_MODE: "NONE", HEALTH_TABLE: Match.anyValue() }) },
+      Environment: { Variables: Match.objectLike({ AUTH_MODE: "NONE", GATEWAY_TABLE: Match.anyValue() }) },
     });
     template.hasResourceProperties("AWS::Lambda::Function", {
       Description: Match.stringLikeRegexp("health checks"),

@@ -6,13 +6,15 @@ import { AwsSolutionsChecks } from "cdk-nag";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GatewayStack } from "../../infra/stack.ts";
 import { CHAT_CALLER_ATTRIBUTES } from "../../infra/table-access.ts";
+import { createDynamoClient } from "../../lib/aws/dynamodb.ts";
 import { createCallers } from "../../lib/callers/callers.ts";
 import { type KeyLimits, LIMIT_NAMES } from "../../lib/callers/types.ts";
-import { DEFAULT_CALLERS, validateConfig } from "../../lib/config/validate.ts";
+import { DEFAULT_CALLERS } from "../../lib/config/defaults.ts";
 import { silentLogger, systemDeps } from "../../lib/deps.ts";
-import { createDynamoClient, createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
+import { createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import { createRuntime } from "../../lib/runtime.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 import { createKey } from "../callers/support.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
@@ -109,6 +111,8 @@ describe("the table grants, judged on the requests the code sends (dynalite, rec
       policy: DEFAULT_CALLERS,
       now: Date.now,
       logger: silentLogger,
+      // On real time, like the gateway beside it (its runtime's timers and health writes are real).
+      timers: systemDeps(silentLogger),
       flushAfterResponse: true,
       register: () => {},
     });
@@ -128,6 +132,7 @@ describe("the table grants, judged on the requests the code sends (dynalite, rec
       policy: DEFAULT_CALLERS,
       now: Date.now,
       logger: silentLogger,
+      timers: systemDeps(silentLogger),
       register: () => {},
     });
     operator.ledger.stop();
@@ -324,8 +329,8 @@ describe("the health function's role", () => {
       /health checks/.test(String(f.Properties.Description)),
     );
     expect(Object.keys(health?.Properties.Environment.Variables ?? {}).sort()).toEqual([
+      "GATEWAY_TABLE",
       "HEALTH_SCHEDULE_MS",
-      "HEALTH_TABLE",
     ]);
     const reads = roleStatements(template, /health checks/).filter((s) =>
       [s.Action].flat().includes("secretsmanager:GetSecretValue"),

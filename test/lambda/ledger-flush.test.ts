@@ -41,7 +41,7 @@ function lambdaRuntime(onShutdown: (flush: () => Promise<void>) => void = () => 
     {
       ...process.env,
       LOG_LEVEL: "off",
-      HEALTH_TABLE: table.tableName,
+      GATEWAY_TABLE: table.tableName,
       CLIENT_KEYS_SECRET: "flush/client-keys",
       AUTH_MODE: "NONE",
       GATEWAY_CONFIG_JSON: JSON.stringify({

@@ -21,11 +21,33 @@ afterAll(async () => {
 });
 
 describe("the Lambda runtime", () => {
+  const minimal = {
+    LOG_LEVEL: "off",
+    AUTH_MODE: "NONE",
+    GATEWAY_CONFIG_JSON: JSON.stringify({
+      providers: [{ id: "mock", type: "mock" }],
+      models: { m: { targets: [{ provider: "mock", model: "x" }] } },
+    }),
+  };
+
+  it("names the table by GATEWAY_TABLE, and still by HEALTH_TABLE, its name before callers moved in", async () => {
+    expect(() => createLambdaRuntime(minimal, () => {})).toThrow("GATEWAY_TABLE is not set");
+    for (const env of [{ GATEWAY_TABLE: table.tableName }, { HEALTH_TABLE: table.tableName }]) {
+      const checks = async () => (await table.store().history("mock", 100, Date.now())).length;
+      const before = await checks();
+      const runtime = createLambdaRuntime({ ...minimal, ...env }, () => {});
+      // The check lands in this table: the runtime found it by that name.
+      await runtime.healthChecker.runOnce();
+      expect(await checks()).toBe(before + 1);
+      runtime.http.close();
+    }
+  });
+
   it("starts the first request's fetches side by side as soon as it is built, and requests join them", async () => {
     const runtime = createLambdaRuntime({
       ...process.env,
       LOG_LEVEL: "off",
-      HEALTH_TABLE: table.tableName,
+      GATEWAY_TABLE: table.tableName,
       CLIENT_KEYS_SECRET: "warm/client-keys",
       AUTH_MODE: "NONE",
       GATEWAY_CONFIG_JSON: JSON.stringify({

@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { validateConfig } from "../../lib/config/validate.ts";
 import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
 import { GatewayError, InvalidRequestError, UpstreamError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
@@ -8,6 +7,7 @@ import { envKeys } from "../../lib/providers/keys.ts";
 import { providerRegistry } from "../../lib/providers/registry.ts";
 import type { ChatStream, StreamEvent } from "../../lib/providers/types.ts";
 import { faultOf } from "../../lib/retry/blame.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 import {
   BEDROCK_TOKENS,
   eventFrame,

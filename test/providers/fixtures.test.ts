@@ -1,11 +1,11 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import { validateConfig } from "../../lib/config/validate.ts";
 import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
 import { UpstreamError } from "../../lib/errors.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import type { ChatChunk, ChatStream, Provider, StreamEvent } from "../../lib/providers/types.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 import { jsonOf, postChat, startGateway, type TestGateway } from "../support/gateway.ts";
 import {
   fixtureBytes,

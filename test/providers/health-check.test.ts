@@ -1,8 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, silentLogger } from "../../lib/deps.ts";
 import { GatewayError } from "../../lib/errors.ts";
 import { boundedHealthCheck, type HealthProbe } from "../../lib/providers/base.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 import { createFakeClock } from "../support/fake-clock.ts";
 
 /**

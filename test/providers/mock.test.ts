@@ -1,11 +1,11 @@
 import { afterAll, describe, expect, it } from "vitest";
-import { validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, setTimer, silentLogger } from "../../lib/deps.ts";
 import { ClientAbortError } from "../../lib/errors.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import type { Provider } from "../../lib/providers/types.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 
 const http = createHttpClient();
 afterAll(() => http.close());

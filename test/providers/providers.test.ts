@@ -1,5 +1,4 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, setTimer, silentLogger, sleep } from "../../lib/deps.ts";
 import { type GatewayError, UpstreamError } from "../../lib/errors.ts";
 import { createHttpClient, type HttpClient } from "../../lib/http/client.ts";
@@ -7,6 +6,7 @@ import { createProviderFactory } from "../../lib/providers/factory.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import type { ChatStream, StreamEvent } from "../../lib/providers/types.ts";
 import { faultOf } from "../../lib/retry/blame.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 import {
   type CustomResponder,
   compressedAnswer,

@@ -1,6 +1,5 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, number, optional, string } from "../../lib/config/fields.ts";
-import { validateConfig } from "../../lib/config/validate.ts";
 import { setTimer, silentLogger } from "../../lib/deps.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
 import { providerBase } from "../../lib/providers/base.ts";
@@ -12,6 +11,7 @@ import { mock } from "../../lib/providers/mock.ts";
 import { openai } from "../../lib/providers/openai.ts";
 import { createProviderRegistry, needsApiKey, providerRegistry } from "../../lib/providers/registry.ts";
 import type { Provider } from "../../lib/providers/types.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 
 const http = createHttpClient();
 afterAll(() => http.close());

@@ -1,8 +1,9 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { afterAll, describe, expect, it } from "vitest";
-import { DEFAULT_HEALTH } from "../../lib/config/validate.ts";
-import { createDynamoClient, createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
+import { createDynamoClient } from "../../lib/aws/dynamodb.ts";
+import { DEFAULT_HEALTH } from "../../lib/config/defaults.ts";
+import { createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
 import { startLocalDynamo } from "../../lib/server/local-dynamo.ts";
 import { jsonOf } from "../support/gateway.ts";
 import { startHangingEndpoint } from "../support/hanging-endpoint.ts";

@@ -60,5 +60,5 @@ export function useFunctionEnvironment(
   env: Record<string, string> = {},
 ): void {
   useLoopbackAws(table.dynamo.endpoint, secretsEndpoint);
-  Object.assign(process.env, { HEALTH_TABLE: table.tableName, AUTH_MODE: "NONE", LOG_LEVEL: "off", ...env });
+  Object.assign(process.env, { GATEWAY_TABLE: table.tableName, AUTH_MODE: "NONE", LOG_LEVEL: "off", ...env });
 }

@@ -1,7 +1,8 @@
 import type { DynamoDBClient } from "@aws-sdk/client-dynamodb";
+import { createDynamoClient, ensureTable } from "../../lib/aws/dynamodb.ts";
+import { DEFAULT_HEALTH } from "../../lib/config/defaults.ts";
 import type { HealthPolicy } from "../../lib/config/types.ts";
-import { DEFAULT_HEALTH } from "../../lib/config/validate.ts";
-import { createDynamoClient, createDynamoHealthStore, ensureTable } from "../../lib/health/dynamo-store.ts";
+import { createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
 import { type LocalDynamo, startLocalDynamo } from "../../lib/server/local-dynamo.ts";
 

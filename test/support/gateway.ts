@@ -1,5 +1,4 @@
 import type { Server } from "node:http";
-import { validateConfig } from "../../lib/config/validate.ts";
 import { type Deps, type Logger, setTimer, sleep } from "../../lib/deps.ts";
 import type { ClientAuth } from "../../lib/gateway/auth.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
@@ -7,6 +6,7 @@ import type { HttpClient } from "../../lib/http/client.ts";
 import { type ApiKeys, envKeys } from "../../lib/providers/keys.ts";
 import { createRuntime, type GatewayRuntime } from "../../lib/runtime.ts";
 import { createNodeServer, listen } from "../../lib/server/node-server.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 
 export interface LogLine {
   level: string;

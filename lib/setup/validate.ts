@@ -1,6 +1,11 @@
-import type { RegisteredProvider } from "../providers/definition.ts";
-import { type ProviderRegistry, providerRegistry } from "../providers/registry.ts";
-import { boolean, ConfigError, number, object, optional, string, url } from "./fields.ts";
+import {
+  DEFAULT_CALLERS,
+  DEFAULT_COOLDOWN,
+  DEFAULT_HEALTH,
+  DEFAULT_RETRY,
+  DEFAULT_TIMEOUTS,
+} from "../config/defaults.ts";
+import { boolean, ConfigError, number, object, optional, string, url } from "../config/fields.ts";
 import {
   type CallersPolicy,
   type CooldownPolicy,
@@ -13,44 +18,16 @@ import {
   type ProviderConfig,
   type RetryPolicy,
   type Timeouts,
-} from "./types.ts";
+} from "../config/types.ts";
+import type { RegisteredProvider } from "../providers/definition.ts";
+import { type ProviderRegistry, providerRegistry } from "../providers/registry.ts";
 
-/** Re-exported: where callers have always found it; it lives in `fields.ts` for the provider files. */
-export { ConfigError };
-
-export const DEFAULT_TIMEOUTS: Timeouts = {
-  connectMs: 3_000,
-  headersMs: 15_000,
-  firstTokenMs: 15_000,
-  idleMs: 30_000,
-  responseMs: 120_000,
-};
-
-export const DEFAULT_RETRY: RetryPolicy = {
-  maxAttempts: 2,
-  baseDelayMs: 250,
-  maxDelayMs: 4_000,
-  maxRetryAfterMs: 10_000,
-};
-
-export const DEFAULT_COOLDOWN: CooldownPolicy = {
-  failureRateThreshold: 0.5,
-  minRequests: 10,
-  windowMs: 10_000,
-  cooldownMs: 30_000,
-  maxCooldownMs: 300_000,
-};
-
-export const DEFAULT_HEALTH: HealthPolicy = {
-  intervalMs: 30_000,
-  timeoutMs: 5_000,
-  failureThreshold: 3,
-  recoveryThreshold: 2,
-  degradedLatencyMs: 3_000,
-  degradedTtftMs: 2_000,
-  historyTtlHours: 24,
-  cacheTtlMs: 5_000,
-};
+/*
+ * The configuration document, validated against the provider registry: a floor above both
+ * lib/config (the document's types, field readers and defaults, which the providers import) and
+ * lib/providers (whose definitions validate their own fields), so neither folder imports the other's
+ * (issue 17).
+ */
 
 function keySource(value: unknown, field: string): KeySource {
   const obj = object(value, field);
@@ -390,17 +367,6 @@ export function parseConfig(
   }
   return validateConfig(document, registry);
 }
-
-export const DEFAULT_CALLERS: CallersPolicy = {
-  cacheTtlMs: 30_000,
-  flushIntervalMs: 2_000,
-  failOpen: true,
-  limitTimeoutMs: 500,
-  prices: {},
-  metricsPerKey: false,
-  defaultOutputReservation: 4096,
-  concurrencyLeaseMs: 900_000,
-};
 
 /** The `callers` section (issue 12): key cache, ledger flush, fail-open switch, prices per model. */
 function callers(value: unknown, field: string): CallersPolicy {

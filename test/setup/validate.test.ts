@@ -1,12 +1,8 @@
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import {
-  ConfigError,
-  DEFAULT_RETRY,
-  DEFAULT_TIMEOUTS,
-  parseConfig,
-  validateConfig,
-} from "../../lib/config/validate.ts";
+import { DEFAULT_RETRY, DEFAULT_TIMEOUTS } from "../../lib/config/defaults.ts";
+import { ConfigError } from "../../lib/config/fields.ts";
+import { parseConfig, validateConfig } from "../../lib/setup/validate.ts";
 
 const minimal = {
   providers: [{ id: "openai", type: "openai", apiKey: { env: "OPENAI_API_KEY" } }],

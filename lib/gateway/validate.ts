@@ -1,6 +1,6 @@
+import type { ChatRequest } from "../dialects/openai-chat/wire.ts";
 import { InvalidRequestError, quoteCallerText } from "../errors.ts";
 import { bracketCount, DEFAULT_MAX_NESTING_DEPTH, exceedsDepth } from "../json-depth.ts";
-import type { ChatRequest } from "../providers/types.ts";
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ClientAbortError, GatewayError, InternalError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import { isContextLengthError } from "../../lib/engine/outcome.ts";
+import { ClientAbortError, GatewayError, InternalError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import { bedrockError } from "../../lib/providers/bedrock-errors.ts";
 import { redactSecrets } from "../../lib/secrets/redact.ts";
 

@@ -1,18 +1,23 @@
 /**
- * OpenAI chat completions ⇄ Amazon Bedrock Converse, as pure functions (no SDK at runtime: the
- * imports below are types only, erased at build).
+ * Canonical requests ⇄ Amazon Bedrock Converse, as pure functions (no SDK at runtime: the imports
+ * below are types only, erased at build). Bedrock speaks none of the callers' dialects (issue 17):
+ * the request is built from the canonical `GenerationRequest`, and answers come back as canonical
+ * events and results, encoded for the caller by its dialect.
  *
  * Converse reference: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_Converse.html
  * and ConverseStream: https://docs.aws.amazon.com/bedrock/latest/APIReference/API_runtime_ConverseStream.html
  *
- * What cannot be carried is refused with a 400 that names the field (never dropped in silence): a
- * caller who sent `seed` or `logprobs` learns that this target does not honour them.
+ * What cannot be carried is refused with a 400 that names the field as the caller wrote it (never
+ * dropped in silence): a caller who sent `seed` or `logprobs` learns that this target does not honour
+ * them. Those arrive in the canonical `unmapped` under the caller's names, or as canonical fields
+ * Converse has no place for (several choices, structured output, reasoning effort), named through the
+ * caller's {@link CallerPlaces}.
  *
  * Every walk over what the caller sent is a loop over a structure the body limit already bounds, never
  * a recursion or a spread of a caller-sized array into a call (issue 16: a system message of 130,000
  * text parts overflowed the stack in `push(...parts)`). JSON the gateway parses itself (tool-call
- * `arguments`) and the documents passed to Converse as they are (tool schemas, extension fields) are
- * held to `maxNestingDepth`, as the body is: the SDK serialises them recursively.
+ * input) and the documents passed to Converse as they are (tool schemas, extension fields) are held to
+ * `maxNestingDepth`, as the body is: the SDK serialises them recursively.
  */
 import type {
   ContentBlock,
@@ -25,35 +30,22 @@ import type {
   Tool,
   ToolChoice,
 } from "@aws-sdk/client-bedrock-runtime";
+import type { FinishReason, GenerationEvent, GenerationResult } from "../core/events.ts";
+import { type CallerPlaces, canonicalPlaces } from "../core/places.ts";
+import type {
+  AssistantPart,
+  GenerationRequest,
+  ImagePart,
+  TextPart,
+  ToolResultPart,
+  UserPart,
+} from "../core/request.ts";
+import type { Usage } from "../core/usage.ts";
 import { InvalidRequestError, quoteCallerText } from "../errors.ts";
 import { DEFAULT_MAX_NESTING_DEPTH, exceedsDepth, textExceedsDepth } from "../json-depth.ts";
-import type { ChatChunk, ChatRequest } from "./types.ts";
 
 type Obj = Record<string, unknown>;
 type DocumentValue = NonNullable<ConverseRequest["additionalModelRequestFields"]>;
-
-/**
- * Request fields carried to Converse, or accepted because they change nothing Bedrock would do.
- * `user` only identifies the end user to OpenAI's abuse monitoring: accepted, not sent.
- */
-const CARRIED = new Set([
-  "model",
-  "messages",
-  "stream",
-  "stream_options",
-  "temperature",
-  "top_p",
-  "max_tokens",
-  "max_completion_tokens",
-  "stop",
-  "tools",
-  "tool_choice",
-  "n",
-  "parallel_tool_calls",
-  "response_format",
-  "user",
-  "bedrock",
-]);
 
 /** The documented extension field: `bedrock: { ... }` in the request body. */
 const EXTENSION_FIELDS = new Set([
@@ -67,6 +59,15 @@ const EXTENSION_FIELDS = new Set([
 
 const IMAGE_FORMATS = new Set(["png", "jpeg", "gif", "webp"]);
 const CACHE_POINT = { cachePoint: { type: "default" as const } };
+
+/** The provider family whose reasoning signatures Claude on Bedrock takes back. */
+export const REASONING_FAMILY = "anthropic";
+
+/**
+ * DeepSeek's `prefix` flag on an OpenAI caller's last assistant message: a trailing assistant turn is
+ * a prefill on Converse anyway, so it changes nothing Bedrock would do and is accepted.
+ */
+const PREFIX_FLAG = /^messages\[\d+\]\.prefix$/;
 
 function isObject(value: unknown): value is Obj {
   return typeof value === "object" && value !== null && !Array.isArray(value);
@@ -117,37 +118,64 @@ function present(value: unknown): boolean {
 }
 
 /**
- * The Converse request for an OpenAI chat request. `modelId` is the target's model (a model id, an
- * inference profile id or an ARN). Throws {@link InvalidRequestError} naming any field it cannot carry
- * or that is past a limit; nothing else, whatever the request's shape.
+ * The Converse request for a canonical request. `modelId` is the target's model (a model id, an
+ * inference profile id or an ARN); `places` names fields as the caller's dialect does (the canonical
+ * names by default). Throws {@link InvalidRequestError} naming any field it cannot carry or that is
+ * past a limit; nothing else, whatever the request's shape.
  */
 export function toConverseRequest(
-  request: ChatRequest,
+  request: GenerationRequest,
+  modelId: string,
   limits: TranslateLimits = DEFAULT_LIMITS,
+  places: CallerPlaces = canonicalPlaces(request),
 ): ConverseRequest {
-  for (const [field, value] of Object.entries(request)) {
-    if (!CARRIED.has(field) && present(value)) throw cannotCarry(key(field));
+  for (const field of Object.keys(request.unmapped)) {
+    if (PREFIX_FLAG.test(field) && request.unmapped[field] === true) continue;
+    throw cannotCarry(key(field));
   }
-  if (!Array.isArray(request.messages)) throw invalid("messages", "must be an array");
-  if (present(request.n) && request.n !== 1) throw cannotCarry("n", "must be 1 for Amazon Bedrock targets");
-  if (request.parallel_tool_calls === false)
+  if (request.choices !== undefined && request.choices !== 1)
+    throw cannotCarry(places.field("choices"), "must be 1 for Amazon Bedrock targets");
+  if (request.parallelToolCalls === false)
     throw cannotCarry(
-      "parallel_tool_calls",
+      places.field("parallelToolCalls"),
       "= false is not supported by Amazon Bedrock targets (for Claude, use bedrock.additionalModelRequestFields)",
     );
-  const format = request.response_format;
-  if (present(format) && !(isObject(format) && format.type === "text"))
+  if (request.responseFormat !== undefined)
     throw cannotCarry(
-      "response_format",
-      "other than {type: 'text'} is not supported by Amazon Bedrock targets",
+      places.field("responseFormat"),
+      "(structured output) is not supported by Amazon Bedrock targets",
+    );
+  if (request.reasoning !== undefined)
+    throw cannotCarry(
+      places.field("reasoning"),
+      "is not supported by Amazon Bedrock targets (for Claude, use bedrock.additionalModelRequestFields)",
+    );
+  if (request.topK !== undefined)
+    throw cannotCarry(
+      places.field("topK"),
+      "is not supported by Amazon Bedrock targets (use bedrock.additionalModelRequestFields)",
     );
 
-  const extension = readExtension(request.bedrock, limits);
-  const cachedMessages = new Set(extension.cachePoints.messages);
+  const extension = readExtension(request.extensions.bedrock, limits);
+  // The parts that end the caller's messages listed in `cachePoints.messages`: a cache point follows each.
+  const cachedAfter = new Set<object>();
+  for (const index of extension.cachePoints.messages) {
+    const part = places.lastPart(index);
+    if (part !== undefined) cachedAfter.add(part);
+  }
+  const cacheAfter = (part: TextPart | UserPart | AssistantPart, into: ContentBlock[]) => {
+    if (part.cache !== undefined) into.push(CACHE_POINT);
+    if (cachedAfter.has(part)) into.push(CACHE_POINT);
+  };
+
   const system: SystemContentBlock[] = [];
+  for (const part of request.system) {
+    if (part.text !== "") system.push({ text: part.text });
+    cacheAfter(part, system as ContentBlock[]);
+  }
+
   const turns: Message[] = [];
   let hasToolBlocks = false;
-
   const append = (role: "user" | "assistant", content: ContentBlock[]) => {
     const last = turns[turns.length - 1];
     // Converse wants user and assistant turns to alternate, and every tool result of one assistant
@@ -156,77 +184,72 @@ export function toConverseRequest(
     else turns.push({ role, content });
   };
 
-  (request.messages as unknown[]).forEach((message, i) => {
-    const param = `messages[${i}]`;
-    if (!isObject(message)) throw invalid(param, "must be an object");
-    const role = message.role;
-    const fields = typeof role === "string" ? MESSAGE_FIELDS.get(role) : undefined;
-    if (fields === undefined)
-      throw cannotCarry(
-        `${param}.role`,
-        `'${quoteCallerText(role)}' is not supported by Amazon Bedrock targets`,
-      );
-    for (const [field, value] of Object.entries(message)) {
-      if (!fields.has(field) && present(value)) throw cannotCarry(`${param}.${key(field)}`);
-    }
-    const cacheAfter = cachedMessages.has(i);
-    switch (role) {
-      case "system":
-      case "developer": {
-        pushAll(system, textBlocks(message.content, `${param}.content`));
-        if (cacheAfter) system.push(CACHE_POINT);
-        return;
-      }
-      case "user": {
-        const blocks = userBlocks(message.content, `${param}.content`);
-        append("user", cacheAfter ? [...blocks, CACHE_POINT] : blocks);
-        return;
-      }
-      case "assistant": {
-        const blocks: ContentBlock[] = present(message.content)
-          ? textBlocks(message.content, `${param}.content`)
-          : [];
-        // A refusal in the history is what the assistant said: carried as its text.
-        if (typeof message.refusal === "string" && message.refusal !== "" && blocks.length === 0)
-          blocks.push({ text: message.refusal });
-        const calls = message.tool_calls;
-        if (present(calls)) {
-          if (!Array.isArray(calls)) throw invalid(`${param}.tool_calls`, "must be an array");
-          calls.forEach((call: unknown, j) => {
-            blocks.push(toolUseBlock(call, `${param}.tool_calls[${j}]`, limits));
-          });
-          hasToolBlocks ||= calls.length > 0;
+  for (let k = 0; k < request.messages.length; k++) {
+    const message = request.messages[k];
+    if (message === undefined) continue;
+    const blocks: ContentBlock[] = [];
+    if (message.role === "user") {
+      for (let j = 0; j < message.content.length; j++) {
+        const part = message.content[j];
+        if (part === undefined) continue;
+        if (part.type === "text") {
+          if (part.text !== "") blocks.push({ text: part.text });
+        } else if (part.type === "image") blocks.push(imageBlock(part, places.part(k, j, "image-url")));
+        else {
+          blocks.push(toolResultBlock(part, places.part(k, j)));
+          hasToolBlocks = true;
         }
-        if (cacheAfter) blocks.push(CACHE_POINT);
-        append("assistant", blocks);
-        return;
+        cacheAfter(part, blocks);
       }
-      case "tool": {
-        if (typeof message.tool_call_id !== "string" || message.tool_call_id === "")
-          throw invalid(`${param}.tool_call_id`, "is required on a tool message");
-        const text = textOf(message.content, `${param}.content`);
-        const blocks: ContentBlock[] = [
-          { toolResult: { toolUseId: message.tool_call_id, content: [{ text }] } },
-        ];
-        hasToolBlocks = true;
-        append("user", cacheAfter ? [...blocks, CACHE_POINT] : blocks);
-        return;
-      }
-      default:
-        throw cannotCarry(`${param}.role`, `'${role}' is not supported by Amazon Bedrock targets`);
+      append("user", blocks);
+      continue;
     }
-  });
+    let hasText = false;
+    let refusal = "";
+    for (let j = 0; j < message.content.length; j++) {
+      const part = message.content[j];
+      if (part === undefined) continue;
+      switch (part.type) {
+        case "text":
+          if (part.text !== "") {
+            blocks.push({ text: part.text });
+            hasText = true;
+          }
+          break;
+        case "refusal":
+          refusal += part.text;
+          break;
+        case "reasoning":
+          blocks.push(reasoningBlock(part, places.part(k, j, "reasoning")));
+          break;
+        case "tool-call":
+          if (part.custom)
+            throw invalid(places.part(k, j, "tool-call"), "must be a function tool call for Amazon Bedrock");
+          blocks.push(toolUseBlock(part, places.part(k, j, "tool-input"), limits));
+          hasToolBlocks = true;
+          break;
+      }
+      cacheAfter(part, blocks);
+    }
+    // A refusal in the history is what the assistant said: carried as its text, after any reasoning.
+    if (!hasText && refusal !== "") {
+      let at = 0;
+      while (at < blocks.length && blocks[at]?.reasoningContent !== undefined) at++;
+      blocks.splice(at, 0, { text: refusal });
+    }
+    append("assistant", blocks);
+  }
 
   trimPrefill(turns);
 
-  const converse: ConverseRequest = { modelId: request.model, messages: turns };
+  const converse: ConverseRequest = { modelId, messages: turns };
   if (system.length > 0) {
     if (extension.cachePoints.system) system.push(CACHE_POINT);
     converse.system = system;
   }
   const inference = inferenceConfig(request);
   if (inference !== undefined) converse.inferenceConfig = inference;
-  const toolConfig = toToolConfig(request, hasToolBlocks, extension.cachePoints.tools, limits);
+  const toolConfig = toToolConfig(request, places, hasToolBlocks, extension.cachePoints.tools, limits);
   if (toolConfig !== undefined) converse.toolConfig = toolConfig;
   if (extension.additionalModelRequestFields !== undefined)
     converse.additionalModelRequestFields = extension.additionalModelRequestFields;
@@ -243,19 +266,6 @@ export function toConverseRequest(
     >;
   return converse;
 }
-
-/**
- * Message fields each role may carry (`prefix` marks the gateway's own continuation prefill). A Map,
- * so a role such as `constructor` finds nothing rather than `Object`'s own properties.
- */
-const MESSAGE_FIELDS = new Map<string, Set<string>>([
-  ["system", new Set(["role", "content"])],
-  ["developer", new Set(["role", "content"])],
-  ["user", new Set(["role", "content"])],
-  ["assistant", new Set(["role", "content", "tool_calls", "prefix", "refusal"])],
-  // A tool result's `name` repeats the tool's; Converse identifies the call by id alone.
-  ["tool", new Set(["role", "content", "tool_call_id", "name"])],
-]);
 
 interface Extension {
   additionalModelRequestFields: DocumentValue | undefined;
@@ -332,60 +342,38 @@ function readExtension(value: unknown, limits: TranslateLimits): Extension {
   };
 }
 
-/** Text content (a string, or an array of text parts) as Converse text blocks; blank text is left out. */
-function textBlocks(content: unknown, param: string): Array<{ text: string } | typeof CACHE_POINT> {
-  if (typeof content === "string") return content === "" ? [] : [{ text: content }];
-  if (!Array.isArray(content)) throw invalid(param, "must be a string or an array of text parts");
-  const blocks: Array<{ text: string } | typeof CACHE_POINT> = [];
-  content.forEach((part, j) => {
-    if (!isObject(part) || part.type !== "text" || typeof part.text !== "string")
-      throw cannotCarry(`${param}[${j}]`, "must be a text part here");
-    if (part.text !== "") blocks.push({ text: part.text });
-    if (present(part.cache_control)) blocks.push(CACHE_POINT);
-  });
-  return blocks;
-}
-
-function textOf(content: unknown, param: string): string {
-  return textBlocks(content, param)
-    .map((b) => ("text" in b ? b.text : ""))
-    .join("");
-}
-
-/** User content: text parts, image parts from data URLs, and a cache point after a part with `cache_control`. */
-function userBlocks(content: unknown, param: string): ContentBlock[] {
-  if (typeof content === "string") return [{ text: content }];
-  if (!Array.isArray(content)) throw invalid(param, "must be a string or an array of content parts");
-  const blocks: ContentBlock[] = [];
-  content.forEach((part, j) => {
-    const partParam = `${param}[${j}]`;
-    if (!isObject(part)) throw invalid(partParam, "must be an object");
-    if (part.type === "text" && typeof part.text === "string") {
-      if (part.text !== "") blocks.push({ text: part.text });
-    } else if (part.type === "image_url") {
-      const url = isObject(part.image_url) ? part.image_url.url : undefined;
-      blocks.push(imageBlock(url, `${partParam}.image_url.url`));
-    } else {
-      throw cannotCarry(
-        `${partParam}.type`,
-        `'${quoteCallerText(part.type)}' is not supported by Amazon Bedrock targets`,
-      );
+/** A tool result: its text joined in one block (as Converse shows it to the model), then its images. */
+function toolResultBlock(part: ToolResultPart, param: string): ContentBlock {
+  let text = "";
+  const images: Array<{ image: NonNullable<ContentBlock["image"]> }> = [];
+  for (let j = 0; j < part.content.length; j++) {
+    const piece = part.content[j];
+    if (piece?.type === "text") text += piece.text;
+    else if (piece !== undefined) {
+      const block = imageBlock(piece, `${param}.content[${j}]`);
+      if (block.image !== undefined) images.push({ image: block.image });
     }
-    if (present(part.cache_control)) blocks.push(CACHE_POINT);
-  });
-  return blocks;
+  }
+  return {
+    toolResult: {
+      toolUseId: part.callId,
+      content: [{ text }, ...images],
+      ...(part.isError ? { status: "error" as const } : {}),
+    },
+  };
 }
 
-/** Bedrock cannot fetch a URL: only `data:image/{png,jpeg,gif,webp};base64,...` is carried. */
-function imageBlock(url: unknown, param: string): ContentBlock {
-  if (typeof url !== "string") throw invalid(param, "must be a string");
-  const match = /^data:image\/([a-z]+);base64,(.*)$/is.exec(url);
-  if (!match)
+/** Bedrock cannot fetch a URL: only base64 bytes of png, jpeg, gif or webp are carried. */
+function imageBlock(part: ImagePart, param: string): ContentBlock {
+  if (part.data === undefined)
     throw cannotCarry(
       param,
       "must be a base64 data URL (data:image/png;base64,...); Amazon Bedrock cannot fetch images",
     );
-  const format = (match[1] ?? "").toLowerCase().replace("jpg", "jpeg");
+  const subtype = part.mediaType.startsWith("image/")
+    ? part.mediaType.slice("image/".length)
+    : part.mediaType;
+  const format = subtype.toLowerCase().replace("jpg", "jpeg");
   if (!IMAGE_FORMATS.has(format))
     throw cannotCarry(
       param,
@@ -394,35 +382,48 @@ function imageBlock(url: unknown, param: string): ContentBlock {
   return {
     image: {
       format: format as "png" | "jpeg" | "gif" | "webp",
-      source: { bytes: new Uint8Array(Buffer.from(match[2] ?? "", "base64")) },
+      source: { bytes: new Uint8Array(Buffer.from(part.data, "base64")) },
     },
   };
 }
 
 /**
- * An assistant's tool call as a Converse tool use. Its `arguments` are JSON text the gateway parses
- * itself, past the body's depth check: their depth is read before the parse (issue 16: arguments
- * nested 100,000 deep parsed fine, then overflowed the stack when the SDK serialised them).
+ * Reasoning in the history: Claude takes back its own thinking with its signature (or its redacted
+ * data), and nothing else: reasoning of another family, or unsigned, is refused by name.
  */
-function toolUseBlock(call: unknown, param: string, limits: TranslateLimits): ContentBlock {
-  if (!isObject(call) || !isObject(call.function)) throw invalid(param, "must be a function tool call");
-  if (typeof call.id !== "string") throw invalid(`${param}.id`, "must be a string");
-  const fn = call.function;
-  if (typeof fn.name !== "string") throw invalid(`${param}.function.name`, "must be a string");
+function reasoningBlock(part: Extract<AssistantPart, { type: "reasoning" }>, param: string): ContentBlock {
+  if (part.family === REASONING_FAMILY) {
+    if (part.redacted !== undefined)
+      return { reasoningContent: { redactedContent: new Uint8Array(Buffer.from(part.redacted, "base64")) } };
+    if (part.signature !== undefined)
+      return { reasoningContent: { reasoningText: { text: part.text, signature: part.signature } } };
+  }
+  throw cannotCarry(
+    param,
+    "(reasoning without a Claude signature) is not supported by Amazon Bedrock targets",
+  );
+}
+
+/**
+ * An assistant's tool call as a Converse tool use. Its input is JSON text the gateway parses itself,
+ * past the body's depth check: its depth is read before the parse (issue 16: arguments nested
+ * 100,000 deep parsed fine, then overflowed the stack when the SDK serialised them).
+ */
+function toolUseBlock(
+  part: Extract<AssistantPart, { type: "tool-call" }>,
+  param: string,
+  limits: TranslateLimits,
+): ContentBlock {
   let input: unknown = {};
-  const args = fn.arguments;
-  if (typeof args === "string" && args.trim() !== "") {
-    if (textExceedsDepth(args, limits.maxNestingDepth)) throw tooDeep(`${param}.function.arguments`, limits);
+  if (part.input.trim() !== "") {
+    if (textExceedsDepth(part.input, limits.maxNestingDepth)) throw tooDeep(param, limits);
     try {
-      input = JSON.parse(args);
+      input = JSON.parse(part.input);
     } catch {
-      throw invalid(
-        `${param}.function.arguments`,
-        "is not valid JSON (Bedrock needs the tool input as an object)",
-      );
+      throw invalid(param, "is not valid JSON (Bedrock needs the tool input as an object)");
     }
   }
-  return { toolUse: { toolUseId: call.id, name: fn.name, input: input as DocumentValue } };
+  return { toolUse: { toolUseId: part.id, name: part.name, input: input as DocumentValue } };
 }
 
 /**
@@ -442,126 +443,112 @@ function trimPrefill(turns: Message[]): void {
   if (last.content.length === 0) turns.pop();
 }
 
-function inferenceConfig(request: ChatRequest): ConverseRequest["inferenceConfig"] {
+function inferenceConfig(request: GenerationRequest): ConverseRequest["inferenceConfig"] {
   const config: NonNullable<ConverseRequest["inferenceConfig"]> = {};
-  const maxTokens = present(request.max_completion_tokens)
-    ? request.max_completion_tokens
-    : request.max_tokens;
-  if (typeof maxTokens === "number") config.maxTokens = maxTokens;
-  if (typeof request.temperature === "number") config.temperature = request.temperature;
-  if (typeof request.top_p === "number") config.topP = request.top_p;
-  const stop = request.stop;
-  if (typeof stop === "string") config.stopSequences = [stop];
-  else if (Array.isArray(stop)) {
-    if (!stop.every((s) => typeof s === "string"))
-      throw invalid("stop", "must be a string or an array of strings");
-    config.stopSequences = stop as string[];
-  } else if (present(stop)) throw invalid("stop", "must be a string or an array of strings");
+  if (request.maxOutputTokens !== undefined) config.maxTokens = request.maxOutputTokens;
+  if (request.temperature !== undefined) config.temperature = request.temperature;
+  if (request.topP !== undefined) config.topP = request.topP;
+  if (request.stop !== undefined) config.stopSequences = request.stop;
   return Object.keys(config).length > 0 ? config : undefined;
 }
 
 function toToolConfig(
-  request: ChatRequest,
+  request: GenerationRequest,
+  places: CallerPlaces,
   hasToolBlocks: boolean,
   cacheTools: boolean,
   limits: TranslateLimits,
 ): ConverseRequest["toolConfig"] {
-  const choice = request.tool_choice;
+  const choice = request.toolChoice;
   const tools = request.tools;
-  if (!present(tools)) {
-    if (present(choice) && choice !== "none" && choice !== "auto")
-      throw invalid("tool_choice", "needs 'tools'");
+  if (tools === undefined) {
+    if (choice !== undefined && choice.type !== "none" && choice.type !== "auto")
+      throw invalid(places.field("toolChoice"), "needs 'tools'");
     return undefined;
   }
-  if (!Array.isArray(tools)) throw invalid("tools", "must be an array");
-  if (choice === "none") {
+  if (choice?.type === "none") {
     // Converse has no "none": leaving the tools out says the same, unless the conversation already
     // holds tool calls, which Converse accepts only with a tool configuration.
     if (hasToolBlocks)
       throw cannotCarry(
-        "tool_choice",
+        places.field("toolChoice"),
         "'none' cannot be carried to Amazon Bedrock when the conversation contains tool calls",
       );
     return undefined;
   }
-  const specs: Tool[] = tools.map((tool: unknown, i) => {
-    const param = `tools[${i}]`;
-    if (!isObject(tool) || tool.type !== "function" || !isObject(tool.function))
-      throw cannotCarry(`${param}.type`, "must be 'function' for Amazon Bedrock targets");
-    const fn = tool.function;
-    if (typeof fn.name !== "string") throw invalid(`${param}.function.name`, "must be a string");
-    const parameters = isObject(fn.parameters) ? fn.parameters : { type: "object", properties: {} };
-    checkDepth(parameters, `${param}.function.parameters`, limits);
-    return {
+  const specs: Tool[] = [];
+  for (let i = 0; i < tools.length; i++) {
+    const tool = tools[i];
+    if (tool === undefined) continue;
+    if (tool.custom !== undefined)
+      throw cannotCarry(places.tool(i, "kind"), "must be 'function' for Amazon Bedrock targets");
+    const parameters = isObject(tool.parameters) ? tool.parameters : { type: "object", properties: {} };
+    checkDepth(parameters, places.tool(i, "parameters"), limits);
+    specs.push({
       toolSpec: {
-        name: fn.name,
-        ...(typeof fn.description === "string" ? { description: fn.description } : {}),
+        name: tool.name,
+        ...(tool.description === undefined ? {} : { description: tool.description }),
         inputSchema: { json: parameters as DocumentValue },
-        ...(typeof fn.strict === "boolean" ? { strict: fn.strict } : {}),
+        ...(tool.strict === undefined ? {} : { strict: tool.strict }),
       },
-    };
-  });
+    });
+    if (tool.cache !== undefined) specs.push(CACHE_POINT);
+  }
   if (cacheTools) specs.push(CACHE_POINT);
   const toolChoice = toToolChoice(choice);
   return { tools: specs, ...(toolChoice === undefined ? {} : { toolChoice }) };
 }
 
-function toToolChoice(choice: unknown): ToolChoice | undefined {
-  if (!present(choice) || choice === "auto") return undefined;
-  if (choice === "required") return { any: {} };
-  if (isObject(choice) && choice.type === "function" && isObject(choice.function)) {
-    const name = choice.function.name;
-    if (typeof name === "string") return { tool: { name } };
-  }
-  throw invalid("tool_choice", "must be 'none', 'auto', 'required' or {type: 'function', function: {name}}");
+function toToolChoice(choice: GenerationRequest["toolChoice"]): ToolChoice | undefined {
+  if (choice === undefined || choice.type === "auto" || choice.type === "none") return undefined;
+  if (choice.type === "required") return { any: {} };
+  return { tool: { name: choice.name } };
 }
 
-/** Converse stop reasons as OpenAI finish reasons; an unknown one ends the answer as `stop`. */
-export function finishReason(stopReason: string | undefined): string {
+/**
+ * A Converse stop reason in canonical terms (the raw name is kept beside it on the finish). An
+ * unknown one is `other`: OpenAI callers see it as `stop`, as before.
+ */
+export function finishReason(stopReason: string | undefined): FinishReason {
   switch (stopReason) {
+    case "end_turn":
+      return "stop";
+    case "stop_sequence":
+      return "stop-sequence";
     case "max_tokens":
     case "model_context_window_exceeded":
       return "length";
     case "tool_use":
-      return "tool_calls";
+      return "tool-calls";
     case "content_filtered":
     case "guardrail_intervened":
-      return "content_filter";
+      return "content-filter";
     default:
-      return "stop";
+      return "other";
   }
 }
 
 /**
- * Converse token usage in OpenAI's shape. Bedrock counts cache reads and writes apart from
- * `inputTokens`; OpenAI's `prompt_tokens` includes cached tokens and names them in
- * `prompt_tokens_details.cached_tokens`. Cache writes, which OpenAI has no name for, are
- * `prompt_tokens_details.cache_write_tokens` (a count, for cost accounting). The SDK hands on what
- * the answer held unchecked: a count that is not a count is 0, usage that is not an object none.
+ * Converse token usage in canonical terms. Bedrock counts cache reads and writes apart from
+ * `inputTokens`; the canonical `inputTokens` counts every prompt token, cached ones included. The
+ * SDK hands on what the answer held unchecked: a count that is not a count is 0, usage that is not an
+ * object none.
  */
-export function toUsage(usage: TokenUsage | undefined): Obj | undefined {
+export function toUsage(usage: TokenUsage | undefined): Usage | undefined {
   if (!isObject(usage)) return undefined;
   const read = count(usage.cacheReadInputTokens);
   const write = count(usage.cacheWriteInputTokens);
-  const prompt = count(usage.inputTokens) + read + write;
-  const completion = count(usage.outputTokens);
   return {
-    prompt_tokens: prompt,
-    completion_tokens: completion,
-    total_tokens: prompt + completion,
-    prompt_tokens_details: { cached_tokens: read, cache_write_tokens: write },
+    inputTokens: count(usage.inputTokens) + read + write,
+    outputTokens: count(usage.outputTokens),
+    cacheReadTokens: read,
+    cacheWriteTokens: write,
+    reasoningTokens: 0,
   };
 }
 
 function count(value: unknown): number {
   return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : 0;
-}
-
-/** Identity of one answer, shared by its completion or every chunk of its stream. */
-export interface AnswerHead {
-  id: string;
-  created: number;
-  model: string;
 }
 
 /**
@@ -591,119 +578,143 @@ export function answerExceedsDepth(response: ConverseResponse, limit: number): b
   return false;
 }
 
-/** A Converse answer as an OpenAI `chat.completion` (one {@link unreadableAnswer} found readable). */
-export function fromConverseResponse(response: ConverseResponse, head: AnswerHead): Obj {
-  const content = response.output?.message?.content ?? [];
-  let text = "";
-  let reasoning = "";
-  const toolCalls: Obj[] = [];
-  for (const block of content) {
-    if (typeof block.text === "string") text += block.text;
-    else if (isObject(block.toolUse)) {
-      toolCalls.push({
-        id: block.toolUse.toolUseId,
-        type: "function",
-        function: { name: block.toolUse.name, arguments: JSON.stringify(block.toolUse.input ?? {}) },
+/**
+ * A Converse answer in canonical terms (one {@link unreadableAnswer} found readable): its reasoning
+ * (with Claude's signature, family `anthropic`), text and tool calls in order, the finish and usage.
+ * `model` is the target's, as the gateway called it.
+ */
+export function fromConverseResponse(response: ConverseResponse, model: string): GenerationResult {
+  const content: AssistantPart[] = [];
+  for (const block of response.output?.message?.content ?? []) {
+    if (typeof block.text === "string") {
+      const last = content[content.length - 1];
+      if (last?.type === "text") last.text += block.text;
+      else content.push({ type: "text", text: block.text });
+    } else if (isObject(block.toolUse)) {
+      content.push({
+        type: "tool-call",
+        id: block.toolUse.toolUseId ?? "",
+        name: block.toolUse.name ?? "",
+        input: JSON.stringify(block.toolUse.input ?? {}),
       });
-    } else if (block.reasoningContent?.reasoningText?.text)
-      reasoning += block.reasoningContent.reasoningText.text;
+    } else if (isObject(block.reasoningContent)) {
+      const reasoning = block.reasoningContent;
+      const text = reasoning.reasoningText;
+      if (isObject(text) && typeof text.text === "string") {
+        content.push({
+          type: "reasoning",
+          text: text.text,
+          family: REASONING_FAMILY,
+          ...(typeof text.signature === "string" ? { signature: text.signature } : {}),
+        });
+      } else if (reasoning.redactedContent instanceof Uint8Array) {
+        content.push({
+          type: "reasoning",
+          text: "",
+          family: REASONING_FAMILY,
+          redacted: Buffer.from(reasoning.redactedContent).toString("base64"),
+        });
+      }
+    }
   }
-  const message: Obj = {
-    role: "assistant",
-    content: text === "" && toolCalls.length > 0 ? null : text,
-    ...(reasoning ? { reasoning_content: reasoning } : {}),
-    ...(toolCalls.length > 0 ? { tool_calls: toolCalls } : {}),
-  };
+  const raw = typeof response.stopReason === "string" ? response.stopReason : undefined;
   const usage = toUsage(response.usage);
   return {
-    id: head.id,
-    object: "chat.completion",
-    created: head.created,
-    model: head.model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: finishReason(response.stopReason) }],
-    ...(usage ? { usage } : {}),
-    ...(response.additionalModelResponseFields === undefined
-      ? {}
-      : { bedrock: { additionalModelResponseFields: response.additionalModelResponseFields } }),
+    model,
+    choices: [{ content, finish: finishReason(raw), ...(raw === undefined ? {} : { rawFinish: raw }) }],
+    ...(usage === undefined ? {} : { usage }),
   };
 }
 
 /**
- * Turns ConverseStream events into OpenAI `chat.completion.chunk`s, one answer at a time. Tool-use
- * blocks become tool calls numbered in order of appearance (OpenAI's `index`), whatever their
- * Converse block index. `messageStop` gives the finish chunk; the usage chunk, when the caller asked
- * for it, comes from the final `metadata` event via {@link StreamTranslator.usageChunk}.
+ * Turns ConverseStream events into canonical events, one answer at a time. Tool-use blocks become
+ * tool calls numbered in order of appearance, whatever their Converse block index, and end at their
+ * block's stop. Reasoning comes with Claude's signature (or redacted data) as `reasoning-signature`
+ * (family `anthropic`). `messageStop` gives the finish (canonical reason, raw `stopReason`); the
+ * final `metadata` event the usage.
  */
 export interface StreamTranslator {
-  /** The chunks one event yields (often one, none for block stops). */
-  push(event: ConverseStreamOutput): ChatChunk[];
+  /** The events one Converse event says (none for a message start or a text block's stop). */
+  push(event: ConverseStreamOutput): GenerationEvent[];
   /** Whether `messageStop` was seen: without it the answer was cut, whatever the SDK says. */
   readonly stopped: boolean;
-  /** The usage chunk (empty `choices`), once `metadata` has arrived. */
-  usageChunk(): ChatChunk | undefined;
 }
 
-export function createStreamTranslator(head: AnswerHead): StreamTranslator {
-  const toolIndexes = new Map<number, number>();
+export function createStreamTranslator(): StreamTranslator {
+  /** Converse block index → canonical tool-call index, for calls not yet ended. */
+  const openTools = new Map<number, number>();
+  let tools = 0;
   let stopped = false;
-  let usage: Obj | undefined;
-  const chunk = (delta: Obj, finish: string | null = null): ChatChunk =>
-    ({
-      id: head.id,
-      object: "chat.completion.chunk",
-      created: head.created,
-      model: head.model,
-      choices: [{ index: 0, delta, finish_reason: finish }],
-    }) as ChatChunk;
   return {
     get stopped() {
       return stopped;
     },
     push(event) {
-      if (event.messageStart) return [chunk({ role: "assistant", content: "" })];
       if (event.contentBlockStart) {
         const tool = event.contentBlockStart.start?.toolUse;
         if (!tool) return [];
-        const index = toolIndexes.size;
-        toolIndexes.set(event.contentBlockStart.contentBlockIndex ?? index, index);
+        const index = tools++;
+        openTools.set(event.contentBlockStart.contentBlockIndex ?? index, index);
         return [
-          chunk({
-            tool_calls: [
-              { index, id: tool.toolUseId, type: "function", function: { name: tool.name, arguments: "" } },
-            ],
-          }),
+          { type: "tool-call-start", choice: 0, index, id: tool.toolUseId ?? "", name: tool.name ?? "" },
         ];
       }
       if (event.contentBlockDelta) {
         const { delta, contentBlockIndex } = event.contentBlockDelta;
-        if (typeof delta?.text === "string") return delta.text === "" ? [] : [chunk({ content: delta.text })];
+        if (typeof delta?.text === "string")
+          return delta.text === "" ? [] : [{ type: "text", choice: 0, text: delta.text }];
         if (delta?.toolUse) {
-          const index = toolIndexes.get(contentBlockIndex ?? -1);
-          if (index === undefined) return [];
-          return [chunk({ tool_calls: [{ index, function: { arguments: delta.toolUse.input ?? "" } }] })];
+          const index = openTools.get(contentBlockIndex ?? -1);
+          const input = delta.toolUse.input ?? "";
+          if (index === undefined || input === "") return [];
+          return [{ type: "tool-call-delta", choice: 0, index, input }];
         }
-        const reasoning = delta?.reasoningContent?.text;
-        if (typeof reasoning === "string" && reasoning !== "")
-          return [chunk({ reasoning_content: reasoning })];
+        const reasoning = delta?.reasoningContent;
+        if (reasoning === undefined) return [];
+        if (typeof reasoning.text === "string")
+          return reasoning.text === "" ? [] : [{ type: "reasoning", choice: 0, text: reasoning.text }];
+        if (typeof reasoning.signature === "string")
+          return [
+            {
+              type: "reasoning-signature",
+              choice: 0,
+              signature: reasoning.signature,
+              family: REASONING_FAMILY,
+            },
+          ];
+        if (reasoning.redactedContent instanceof Uint8Array)
+          return [
+            {
+              type: "reasoning-signature",
+              choice: 0,
+              redacted: Buffer.from(reasoning.redactedContent).toString("base64"),
+              family: REASONING_FAMILY,
+            },
+          ];
         return [];
+      }
+      if (event.contentBlockStop) {
+        const block = event.contentBlockStop.contentBlockIndex ?? -1;
+        const index = openTools.get(block);
+        if (index === undefined) return [];
+        openTools.delete(block);
+        return [{ type: "tool-call-end", choice: 0, index }];
       }
       if (event.messageStop) {
         stopped = true;
-        return [chunk({}, finishReason(event.messageStop.stopReason))];
+        const events: GenerationEvent[] = [];
+        // A call whose block never stopped still ends before the finish.
+        for (const index of openTools.values()) events.push({ type: "tool-call-end", choice: 0, index });
+        openTools.clear();
+        const raw = event.messageStop.stopReason;
+        events.push({ type: "finish", choice: 0, reason: finishReason(raw), raw });
+        return events;
       }
-      if (event.metadata) usage = toUsage(event.metadata.usage);
+      if (event.metadata) {
+        const usage = toUsage(event.metadata.usage);
+        return usage === undefined ? [] : [{ type: "usage", usage }];
+      }
       return [];
-    },
-    usageChunk() {
-      if (usage === undefined) return undefined;
-      return {
-        id: head.id,
-        object: "chat.completion.chunk",
-        created: head.created,
-        model: head.model,
-        choices: [],
-        usage,
-      } as ChatChunk;
     },
   };
 }

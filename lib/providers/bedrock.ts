@@ -15,7 +15,12 @@ import type {
 import { childAbort } from "../abort.ts";
 import { ConfigError, type ConfigObject, string } from "../config/fields.ts";
 import type { ProviderConfig } from "../config/types.ts";
+import type { GenerationResult } from "../core/events.ts";
+import { canonicalPlaces } from "../core/places.ts";
+import type { GenerationRequest } from "../core/request.ts";
 import type { Deps } from "../deps.ts";
+import { chatPlaces } from "../dialects/openai-chat/places.ts";
+import type { ChatRequest } from "../dialects/openai-chat/wire.ts";
 import {
   type ClientAbortError,
   type GatewayError,
@@ -24,19 +29,26 @@ import {
   UpstreamTimeoutError,
 } from "../errors.ts";
 import { DEFAULT_MAX_NESTING_DEPTH } from "../json-depth.ts";
-import { boundedHealthCheck, chatProbe, providerBase } from "./base.ts";
+import { boundedHealthCheck, chatProbe } from "./base.ts";
 import { type BedrockCallContext, bedrockError } from "./bedrock-errors.ts";
 import {
-  type AnswerHead,
   answerExceedsDepth,
   createStreamTranslator,
   fromConverseResponse,
   type TranslateLimits,
   toConverseRequest,
+  toUsage,
   unreadableAnswer,
 } from "./bedrock-translate.ts";
 import { defineProvider } from "./definition.ts";
-import type { ChatRequest, ChatResult, ChatStream, Provider, StreamEvent } from "./types.ts";
+import type {
+  GenerationInput,
+  GenerationOptions,
+  GenerationStream,
+  UpstreamEvent,
+  WholeGeneration,
+} from "./generation.ts";
+import type { Provider } from "./types.ts";
 
 /** The two calls the provider makes, so tests and other runtimes can hand in their own. */
 export interface BedrockRuntime {
@@ -172,18 +184,42 @@ export function createBedrockProvider(
     extension,
     warn: (fields) => deps.logger.warn(fields),
   });
-  const head = (request: ChatRequest): AnswerHead => ({
-    id: `chatcmpl-${deps.newId()}`,
-    created: Math.floor(deps.now() / 1000),
-    model: request.model,
-  });
+
+  /**
+   * The Converse request for one call: the canonical request with the target's model, refusals named
+   * as the caller's dialect names its fields, and a continuation's answer so far (`input.prefill`) as
+   * a trailing assistant message, which Claude continues (trimmed of the trailing whitespace it
+   * refuses). Also the caller's `bedrock` field, for the error mapper.
+   */
+  const converseInput = (input: GenerationInput, options: GenerationOptions) => {
+    const canonical = input.canonical();
+    const request: GenerationRequest =
+      input.prefill === undefined
+        ? canonical
+        : {
+            ...canonical,
+            messages: [
+              ...canonical.messages,
+              { role: "assistant", content: [{ type: "text", text: input.prefill }] },
+            ],
+          };
+    const places =
+      input.dialect === "openai-chat"
+        ? chatPlaces(input.body as ChatRequest, canonical)
+        : canonicalPlaces(canonical);
+    return {
+      converse: toConverseRequest(request, options.model, limits, places),
+      extension: canonical.extensions.bedrock,
+    };
+  };
 
   /**
    * Runs `call` under a timer that aborts it with an {@link UpstreamTimeoutError} of `phase`; the
    * caller's abort passes through. Errors come back classified.
    */
   async function timed<T>(
-    request: ChatRequest,
+    modelId: string,
+    extension: unknown,
     signal: AbortSignal,
     phase: "headers" | "response",
     ms: number,
@@ -198,7 +234,7 @@ export function createBedrockProvider(
     } catch (error) {
       limit.dispose();
       if (limit.signal.reason === timeout) throw timeout;
-      throw classify(error, request.model, request.bedrock);
+      throw classify(error, modelId, extension);
     } finally {
       timer.clear();
     }
@@ -263,45 +299,55 @@ export function createBedrockProvider(
     return unreadable(`an event stream the SDK cannot read (${name})`, error);
   };
 
-  const provider: Provider = {
-    ...providerBase(config, deps),
+  const chat: Provider["chat"] = {
+    // Claude on Bedrock continues a trailing assistant message; not every Bedrock model does.
+    resume: config.assistantPrefill ? "prefill" : "restart",
 
-    async chatCompletion(request, options): Promise<ChatResult> {
-      const input = toConverseRequest(request, limits);
-      const runtime = await loadRuntime(request.model);
+    async complete(input, options): Promise<WholeGeneration> {
+      const { converse, extension } = converseInput(input, options);
+      const runtime = await loadRuntime(options.model);
       const { value, dispose } = await timed(
-        request,
+        options.model,
+        extension,
         options.signal,
         "response",
         options.timeouts.responseMs,
-        (s) => runtime.converse(input, s),
+        (s) => runtime.converse(converse, s),
       );
       dispose();
       const problem = unreadableAnswer(value);
       if (problem !== undefined) throw unreadable(problem);
       if (answerExceedsDepth(value, limits.maxNestingDepth)) throw tooDeep();
-      const json = fromConverseResponse(value, head(request));
-      return { body: JSON.stringify(json), json };
+      const result = fromConverseResponse(value, options.model);
+      return { result: () => result, usage: toUsage(value.usage), outputChars: outputChars(result) };
     },
 
-    async streamChat(request, options): Promise<ChatStream> {
-      const input = toConverseRequest(request, limits);
-      const runtime = await loadRuntime(request.model);
-      const includeUsage = request.stream_options?.include_usage === true;
-      const opened = await timed(request, options.signal, "headers", options.timeouts.headersMs, (s) =>
-        runtime.converseStream(input, s),
+    async stream(input, options): Promise<GenerationStream> {
+      const { converse, extension } = converseInput(input, options);
+      const runtime = await loadRuntime(options.model);
+      const opened = await timed(
+        options.model,
+        extension,
+        options.signal,
+        "headers",
+        options.timeouts.headersMs,
+        (s) => runtime.converseStream(converse, s),
       );
       return {
         events: streamEvents(
-          readEvents(opened.value, (error) => streamError(error, request.model, request.bedrock)),
-          head(request),
-          includeUsage,
-          (error) => classify(error, request.model, request.bedrock),
+          readEvents(opened.value, (error) => streamError(error, options.model, extension)),
+          (error) => classify(error, options.model, extension),
           opened,
         ),
         cancel: opened.abort,
       };
     },
+  };
+
+  const provider: Provider = {
+    id: config.id,
+    config,
+    chat,
 
     async healthCheck(options) {
       const probe = config.healthProbe;
@@ -347,27 +393,22 @@ export function createBedrockProvider(
   }
 
   /**
-   * ConverseStream events as OpenAI chunks. The SDK ends its iterator without an error when the
+   * ConverseStream events as canonical events. The SDK ends its iterator without an error when the
    * server resets the stream (HTTP/2 RST_STREAM, PLATFORM-NOTES): an answer with no `messageStop`
-   * is cut, and is reported so, never closed with `[DONE]`.
+   * is cut, and is reported so, never ended as if whole.
    */
   async function* streamEvents(
     events: AsyncIterable<ConverseStreamOutput>,
-    answer: AnswerHead,
-    includeUsage: boolean,
     toError: (error: unknown) => GatewayError | ClientAbortError,
     call: { abort: () => void; dispose: () => void },
-  ): AsyncGenerator<StreamEvent> {
-    const translator = createStreamTranslator(answer);
-    const chunk = (c: ReturnType<typeof translator.push>[number]): StreamEvent => ({
-      kind: "chunk",
-      raw: JSON.stringify(c),
-      chunk: c,
-    });
+  ): AsyncGenerator<UpstreamEvent> {
+    const translator = createStreamTranslator();
     try {
       try {
         for await (const event of events) {
-          for (const c of translator.push(event)) yield chunk(c);
+          const translated = translator.push(event);
+          // A message start or a text block's stop says nothing to the engine.
+          if (translated.length > 0) yield { events: translated };
         }
       } catch (error) {
         throw toError(error);
@@ -380,9 +421,6 @@ export function createBedrockProvider(
           providerId: config.id,
         });
       }
-      const usage = includeUsage ? translator.usageChunk() : undefined;
-      if (usage !== undefined) yield chunk(usage);
-      yield { kind: "done" };
     } finally {
       call.abort();
       call.dispose();
@@ -390,4 +428,16 @@ export function createBedrockProvider(
   }
 
   return provider;
+}
+
+/** Output characters of a whole answer (text, reasoning, tool names and inputs), for an estimate without usage. */
+function outputChars(result: GenerationResult): number {
+  let chars = 0;
+  for (const choice of result.choices) {
+    for (const part of choice.content) {
+      if (part.type === "tool-call") chars += part.name.length + part.input.length;
+      else chars += part.text.length;
+    }
+  }
+  return chars;
 }

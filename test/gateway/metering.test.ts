@@ -267,8 +267,9 @@ describe("metering: failed attempts count", () => {
     expect(meters[0]).toHaveLength(1);
     expect(usage.outputTokens).toBe(50);
     expect(usage.estimated).toBe(true);
-    // Two prompts worked on (b's with the 120-character prefill); the 503 cost nothing.
-    const prompt = chatBody("m", { stream: true, stream_options: { include_usage: true } }).length;
+    // Two prompts worked on (b's with the 120-character prefill); the 503 cost nothing. The prompt's
+    // size is the caller's body as it came.
+    const prompt = chatBody("m", { stream: true }).length;
     expect(usage.inputTokens).toBe(Math.ceil(prompt / 4) + Math.ceil((prompt + 120) / 4));
   });
 

@@ -1,22 +1,34 @@
 import type { ConverseResponse, ConverseStreamOutput } from "@aws-sdk/client-bedrock-runtime";
 import { describe, expect, it } from "vitest";
+import type { GenerationEvent } from "../../lib/core/events.ts";
+import { createChunkEncoder, toCompletion } from "../../lib/dialects/openai-chat/encode.ts";
+import { finishToOpenAI } from "../../lib/dialects/openai-chat/finish.ts";
+import { toGeneration } from "../../lib/dialects/openai-chat/parse.ts";
+import { chatPlaces } from "../../lib/dialects/openai-chat/places.ts";
+import type { ChatRequest } from "../../lib/dialects/openai-chat/wire.ts";
 import { InvalidRequestError } from "../../lib/errors.ts";
 import {
   answerExceedsDepth,
   createStreamTranslator,
   finishReason,
   fromConverseResponse,
+  type TranslateLimits,
   toConverseRequest,
   toUsage,
   unreadableAnswer,
 } from "../../lib/providers/bedrock-translate.ts";
-import type { ChatRequest } from "../../lib/providers/types.ts";
 
 const head = { id: "chatcmpl-1", created: 1_700_000_000, model: "anthropic.claude-test" };
 
+/** An OpenAI chat body as the Bedrock provider translates it: parsed, then built for Converse. */
+function toConverse(body: ChatRequest, limits?: TranslateLimits) {
+  const canonical = toGeneration(body);
+  return toConverseRequest(canonical, body.model, limits, chatPlaces(body, canonical));
+}
+
 function refused(request: ChatRequest): InvalidRequestError {
   try {
-    toConverseRequest(request);
+    toConverse(request);
   } catch (error) {
     if (error instanceof InvalidRequestError) return error;
     throw error;
@@ -59,7 +71,7 @@ describe("toConverseRequest", () => {
       stop: "END",
     };
     // Act
-    const converse = toConverseRequest(request);
+    const converse = toConverse(request);
     // Assess
     expect(converse.modelId).toBe("us.anthropic.claude-test");
     expect(converse.system).toEqual([{ text: "Be brief." }, { text: "Use tools." }]);
@@ -107,21 +119,21 @@ describe("toConverseRequest", () => {
       messages: [{ role: "user", content: "hi" }],
       tools: [{ type: "function", function: { name: "f" } }],
     };
-    expect(toConverseRequest({ ...base, tool_choice: "auto" }).toolConfig?.toolChoice).toBeUndefined();
+    expect(toConverse({ ...base, tool_choice: "auto" }).toolConfig?.toolChoice).toBeUndefined();
     expect(
-      toConverseRequest({ ...base, tool_choice: { type: "function", function: { name: "f" } } }).toolConfig
+      toConverse({ ...base, tool_choice: { type: "function", function: { name: "f" } } }).toolConfig
         ?.toolChoice,
     ).toEqual({ tool: { name: "f" } });
-    expect(toConverseRequest({ ...base, tool_choice: "none" }).toolConfig).toBeUndefined();
+    expect(toConverse({ ...base, tool_choice: "none" }).toolConfig).toBeUndefined();
     // A tool without parameters still gets the object schema Converse requires.
-    expect(toConverseRequest(base).toolConfig?.tools?.[0]).toEqual({
+    expect(toConverse(base).toolConfig?.tools?.[0]).toEqual({
       toolSpec: { name: "f", inputSchema: { json: { type: "object", properties: {} } } },
     });
   });
 
   it("turns a data-URL image into image bytes and refuses a remote URL, naming the part", () => {
     const png = Buffer.from([0x89, 0x50, 0x4e, 0x47]);
-    const converse = toConverseRequest({
+    const converse = toConverse({
       model: "m",
       messages: [
         {
@@ -163,7 +175,7 @@ describe("toConverseRequest", () => {
   });
 
   it("accepts fields sent as null (not set) and a message name on a tool result", () => {
-    const converse = toConverseRequest({
+    const converse = toConverse({
       model: "m",
       messages: [{ role: "user", content: "hi" }],
       seed: null,
@@ -177,7 +189,7 @@ describe("toConverseRequest", () => {
   });
 
   it("carries an assistant refusal in the history as its text", () => {
-    const converse = toConverseRequest({
+    const converse = toConverse({
       model: "m",
       messages: [
         { role: "user", content: "Do the bad thing" },
@@ -206,7 +218,7 @@ describe("toConverseRequest", () => {
   });
 
   it("passes the bedrock extension: model fields, cache points, metadata", () => {
-    const converse = toConverseRequest({
+    const converse = toConverse({
       model: "m",
       messages: [
         { role: "system", content: "long system prompt" },
@@ -232,8 +244,72 @@ describe("toConverseRequest", () => {
     expect(converse.messages?.[1]?.content).toEqual([{ text: "ok" }, cachePoint]);
   });
 
+  it("names a refused field as the caller wrote it: OpenAI's message index, or the canonical place", () => {
+    // Prepare: a system message first, so the canonical message index is one less than OpenAI's.
+    const body: ChatRequest = {
+      model: "m",
+      messages: [
+        { role: "system", content: "Be brief." },
+        { role: "user", content: [{ type: "image_url", image_url: { url: "https://x.test/a.png" } }] },
+      ],
+    };
+    expect(refused(body).param).toBe("messages[1].content[0].image_url.url");
+    const calls: ChatRequest = {
+      model: "m",
+      messages: [
+        { role: "developer", content: "Use tools." },
+        { role: "user", content: "hi" },
+        {
+          role: "assistant",
+          content: "Calling.",
+          tool_calls: [
+            { id: "a", type: "function", function: { name: "f", arguments: "{}" } },
+            { id: "b", type: "function", function: { name: "f", arguments: "{" } },
+          ],
+        },
+      ],
+    };
+    expect(refused(calls).param).toBe("messages[2].tool_calls[1].function.arguments");
+    // Another dialect's caller (no places given) is told the canonical place.
+    const error = (() => {
+      try {
+        toConverseRequest(toGeneration(body), "m");
+      } catch (e) {
+        return e as InvalidRequestError;
+      }
+      throw new Error("expected a 400");
+    })();
+    expect(error.param).toBe("messages[0].content[0].url");
+  });
+
+  it("refuses reasoning it cannot sign back, and carries Claude's own with its signature", () => {
+    const body: ChatRequest = {
+      model: "m",
+      messages: [
+        { role: "user", content: "hi" },
+        { role: "assistant", content: "ok", reasoning_content: "thought" },
+      ],
+    };
+    expect(refused(body).param).toBe("messages[1].reasoning_content");
+    const canonical = toGeneration({ model: "m", messages: [{ role: "user", content: "hi" }] });
+    canonical.messages.push(
+      {
+        role: "assistant",
+        content: [
+          { type: "reasoning", text: "thought", signature: "sig", family: "anthropic" },
+          { type: "text", text: "ok" },
+        ],
+      },
+      { role: "user", content: [{ type: "text", text: "more" }] },
+    );
+    expect(toConverseRequest(canonical, "m").messages?.[1]?.content).toEqual([
+      { reasoningContent: { reasoningText: { text: "thought", signature: "sig" } } },
+      { text: "ok" },
+    ]);
+  });
+
   it("takes a trailing assistant message as a prefill, without the trailing whitespace Claude refuses", () => {
-    const converse = toConverseRequest({
+    const converse = toConverse({
       model: "m",
       messages: [
         { role: "user", content: "Count to five" },
@@ -265,7 +341,7 @@ describe("toConverseRequest bounds (issue 16: shapes that once gave a 500)", () 
       type: "text",
       text: "twenty-seven characters...",
     }));
-    const converse = toConverseRequest({
+    const converse = toConverse({
       model: "m",
       messages: [
         { role: "system", content: parts },
@@ -295,7 +371,7 @@ describe("toConverseRequest bounds (issue 16: shapes that once gave a 500)", () 
   it("takes arguments at the depth limit, counts no bracket inside a string, and honours a configured limit", () => {
     // A string holding brackets, an escaped backslash and an escaped quote: none of it nests.
     const tricky = '[[[[\\"[[[{{{';
-    const at = toConverseRequest({
+    const at = toConverse({
       model: "m",
       messages: [
         { role: "user", content: "hi" },
@@ -304,16 +380,16 @@ describe("toConverseRequest bounds (issue 16: shapes that once gave a 500)", () 
     });
     expect(at.messages?.[1]?.content?.[0]?.toolUse?.input).toMatchObject({ s: tricky });
     expect(() =>
-      toConverseRequest({
+      toConverse({
         model: "m",
         messages: [{ role: "user", content: "hi" }, toolCall(`{"q":${nestedArrays(64)}}`)],
       }),
     ).toThrow(InvalidRequestError);
     const small = { model: "m", messages: [{ role: "user", content: "hi" }, toolCall("[[[[1]]]]")] };
-    expect(() => toConverseRequest(small, { maxNestingDepth: 3 })).toThrow(/deeper than the limit of 3/);
-    expect(
-      toConverseRequest(small, { maxNestingDepth: 4 }).messages?.[1]?.content?.[0]?.toolUse?.input,
-    ).toEqual([[[[1]]]]);
+    expect(() => toConverse(small, { maxNestingDepth: 3 })).toThrow(/deeper than the limit of 3/);
+    expect(toConverse(small, { maxNestingDepth: 4 }).messages?.[1]?.content?.[0]?.toolUse?.input).toEqual([
+      [[[1]]],
+    ]);
   });
 
   it.each([
@@ -345,36 +421,59 @@ describe("toConverseRequest bounds (issue 16: shapes that once gave a 500)", () 
     expect(field.message.length).toBeLessThan(400);
     expect(field.param?.length).toBeLessThan(300);
     const part = refused({ model: "m", messages: [{ role: "user", content: [{ type: long }] }] });
-    expect(part.param).toBe("messages[0].content[0].type");
+    // A part of a kind Converse has no block for is named by its place (its type is caller text).
+    expect(part.param).toBe("messages[0].content[0]");
     expect(part.message.length).toBeLessThan(400);
   });
 });
 
 describe("fromConverseResponse", () => {
-  it("builds a chat.completion with text, tool calls, finish reason and cached-token usage", () => {
-    const completion = fromConverseResponse(
-      {
-        output: {
-          message: {
-            role: "assistant",
-            content: [
-              { text: "Checking." },
-              { toolUse: { toolUseId: "tu_1", name: "weather", input: { city: "Paris" } } },
-            ],
-          },
-        },
-        stopReason: "tool_use",
-        usage: {
-          inputTokens: 10,
-          outputTokens: 5,
-          totalTokens: 45,
-          cacheReadInputTokens: 20,
-          cacheWriteInputTokens: 10,
-        },
-        metrics: { latencyMs: 1 },
+  const response: ConverseResponse = {
+    output: {
+      message: {
+        role: "assistant",
+        content: [
+          { text: "Checking." },
+          { toolUse: { toolUseId: "tu_1", name: "weather", input: { city: "Paris" } } },
+        ],
       },
-      head,
-    );
+    },
+    stopReason: "tool_use",
+    usage: {
+      inputTokens: 10,
+      outputTokens: 5,
+      totalTokens: 45,
+      cacheReadInputTokens: 20,
+      cacheWriteInputTokens: 10,
+    },
+    metrics: { latencyMs: 1 },
+  };
+
+  it("reads text, tool calls, the finish and cached-token usage in canonical terms", () => {
+    expect(fromConverseResponse(response, "anthropic.claude-test")).toEqual({
+      model: "anthropic.claude-test",
+      choices: [
+        {
+          content: [
+            { type: "text", text: "Checking." },
+            { type: "tool-call", id: "tu_1", name: "weather", input: '{"city":"Paris"}' },
+          ],
+          finish: "tool-calls",
+          rawFinish: "tool_use",
+        },
+      ],
+      usage: {
+        inputTokens: 40,
+        outputTokens: 5,
+        cacheReadTokens: 20,
+        cacheWriteTokens: 10,
+        reasoningTokens: 0,
+      },
+    });
+  });
+
+  it("is, for an OpenAI caller, the chat.completion it was before", () => {
+    const completion = toCompletion(fromConverseResponse(response, head.model), head);
     expect(completion).toEqual({
       id: "chatcmpl-1",
       object: "chat.completion",
@@ -399,19 +498,47 @@ describe("fromConverseResponse", () => {
         completion_tokens: 5,
         total_tokens: 45,
         prompt_tokens_details: { cached_tokens: 20, cache_write_tokens: 10 },
+        completion_tokens_details: { reasoning_tokens: 0 },
       },
     });
   });
 
+  it("keeps Claude's reasoning with its signature, of family anthropic", () => {
+    const result = fromConverseResponse(
+      {
+        output: {
+          message: {
+            role: "assistant",
+            content: [
+              { reasoningContent: { reasoningText: { text: "Think.", signature: "sig-1" } } },
+              { text: "Done." },
+            ],
+          },
+        },
+        stopReason: "end_turn",
+        usage: undefined,
+        metrics: undefined,
+      } as unknown as ConverseResponse,
+      "m",
+    );
+    expect(result.choices[0]?.content).toEqual([
+      { type: "reasoning", text: "Think.", signature: "sig-1", family: "anthropic" },
+      { type: "text", text: "Done." },
+    ]);
+    expect(result.usage).toBeUndefined();
+  });
+
   it.each([
-    ["end_turn", "stop"],
-    ["stop_sequence", "stop"],
-    ["max_tokens", "length"],
-    ["tool_use", "tool_calls"],
-    ["content_filtered", "content_filter"],
-    ["guardrail_intervened", "content_filter"],
-  ])("maps stop reason %s to %s", (stop, finish) => {
-    expect(finishReason(stop)).toBe(finish);
+    ["end_turn", "stop", "stop"],
+    ["stop_sequence", "stop-sequence", "stop"],
+    ["max_tokens", "length", "length"],
+    ["tool_use", "tool-calls", "tool_calls"],
+    ["content_filtered", "content-filter", "content_filter"],
+    ["guardrail_intervened", "content-filter", "content_filter"],
+    ["something_new", "other", "stop"],
+  ])("maps stop reason %s to %s (OpenAI's %s)", (stop, canonical, openai) => {
+    expect(finishReason(stop)).toBe(canonical);
+    expect(finishToOpenAI(finishReason(stop), stop)).toBe(openai);
   });
 
   it("has no usage when Bedrock sent none", () => {
@@ -446,8 +573,8 @@ describe("unreadableAnswer and answerExceedsDepth", () => {
 });
 
 describe("createStreamTranslator", () => {
-  it("turns a tool-call stream into OpenAI deltas with tool indexes, then finish and usage", () => {
-    const t = createStreamTranslator(head);
+  it("turns a tool-call stream into canonical events with tool indexes, then finish and usage", () => {
+    const t = createStreamTranslator();
     const events: ConverseStreamOutput[] = [
       { messageStart: { role: "assistant" } },
       { contentBlockDelta: { contentBlockIndex: 0, delta: { text: "Let me check." } } },
@@ -460,6 +587,7 @@ describe("createStreamTranslator", () => {
       },
       { contentBlockDelta: { contentBlockIndex: 1, delta: { toolUse: { input: '{"city":' } } } },
       { contentBlockDelta: { contentBlockIndex: 1, delta: { toolUse: { input: '"Paris"}' } } } },
+      { contentBlockStop: { contentBlockIndex: 1 } },
       {
         contentBlockStart: { contentBlockIndex: 2, start: { toolUse: { toolUseId: "tu_2", name: "time" } } },
       },
@@ -467,10 +595,36 @@ describe("createStreamTranslator", () => {
       { messageStop: { stopReason: "tool_use" } },
       { metadata: { usage: { inputTokens: 3, outputTokens: 4, totalTokens: 7 }, metrics: { latencyMs: 1 } } },
     ];
-    const deltas = events.flatMap((e) => t.push(e)).map((c) => c.choices?.[0]);
-    expect(deltas.map((c) => c?.delta)).toEqual([
-      { role: "assistant", content: "" },
-      { content: "Let me check." },
+    const canonical = events.flatMap((e) => t.push(e));
+    expect(canonical).toEqual([
+      { type: "text", choice: 0, text: "Let me check." },
+      { type: "tool-call-start", choice: 0, index: 0, id: "tu_1", name: "weather" },
+      { type: "tool-call-delta", choice: 0, index: 0, input: '{"city":' },
+      { type: "tool-call-delta", choice: 0, index: 0, input: '"Paris"}' },
+      { type: "tool-call-end", choice: 0, index: 0 },
+      { type: "tool-call-start", choice: 0, index: 1, id: "tu_2", name: "time" },
+      { type: "tool-call-delta", choice: 0, index: 1, input: "{}" },
+      // The second call's block never stopped: it ends before the finish.
+      { type: "tool-call-end", choice: 0, index: 1 },
+      { type: "finish", choice: 0, reason: "tool-calls", raw: "tool_use" },
+      {
+        type: "usage",
+        usage: {
+          inputTokens: 3,
+          outputTokens: 4,
+          cacheReadTokens: 0,
+          cacheWriteTokens: 0,
+          reasoningTokens: 0,
+        },
+      },
+    ] satisfies GenerationEvent[]);
+    expect(t.stopped).toBe(true);
+
+    // Encoded for an OpenAI caller: the deltas, finish and usage chunk it got before.
+    const encoder = createChunkEncoder(head);
+    const chunks = canonical.flatMap((e) => encoder.encode(e) ?? []);
+    expect(chunks.slice(0, -1).map((c) => c.choices?.[0]?.delta)).toEqual([
+      { role: "assistant", content: "Let me check." },
       {
         tool_calls: [
           { index: 0, id: "tu_1", type: "function", function: { name: "weather", arguments: "" } },
@@ -482,20 +636,32 @@ describe("createStreamTranslator", () => {
       { tool_calls: [{ index: 1, function: { arguments: "{}" } }] },
       {},
     ]);
-    expect(deltas.at(-1)?.finish_reason).toBe("tool_calls");
-    expect(t.stopped).toBe(true);
-    expect(t.usageChunk()).toMatchObject({
+    expect(chunks.at(-2)?.choices?.[0]?.finish_reason).toBe("tool_calls");
+    expect(chunks.at(-1)).toMatchObject({
       object: "chat.completion.chunk",
       choices: [],
       usage: { prompt_tokens: 3, completion_tokens: 4, total_tokens: 7 },
     });
   });
 
+  it("reads reasoning deltas and Claude's signature", () => {
+    const t = createStreamTranslator();
+    const out = [
+      { contentBlockDelta: { contentBlockIndex: 0, delta: { reasoningContent: { text: "Hmm." } } } },
+      { contentBlockDelta: { contentBlockIndex: 0, delta: { reasoningContent: { signature: "sig" } } } },
+    ].flatMap((e) => t.push(e as ConverseStreamOutput));
+    expect(out).toEqual([
+      { type: "reasoning", choice: 0, text: "Hmm." },
+      { type: "reasoning-signature", choice: 0, signature: "sig", family: "anthropic" },
+    ]);
+  });
+
   it("is not stopped (a cut answer) until messageStop arrives", () => {
-    const t = createStreamTranslator(head);
+    const t = createStreamTranslator();
     t.push({ messageStart: { role: "assistant" } });
-    t.push({ contentBlockDelta: { contentBlockIndex: 0, delta: { text: "Half an ans" } } });
+    expect(t.push({ contentBlockDelta: { contentBlockIndex: 0, delta: { text: "Half an ans" } } })).toEqual([
+      { type: "text", choice: 0, text: "Half an ans" },
+    ]);
     expect(t.stopped).toBe(false);
-    expect(t.usageChunk()).toBeUndefined();
   });
 });

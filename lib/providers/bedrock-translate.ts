@@ -547,6 +547,11 @@ export function toUsage(usage: TokenUsage | undefined): Usage | undefined {
   };
 }
 
+/** A string the SDK handed on unchecked, or "" for anything else. */
+function text(value: unknown): string {
+  return typeof value === "string" ? value : "";
+}
+
 function count(value: unknown): number {
   return typeof value === "number" && Number.isSafeInteger(value) && value > 0 ? value : 0;
 }
@@ -593,8 +598,8 @@ export function fromConverseResponse(response: ConverseResponse, model: string):
     } else if (isObject(block.toolUse)) {
       content.push({
         type: "tool-call",
-        id: block.toolUse.toolUseId ?? "",
-        name: block.toolUse.name ?? "",
+        id: text(block.toolUse.toolUseId),
+        name: text(block.toolUse.name),
         input: JSON.stringify(block.toolUse.input ?? {}),
       });
     } else if (isObject(block.reasoningContent)) {
@@ -652,25 +657,25 @@ export function createStreamTranslator(): StreamTranslator {
     push(event) {
       if (event.contentBlockStart) {
         const tool = event.contentBlockStart.start?.toolUse;
-        if (!tool) return [];
+        if (!isObject(tool)) return [];
         const index = tools++;
         openTools.set(event.contentBlockStart.contentBlockIndex ?? index, index);
         return [
-          { type: "tool-call-start", choice: 0, index, id: tool.toolUseId ?? "", name: tool.name ?? "" },
+          { type: "tool-call-start", choice: 0, index, id: text(tool.toolUseId), name: text(tool.name) },
         ];
       }
       if (event.contentBlockDelta) {
         const { delta, contentBlockIndex } = event.contentBlockDelta;
         if (typeof delta?.text === "string")
           return delta.text === "" ? [] : [{ type: "text", choice: 0, text: delta.text }];
-        if (delta?.toolUse) {
+        if (isObject(delta?.toolUse)) {
           const index = openTools.get(contentBlockIndex ?? -1);
-          const input = delta.toolUse.input ?? "";
+          const input = text(delta.toolUse.input);
           if (index === undefined || input === "") return [];
           return [{ type: "tool-call-delta", choice: 0, index, input }];
         }
         const reasoning = delta?.reasoningContent;
-        if (reasoning === undefined) return [];
+        if (!isObject(reasoning)) return [];
         if (typeof reasoning.text === "string")
           return reasoning.text === "" ? [] : [{ type: "reasoning", choice: 0, text: reasoning.text }];
         if (typeof reasoning.signature === "string")
@@ -706,7 +711,8 @@ export function createStreamTranslator(): StreamTranslator {
         // A call whose block never stopped still ends before the finish.
         for (const index of openTools.values()) events.push({ type: "tool-call-end", choice: 0, index });
         openTools.clear();
-        const raw = event.messageStop.stopReason;
+        const stop = event.messageStop.stopReason;
+        const raw = typeof stop === "string" ? stop : undefined;
         events.push({ type: "finish", choice: 0, reason: finishReason(raw), raw });
         return events;
       }

@@ -1,6 +1,10 @@
 import type { ConverseResponse, ConverseStreamOutput } from "@aws-sdk/client-bedrock-runtime";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import type { GenerationEvent } from "../../lib/core/events.ts";
+import { toGeneration } from "../../lib/dialects/openai-chat/parse.ts";
+import { chatPlaces } from "../../lib/dialects/openai-chat/places.ts";
+import type { ChatRequest } from "../../lib/dialects/openai-chat/wire.ts";
 import { GatewayError, InvalidRequestError, MAX_ECHO_CHARS } from "../../lib/errors.ts";
 import { DEFAULT_MAX_NESTING_DEPTH, exceedsDepth } from "../../lib/json-depth.ts";
 import {
@@ -10,14 +14,14 @@ import {
   toConverseRequest,
   unreadableAnswer,
 } from "../../lib/providers/bedrock-translate.ts";
-import type { ChatRequest } from "../../lib/providers/types.ts";
 import { chatRequestValue, fuzzSeed, nestedValue } from "./arbitraries.ts";
 
 /**
  * Property-based fuzzing of the OpenAI ⇄ Bedrock Converse translation (issue 16: a system message of
  * 130,000 parts and tool arguments nested 100,000 deep were 500s). Whatever the request's shape or
- * size, the translator returns a Converse request the SDK can serialise, or refuses it with a 400
- * naming the field; it never throws anything else. A failure prints the seed; replay it with
+ * size, the OpenAI chat parse and the Converse translation of its canonical request (issue 17) return
+ * a Converse request the SDK can serialise, or refuse it with a 400 naming the field; they never
+ * throw anything else. A failure prints the seed; replay it with
  * FUZZ_SEED=<seed>.
  */
 const RUNS = 300;
@@ -28,13 +32,19 @@ const WRAPPING_LEVELS = 8;
 /** Longest message of a 400: the translator's words plus at most two quoted pieces of caller text. */
 const MAX_MESSAGE = 200 + 2 * (MAX_ECHO_CHARS + 1);
 
+/** An OpenAI chat body as the Bedrock provider translates it: parsed, then built for Converse. */
+function toConverse(body: ChatRequest) {
+  const canonical = toGeneration(body);
+  return toConverseRequest(canonical, "m", undefined, chatPlaces(body, canonical));
+}
+
 describe("toConverseRequest under fuzzing", () => {
   it("returns a bounded Converse request or throws a 400 naming the field, nothing else", () => {
     fc.assert(
       fc.property(chatRequestValue, (request) => {
         let converse: ReturnType<typeof toConverseRequest>;
         try {
-          converse = toConverseRequest(request as ChatRequest);
+          converse = toConverse(request as ChatRequest);
         } catch (error) {
           // Not a RangeError from the stack, not a TypeError from a shape.
           expect(error).toBeInstanceOf(InvalidRequestError);
@@ -78,8 +88,8 @@ describe("toConverseRequest under fuzzing", () => {
         const args = JSON.stringify(nestedValue(depth));
         const parameters = { type: "object", properties: nestedValue(depth - 1) };
         for (const request of [call(args), schema(parameters)]) {
-          if (depth <= DEFAULT_MAX_NESTING_DEPTH) expect(() => toConverseRequest(request)).not.toThrow();
-          else expect(() => toConverseRequest(request)).toThrow(/deeper than the limit of 64 levels/);
+          if (depth <= DEFAULT_MAX_NESTING_DEPTH) expect(() => toConverse(request)).not.toThrow();
+          else expect(() => toConverse(request)).toThrow(/deeper than the limit of 64 levels/);
         }
       }),
       { numRuns: 100, ...fuzzSeed() },
@@ -131,13 +141,27 @@ const answer = fc.record(
 function expectCounts(usage: unknown): void {
   if (usage === undefined) return;
   const u = usage as Record<string, unknown>;
-  for (const field of ["prompt_tokens", "completion_tokens", "total_tokens"])
+  for (const field of [
+    "inputTokens",
+    "outputTokens",
+    "cacheReadTokens",
+    "cacheWriteTokens",
+    "reasoningTokens",
+  ])
     expect(Number.isSafeInteger(u[field]) && (u[field] as number) >= 0).toBe(true);
 }
 
-describe("Converse answers back to OpenAI under fuzzing", () => {
-  const head = { id: "chatcmpl-1", created: 1, model: "m" };
+/** What the relay and the dialect encoders read of an event is of the type the union says. */
+function expectWellTyped(event: GenerationEvent): void {
+  if ("text" in event) expect(typeof event.text).toBe("string");
+  if (event.type === "tool-call-start")
+    expect([typeof event.id, typeof event.name]).toEqual(["string", "string"]);
+  if (event.type === "tool-call-delta") expect(typeof event.input).toBe("string");
+  if (event.type === "finish") expect(event.raw === undefined || typeof event.raw === "string").toBe(true);
+  if (event.type === "usage") expectCounts(event.usage);
+}
 
+describe("Converse answers back in canonical terms under fuzzing", () => {
   it("judges an answer unreadable or too deep, or translates it to a serialisable completion", () => {
     fc.assert(
       fc.property(answer, (response) => {
@@ -148,15 +172,20 @@ describe("Converse answers back to OpenAI under fuzzing", () => {
           return;
         }
         if (answerExceedsDepth(converse, DEFAULT_MAX_NESTING_DEPTH)) return;
-        const completion = fromConverseResponse(converse, head);
-        expect(typeof JSON.stringify(completion)).toBe("string");
-        expectCounts(completion.usage);
+        const result = fromConverseResponse(converse, "m");
+        expect(typeof JSON.stringify(result)).toBe("string");
+        for (const part of result.choices[0]?.content ?? []) {
+          if (part.type === "tool-call")
+            expect([typeof part.id, typeof part.name]).toEqual(["string", "string"]);
+          else expect(typeof part.text).toBe("string");
+        }
+        expectCounts(result.usage);
       }),
       { numRuns: RUNS, ...fuzzSeed() },
     );
   });
 
-  it("turns any sequence of stream events into chunks without throwing", () => {
+  it("turns any sequence of stream events into well-typed canonical events without throwing", () => {
     const event = fc.oneof(
       fc.record({ messageStart: fc.oneof(fc.record({ role: fc.constant("assistant") }), loose) }),
       fc.record({ contentBlockStart: loose }),
@@ -172,12 +201,13 @@ describe("Converse answers back to OpenAI under fuzzing", () => {
     );
     fc.assert(
       fc.property(fc.array(event, { maxLength: 12 }), (events) => {
-        const translator = createStreamTranslator(head);
+        const translator = createStreamTranslator();
         for (const e of events) {
-          for (const chunk of translator.push((e ?? {}) as ConverseStreamOutput))
-            expect(typeof JSON.stringify(chunk)).toBe("string");
+          for (const event of translator.push((e ?? {}) as ConverseStreamOutput)) {
+            expect(typeof JSON.stringify(event)).toBe("string");
+            expectWellTyped(event);
+          }
         }
-        expectCounts(translator.usageChunk()?.usage);
       }),
       { numRuns: RUNS, ...fuzzSeed() },
     );

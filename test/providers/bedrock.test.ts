@@ -1,11 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { GenerationEvent } from "../../lib/core/events.ts";
 import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
+import { createChunkEncoder, toCompletion } from "../../lib/dialects/openai-chat/encode.ts";
+import { chatInput } from "../../lib/dialects/openai-chat/input.ts";
+import type { ChatRequest } from "../../lib/dialects/openai-chat/wire.ts";
 import { GatewayError, InvalidRequestError, UpstreamError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
+import type { GenerationStream, UpstreamEvent, WholeGeneration } from "../../lib/providers/generation.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import { providerRegistry } from "../../lib/providers/registry.ts";
-import type { ChatStream, StreamEvent } from "../../lib/providers/types.ts";
+import type { Provider } from "../../lib/providers/types.ts";
 import { faultOf } from "../../lib/retry/blame.ts";
 import { validateConfig } from "../../lib/setup/validate.ts";
 import {
@@ -51,7 +56,7 @@ afterAll(async () => {
   await fake.close();
 });
 
-function provider(region = "us-east-1") {
+function provider(region = "us-east-1", fields: Record<string, unknown> = {}) {
   const config = validateConfig({
     providers: [
       {
@@ -59,6 +64,7 @@ function provider(region = "us-east-1") {
         type: "bedrock",
         region,
         healthCheck: { kind: "chat", model: "anthropic.claude-probe" },
+        ...fields,
       },
     ],
     models: { m: { targets: [{ provider: "bedrock-east", model: "x" }] } },
@@ -69,13 +75,26 @@ function provider(region = "us-east-1") {
     .create(config, { deps, http: createHttpClient(), keys: envKeys({}) });
 }
 
+const MODEL = "us.anthropic.claude-test";
+
 const options = (signal = new AbortController().signal) => ({
+  model: MODEL,
   signal,
   timeouts: { connectMs: 1000, headersMs: 2000, firstTokenMs: 2000, idleMs: 2000, responseMs: 3000 },
 });
 
-async function drain(stream: ChatStream): Promise<{ events: StreamEvent[]; error: unknown }> {
-  const events: StreamEvent[] = [];
+/** An OpenAI chat caller's request, as the engine hands it to the provider. */
+const complete = (
+  p: Provider,
+  body: ChatRequest,
+  o = options(),
+  prefill?: string,
+): Promise<WholeGeneration> => p.chat.complete(chatInput(body, prefill), o);
+const stream = (p: Provider, body: ChatRequest, o = options(), prefill?: string): Promise<GenerationStream> =>
+  p.chat.stream(chatInput(body, prefill), o);
+
+async function drain(stream: GenerationStream): Promise<{ events: UpstreamEvent[]; error: unknown }> {
+  const events: UpstreamEvent[] = [];
   try {
     for await (const event of stream.events) events.push(event);
     return { events, error: undefined };
@@ -84,14 +103,19 @@ async function drain(stream: ChatStream): Promise<{ events: StreamEvent[]; error
   }
 }
 
-const text = (events: StreamEvent[]) =>
-  events.map((e) => (e.kind === "chunk" ? (e.chunk.choices?.[0]?.delta?.content ?? "") : "")).join("");
+const canonical = (events: UpstreamEvent[]): GenerationEvent[] => events.flatMap((e) => e.events);
+const text = (events: UpstreamEvent[]) =>
+  canonical(events)
+    .map((e) => (e.type === "text" ? e.text : ""))
+    .join("");
+const finished = (events: UpstreamEvent[]) => canonical(events).some((e) => e.type === "finish");
 
-const request = (extra: Record<string, unknown> = {}) => ({
-  model: "us.anthropic.claude-test",
+const request = (extra: Record<string, unknown> = {}): ChatRequest => ({
+  model: "claude",
   messages: [{ role: "user", content: "Hi" }],
   ...extra,
 });
+const head = { id: "chatcmpl-1", created: 1, model: MODEL };
 
 describe("the bedrock provider type's configuration", () => {
   it("needs a region and a chat health probe, and refuses an API key", () => {
@@ -116,16 +140,20 @@ describe("the bedrock provider type's configuration", () => {
 });
 
 describe("Bedrock provider against a fake runtime endpoint (HTTP/2, eventstream)", () => {
-  it("answers a non-streaming request with a chat.completion, sending a signed Converse", async () => {
+  it("answers a non-streaming request in canonical terms (a chat.completion for OpenAI callers), sending a signed Converse", async () => {
     fake.queue.push({ kind: "text" });
-    const result = await provider().chatCompletion(request({ max_tokens: 20 }), options());
-    expect(result.json).toMatchObject({
+    const answer = await complete(provider(), request({ max_tokens: 20 }));
+    // Bedrock speaks no caller's dialect: no raw bytes to pass on.
+    expect(answer.raw).toBeUndefined();
+    expect(answer.dialect).toBeUndefined();
+    expect(answer.usage).toMatchObject({ inputTokens: 12, outputTokens: 4 });
+    expect(answer.outputChars).toBe(BEDROCK_TOKENS.join("").length);
+    expect(toCompletion(answer.result(), head)).toMatchObject({
       object: "chat.completion",
       model: "us.anthropic.claude-test",
       choices: [{ message: { role: "assistant", content: BEDROCK_TOKENS.join("") }, finish_reason: "stop" }],
       usage: { prompt_tokens: 12, completion_tokens: 4, total_tokens: 16 },
     });
-    expect(JSON.parse(result.body)).toEqual(result.json);
     const sent = fake.requests.at(-1);
     expect(sent?.operation).toBe("converse");
     expect(sent?.modelId).toBe("us.anthropic.claude-test");
@@ -136,52 +164,79 @@ describe("Bedrock provider against a fake runtime endpoint (HTTP/2, eventstream)
     );
   });
 
-  it("streams text as OpenAI chunks, then usage when asked, then done", async () => {
+  it("streams text as canonical events, then the finish, then usage, and ends", async () => {
     fake.queue.push({
       kind: "text",
       usage: { inputTokens: 5, outputTokens: 4, totalTokens: 29, cacheReadInputTokens: 20 },
     });
-    const stream = await provider().streamChat(
-      request({ stream: true, stream_options: { include_usage: true } }),
-      options(),
+    const { events, error } = await drain(
+      await stream(provider(), request({ stream: true, stream_options: { include_usage: true } })),
     );
-    const { events, error } = await drain(stream);
     expect(error).toBeUndefined();
     expect(text(events)).toBe(BEDROCK_TOKENS.join(""));
     expect(fake.requests.at(-1)?.operation).toBe("converse-stream");
-    const kinds = events.map((e) => (e.kind === "done" ? "done" : e.chunk.usage ? "usage" : "chunk"));
-    expect(kinds.slice(-2)).toEqual(["usage", "done"]);
-    const usage = events.at(-2);
-    expect(usage?.kind === "chunk" && usage.chunk.usage).toEqual({
+    expect(canonical(events).slice(-2)).toEqual([
+      { type: "finish", choice: 0, reason: "stop", raw: "end_turn" },
+      {
+        type: "usage",
+        usage: {
+          inputTokens: 25,
+          outputTokens: 4,
+          cacheReadTokens: 20,
+          cacheWriteTokens: 0,
+          reasoningTokens: 0,
+        },
+      },
+    ]);
+    // Encoded for an OpenAI caller: the usage chunk and finish reason it got before.
+    const encoder = createChunkEncoder(head);
+    const chunks = canonical(events).flatMap((e) => encoder.encode(e) ?? []);
+    expect(chunks.at(-1)?.usage).toMatchObject({
       prompt_tokens: 25,
       completion_tokens: 4,
       total_tokens: 29,
       prompt_tokens_details: { cached_tokens: 20, cache_write_tokens: 0 },
     });
-    const finish = events.find((e) => e.kind === "chunk" && e.chunk.choices?.[0]?.finish_reason);
-    expect(finish?.kind === "chunk" && finish.chunk.choices?.[0]?.finish_reason).toBe("stop");
-    // Each raw event is the JSON the caller receives.
-    for (const e of events) if (e.kind === "chunk") expect(JSON.parse(e.raw)).toEqual(e.chunk);
+    expect(chunks.at(-2)?.choices?.[0]?.finish_reason).toBe("stop");
+    // Bedrock speaks no caller's dialect: nothing to pass on byte for byte.
+    for (const e of events) expect([e.raw, e.dialect]).toEqual([undefined, undefined]);
   });
 
-  it("sends no usage chunk when the caller did not ask", async () => {
+  it("reports usage whether or not the caller asked (the caller's dialect decides what it sees)", async () => {
     fake.queue.push({ kind: "text" });
-    const { events } = await drain(await provider().streamChat(request({ stream: true }), options()));
-    expect(events.some((e) => e.kind === "chunk" && e.chunk.usage)).toBe(false);
-    expect(events.at(-1)?.kind).toBe("done");
+    const { events, error } = await drain(await stream(provider(), request({ stream: true })));
+    expect(error).toBeUndefined();
+    expect(canonical(events).at(-1)?.type).toBe("usage");
+  });
+
+  it("continues a cut answer from a trailing assistant message, trimmed, when declared able to", async () => {
+    const able = provider("us-east-1", { assistantPrefill: true });
+    expect(able.chat.resume).toBe("prefill");
+    expect(provider().chat.resume).toBe("restart");
+    fake.queue.push({ kind: "text" });
+    await drain(await stream(able, request({ stream: true }), options(), "One, two, "));
+    expect(fake.requests.at(-1)?.body.messages).toEqual([
+      { role: "user", content: [{ text: "Hi" }] },
+      { role: "assistant", content: [{ text: "One, two," }] },
+    ]);
   });
 
   it("streams a tool call as tool-call deltas with their index", async () => {
     fake.queue.push({ kind: "tool", inputPieces: ['{"ci', 'ty":"Paris"}'] });
     const { events } = await drain(
-      await provider().streamChat(
+      await stream(
+        provider(),
         request({ stream: true, tools: [{ type: "function", function: { name: "get_weather" } }] }),
-        options(),
       ),
     );
-    const calls = events.flatMap((e) =>
-      e.kind === "chunk" ? (e.chunk.choices?.[0]?.delta?.tool_calls ?? []) : [],
-    );
+    expect(canonical(events).filter((e) => e.type.startsWith("tool-call"))).toEqual([
+      { type: "tool-call-start", choice: 0, index: 0, id: "tooluse_1", name: "get_weather" },
+      { type: "tool-call-delta", choice: 0, index: 0, input: '{"ci' },
+      { type: "tool-call-delta", choice: 0, index: 0, input: 'ty":"Paris"}' },
+      { type: "tool-call-end", choice: 0, index: 0 },
+    ]);
+    const encoder = createChunkEncoder(head);
+    const calls = canonical(events).flatMap((e) => encoder.encode(e)?.choices?.[0]?.delta?.tool_calls ?? []);
     expect(calls).toEqual([
       { index: 0, id: "tooluse_1", type: "function", function: { name: "get_weather", arguments: "" } },
       { index: 0, function: { arguments: '{"ci' } },
@@ -201,27 +256,25 @@ describe("Bedrock provider against a fake runtime endpoint (HTTP/2, eventstream)
       type: "ThrottlingException",
       message: "Too many requests",
     });
-    const error = await provider()
-      .streamChat(request({ stream: true }), options())
-      .catch((e: unknown) => e);
+    const error = await stream(provider(), request({ stream: true })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GatewayError);
     expect(error).toMatchObject({ status: 429, action: "retry", type: "rate_limit_error" });
   });
 
   it("throws a throttling exception event met mid-stream as a rate limit, after the text before it", async () => {
     fake.queue.push({ kind: "exceptionAfter", tokens: 2, exception: "throttlingException" });
-    const { events, error } = await drain(await provider().streamChat(request({ stream: true }), options()));
+    const { events, error } = await drain(await stream(provider(), request({ stream: true })));
     expect(text(events)).toBe(BEDROCK_TOKENS.slice(0, 2).join(""));
     expect(error).toMatchObject({ status: 429, action: "retry" });
-    expect(events.some((e) => e.kind === "done")).toBe(false);
+    expect(finished(events)).toBe(false);
   });
 
   it("reports a stream reset before messageStop as a cut, never as done", async () => {
     fake.queue.push({ kind: "cut", afterTokens: 2 });
-    const { events, error } = await drain(await provider().streamChat(request({ stream: true }), options()));
+    const { events, error } = await drain(await stream(provider(), request({ stream: true })));
     expect(text(events)).toBe(BEDROCK_TOKENS.slice(0, 2).join(""));
     expect(error).toMatchObject({ status: 502, code: "upstream_stream_cut", action: "failover" });
-    expect(events.some((e) => e.kind === "done")).toBe(false);
+    expect(finished(events)).toBe(false);
   });
 
   it("returns a validation error as the caller's 400, context length included", async () => {
@@ -231,9 +284,7 @@ describe("Bedrock provider against a fake runtime endpoint (HTTP/2, eventstream)
       type: "ValidationException",
       message: "Input is too long for requested model.",
     });
-    const error = await provider()
-      .chatCompletion(request(), options())
-      .catch((e: unknown) => e);
+    const error = await complete(provider(), request()).catch((e: unknown) => e);
     expect(error).toMatchObject({ status: 400, action: "return", code: "context_length_exceeded" });
   });
 
@@ -245,9 +296,7 @@ describe("Bedrock provider against a fake runtime endpoint (HTTP/2, eventstream)
       type: "AccessDeniedException",
       message: "You don't have access to the model with the specified model ID.",
     });
-    const error = await provider("eu-west-1")
-      .chatCompletion(request(), options())
-      .catch((e: unknown) => e);
+    const error = await complete(provider("eu-west-1"), request()).catch((e: unknown) => e);
     expect(error).toMatchObject({ status: 403, action: "failover" });
     expect(warnings).toHaveLength(1);
     expect(warnings[0]).toMatchObject({ region: "eu-west-1", model: "us.anthropic.claude-test" });
@@ -255,18 +304,17 @@ describe("Bedrock provider against a fake runtime endpoint (HTTP/2, eventstream)
 
   it("refuses a field it cannot carry before calling Bedrock", async () => {
     const before = fake.requests.length;
-    const error = await provider()
-      .chatCompletion(request({ logprobs: true }), options())
-      .catch((e: unknown) => e);
+    const error = await complete(provider(), request({ logprobs: true })).catch((e: unknown) => e);
     expect(error).toMatchObject({ status: 400, param: "logprobs" });
     expect(fake.requests.length).toBe(before);
   });
 
   it("times out a hung call with the response timeout", async () => {
     fake.queue.push({ kind: "hang" });
-    const error = await provider()
-      .chatCompletion(request(), { ...options(), timeouts: { ...options().timeouts, responseMs: 50 } })
-      .catch((e: unknown) => e);
+    const error = await complete(provider(), request(), {
+      ...options(),
+      timeouts: { ...options().timeouts, responseMs: 50 },
+    }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamTimeoutError);
   });
 
@@ -299,9 +347,7 @@ describe("a Bedrock 200 that is not a readable answer (issue 16)", () => {
 
   it.each(garbledWhole)("is a 502 that fails over, blamed on the provider, for %s", async (_, body) => {
     fake.queue.push({ kind: "garbled", body });
-    const error = await provider()
-      .chatCompletion(request(), options())
-      .catch((e: unknown) => e);
+    const error = await complete(provider(), request()).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(UpstreamError);
     expect(error).toMatchObject({
       status: 502,
@@ -317,9 +363,7 @@ describe("a Bedrock 200 that is not a readable answer (issue 16)", () => {
 
   it("is a 502 that fails over when a stream's first bytes are not eventstream frames", async () => {
     fake.queue.push({ kind: "garbled", body: "<html>oops</html>", contentType: "text/html" });
-    const error = await provider()
-      .streamChat(request({ stream: true }), options())
-      .catch((e: unknown) => e);
+    const error = await stream(provider(), request({ stream: true })).catch((e: unknown) => e);
     expect(error).toMatchObject({ status: 502, code: "upstream_invalid_response", action: "failover" });
     expect(blame(error)).toBe("provider");
   });
@@ -331,11 +375,11 @@ describe("a Bedrock 200 that is not a readable answer (issue 16)", () => {
     ["an event whose payload is not JSON", Buffer.concat([start, delta, rawEventFrame("<not json")])],
   ])("ends a stream with %s as a 502 that fails over, after the text before it", async (_, body) => {
     fake.queue.push({ kind: "garbled", body });
-    const { events, error } = await drain(await provider().streamChat(request({ stream: true }), options()));
+    const { events, error } = await drain(await stream(provider(), request({ stream: true })));
     expect(text(events)).toBe("Hel");
     expect(error).toMatchObject({ status: 502, code: "upstream_invalid_response", action: "failover" });
     expect(blame(error)).toBe("provider");
-    expect(events.some((e) => e.kind === "done")).toBe(false);
+    expect(finished(events)).toBe(false);
   });
 
   it("refuses an answer nested too deep to relay as the caller's, benching nothing", async () => {
@@ -344,15 +388,13 @@ describe("a Bedrock 200 that is not a readable answer (issue 16)", () => {
     // Past the gateway's limit, and past what the SDK itself can read (it overflows the stack).
     for (const depth of [100, 50_000]) {
       fake.queue.push({ kind: "garbled", body: answer(depth) });
-      const error = await provider()
-        .chatCompletion(request(), options())
-        .catch((e: unknown) => e);
+      const error = await complete(provider(), request()).catch((e: unknown) => e);
       expect(error).toMatchObject({ status: 502, code: "response_too_deep", action: "return" });
       expect(blame(error)).toBe("caller");
     }
     fake.queue.push({ kind: "garbled", body: answer(10) });
-    const result = await provider().chatCompletion(request(), options());
-    expect(result.json).toMatchObject({ choices: [{ finish_reason: "tool_calls" }] });
+    const result = await complete(provider(), request());
+    expect(result.result().choices).toMatchObject([{ finish: "tool-calls", rawFinish: "tool_use" }]);
   });
 });
 
@@ -360,20 +402,18 @@ describe("caller shapes past the translation's bounds, against the fake (issue 1
   it("refuses tool-call arguments nested 100,000 deep with a 400, calling nothing", async () => {
     const before = fake.requests.length;
     const deep = `${"[".repeat(100_000)}${"]".repeat(100_000)}`;
-    const error = await provider()
-      .chatCompletion(
-        request({
-          messages: [
-            { role: "user", content: "hi" },
-            {
-              role: "assistant",
-              tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: deep } }],
-            },
-          ],
-        }),
-        options(),
-      )
-      .catch((e: unknown) => e);
+    const error = await complete(
+      provider(),
+      request({
+        messages: [
+          { role: "user", content: "hi" },
+          {
+            role: "assistant",
+            tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: deep } }],
+          },
+        ],
+      }),
+    ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidRequestError);
     expect(error).toMatchObject({ status: 400, param: "messages[1].tool_calls[0].function.arguments" });
     expect(fake.requests.length).toBe(before);
@@ -391,22 +431,25 @@ describe("caller shapes past the translation's bounds, against the fake (issue 1
     const call = (args: string) =>
       factory
         .getProvider("b")
-        ?.chatCompletion(
-          request({
-            messages: [
-              { role: "user", content: "hi" },
-              {
-                role: "assistant",
-                tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: args } }],
-              },
-            ],
-          }),
+        ?.chat.complete(
+          chatInput(
+            request({
+              messages: [
+                { role: "user", content: "hi" },
+                {
+                  role: "assistant",
+                  tool_calls: [{ id: "c", type: "function", function: { name: "f", arguments: args } }],
+                },
+              ],
+            }),
+          ),
           options(),
         )
         .catch((e: unknown) => e);
     expect(await call("[[[[[[[[[1]]]]]]]]]")).toMatchObject({ status: 400, code: "nesting_too_deep" });
     fake.queue.push({ kind: "text" });
-    expect(await call("[[[[[[[[1]]]]]]]]")).toMatchObject({ json: { object: "chat.completion" } });
+    const answer = (await call("[[[[[[[[1]]]]]]]]")) as WholeGeneration;
+    expect(answer.result().choices[0]?.content).toEqual([{ type: "text", text: BEDROCK_TOKENS.join("") }]);
   });
 });
 

@@ -1,5 +1,7 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { type Deps, setTimer, silentLogger } from "../../lib/deps.ts";
+import { chatInput } from "../../lib/dialects/openai-chat/input.ts";
+import type { ChatChunk } from "../../lib/dialects/openai-chat/wire.ts";
 import { ClientAbortError } from "../../lib/errors.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
@@ -37,23 +39,28 @@ function mockWith(mock: Record<string, unknown>, sleep?: Deps["sleep"]) {
   return { provider, log };
 }
 
-const request = { model: "x", messages: [{ role: "user", content: "hi" }] };
+const request = chatInput({ model: "route", messages: [{ role: "user", content: "hi" }] });
 const call = (signal = new AbortController().signal) => ({
+  model: "x",
   signal,
   timeouts: { connectMs: 100, headersMs: 100, firstTokenMs: 100, idleMs: 100, responseMs: 100 },
 });
 
 async function streamInto(provider: Provider, log: string[]): Promise<void> {
-  const stream = await provider.streamChat(request, call());
+  const stream = await provider.chat.stream(request, call());
   for await (const event of stream.events) {
-    if (event.kind === "done") log.push("[DONE]");
-    else {
-      const choice = event.chunk.choices?.[0];
-      if (choice?.delta?.role) log.push("role");
-      else if (choice?.delta?.content) log.push(`token ${JSON.stringify(choice.delta.content)}`);
-      else if (choice?.finish_reason) log.push(`finish ${choice.finish_reason}`);
-    }
+    // A mock of an OpenAI-compatible server: its chunks as such a server writes them.
+    expect(event.dialect).toBe("openai-chat");
+    const chunk = JSON.parse(event.raw ?? "") as ChatChunk;
+    expect(chunk.model).toBe("x");
+    const choice = chunk.choices?.[0];
+    if (choice?.delta?.role) log.push("role");
+    else if (choice?.delta?.content) log.push(`token ${JSON.stringify(choice.delta.content)}`);
+    else if (choice?.finish_reason) log.push(`finish ${choice.finish_reason}`);
+    else if (chunk.usage) log.push("usage");
+    for (const e of event.events) log.push(`event ${e.type}`);
   }
+  log.push("[end]");
 }
 
 describe("mock provider delays", () => {
@@ -66,29 +73,42 @@ describe("mock provider delays", () => {
       "role",
       "sleep 120",
       'token "one"',
+      "event text",
       "sleep 7",
       'token " two"',
+      "event text",
       "sleep 7",
       'token " three"',
+      "event text",
       "finish stop",
-      "[DONE]",
+      "event finish",
+      // Always: every stream asks for usage, the caller's dialect decides whether it is shown.
+      "usage",
+      "event usage",
+      "[end]",
     ]);
   });
 
   it("answers a non-streamed request after the whole answer's time: first token, then every token", async () => {
     const { provider, log } = mockWith({ reply: "one two three", firstTokenDelayMs: 120, tokenDelayMs: 7 });
 
-    const result = await provider.chatCompletion(request, call());
+    const result = await provider.chat.complete(request, call());
 
     expect(log).toEqual([`sleep ${120 + 7 * 3}`]);
-    expect(result.json).toMatchObject({ choices: [{ message: { content: "one two three" } }] });
+    expect(JSON.parse(result.raw ?? "")).toMatchObject({
+      model: "x",
+      choices: [{ message: { content: "one two three" } }],
+    });
+    expect(result.result().choices[0]?.content).toEqual([{ type: "text", text: "one two three" }]);
+    expect(result.usage).toMatchObject({ inputTokens: 4, outputTokens: 3 });
+    expect(result.outputChars).toBe("one two three".length);
   });
 
   it("does not wait at all with zero delays", async () => {
     const { provider, log } = mockWith({ reply: "one two", firstTokenDelayMs: 0, tokenDelayMs: 0 });
 
     await streamInto(provider, log);
-    await provider.chatCompletion(request, call());
+    await provider.chat.complete(request, call());
 
     expect(log.filter((line) => line.startsWith("sleep"))).toEqual([]);
   });
@@ -113,10 +133,23 @@ describe("mock provider delays", () => {
         }),
     );
 
-    const answered = provider.chatCompletion(request, call(caller.signal));
+    const answered = provider.chat.complete(request, call(caller.signal));
     caller.abort();
 
     await expect(answered).rejects.toBeInstanceOf(ClientAbortError);
+  });
+});
+
+describe("mock provider prompts", () => {
+  it("answers a caller of any dialect from its canonical request's last user text", async () => {
+    const { provider } = mockWith({ reply: "You said: {input}", firstTokenDelayMs: 0, tokenDelayMs: 0 });
+    const canonical = chatInput({
+      model: "route",
+      messages: [{ role: "user", content: [{ type: "text", text: "bonjour" }] }],
+    }).canonical;
+    const input = { dialect: "anthropic-messages" as const, body: {}, canonical };
+    const answer = await provider.chat.complete(input, call());
+    expect(answer.result().choices[0]?.content).toEqual([{ type: "text", text: "You said: bonjour" }]);
   });
 });
 

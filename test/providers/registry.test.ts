@@ -1,11 +1,12 @@
 import { afterAll, describe, expect, it } from "vitest";
 import { ConfigError, number, optional, string } from "../../lib/config/fields.ts";
 import { setTimer, silentLogger } from "../../lib/deps.ts";
+import { chatInput } from "../../lib/dialects/openai-chat/input.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
-import { providerBase } from "../../lib/providers/base.ts";
 import { deepseek } from "../../lib/providers/deepseek.ts";
 import { defineProvider, type ProviderContext } from "../../lib/providers/definition.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
+import type { WholeGeneration } from "../../lib/providers/generation.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
 import { mock } from "../../lib/providers/mock.ts";
 import { openai } from "../../lib/providers/openai.ts";
@@ -44,8 +45,8 @@ function configError(run: () => unknown): ConfigError {
   throw new Error("expected a ConfigError");
 }
 
-/** The calls of a provider, without what `providerBase` gives every provider. */
-type ProviderCalls = Pick<Provider, "chatCompletion" | "streamChat" | "healthCheck">;
+/** The calls of a provider, without its identity. */
+type ProviderCalls = Pick<Provider, "chat" | "healthCheck">;
 
 /**
  * A keyless provider type with a field of its own (`region`), as Amazon Bedrock is: it shows the
@@ -63,14 +64,21 @@ function keylessType(build: () => ProviderCalls) {
       region: string(provider.region, `${field}.region`),
       maxRetries: optional(provider, "maxRetries", field, number(0, 5), 1),
     }),
-    create: (config, { deps }) => ({ ...providerBase(config, deps), ...build() }),
+    create: (config) => ({ id: config.id, config, ...build() }),
   });
 }
 
-const answer = { body: '{"answer":1}', json: { answer: 1 } };
+const answer: WholeGeneration = {
+  result: () => ({ model: "x", choices: [] }),
+  usage: undefined,
+  outputChars: 0,
+};
 const loadedCalls = (): ProviderCalls => ({
-  chatCompletion: async () => answer,
-  streamChat: async () => ({ events: (async function* () {})(), cancel() {} }),
+  chat: {
+    complete: async () => answer,
+    stream: async () => ({ events: (async function* () {})(), cancel() {} }),
+    resume: "prefill",
+  },
   healthCheck: async () => ({ ok: true, status: 200, latencyMs: 5, ttftMs: 5, error: undefined }),
 });
 
@@ -263,9 +271,9 @@ describe("a registry drives validation and the factory", () => {
     expect(builds).toBe(0); // nothing is built before it is asked for
     const provider = factory.getProvider("k");
     expect(provider?.config.options).toEqual({ region: "r", maxRetries: 1 });
-    const request = { model: "x", messages: [{ role: "user", content: "hi" }] };
-    const call = { signal: new AbortController().signal, timeouts: TIMEOUTS };
-    expect(await provider?.chatCompletion(request, call)).toEqual(answer);
+    const request = chatInput({ model: "x", messages: [{ role: "user", content: "hi" }] });
+    const call = { model: "x", signal: new AbortController().signal, timeouts: TIMEOUTS };
+    expect(await provider?.chat.complete(request, call)).toBe(answer);
     expect(factory.getProvider("k")).toBe(provider);
     expect(builds).toBe(1); // built once, shared by every later call
     expect(factory.getProvider("m")?.config.type).toBe("mock");

@@ -1,10 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { setTimer, silentLogger, sleep } from "../../lib/deps.ts";
+import { chatInput } from "../../lib/dialects/openai-chat/input.ts";
+import type { ChatChunk } from "../../lib/dialects/openai-chat/wire.ts";
 import { UpstreamError } from "../../lib/errors.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
+import type { GenerationStream, UpstreamEvent } from "../../lib/providers/generation.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
-import type { ChatChunk, ChatStream, Provider, StreamEvent } from "../../lib/providers/types.ts";
+import type { Provider } from "../../lib/providers/types.ts";
 import { validateConfig } from "../../lib/setup/validate.ts";
 import { jsonOf, postChat, startGateway, type TestGateway } from "../support/gateway.ts";
 import {
@@ -157,14 +160,21 @@ function wholeToolCalls(completion: unknown): Array<{ id: string; name: string; 
   return calls.map((c) => ({ id: c.id, name: c.function.name, arguments: JSON.parse(c.function.arguments) }));
 }
 
-async function drain(stream: ChatStream): Promise<StreamEvent[]> {
-  const events: StreamEvent[] = [];
+async function drain(stream: GenerationStream): Promise<UpstreamEvent[]> {
+  const events: UpstreamEvent[] = [];
   for await (const event of stream.events) events.push(event);
   return events;
 }
 
-const chunksOf = (events: StreamEvent[]): ChatChunk[] =>
-  events.flatMap((e) => (e.kind === "chunk" ? [e.chunk] : []));
+/** The chunks as the upstream sent them (each event's raw payload, passed on to OpenAI chat callers). */
+const chunksOf = (events: UpstreamEvent[]): ChatChunk[] =>
+  events.map((e) => {
+    expect(e.dialect).toBe("openai-chat");
+    return JSON.parse(e.raw ?? "") as ChatChunk;
+  });
+
+/** The stream ended as a whole answer ends: every choice finished (the `[DONE]` ends the iterator). */
+const finished = (events: UpstreamEvent[]) => events.some((e) => e.events.some((x) => x.type === "finish"));
 
 // ---- The provider alone ----------------------------------------------------------------------
 
@@ -211,7 +221,8 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
     messages: [{ role: "user", content: "hi" }],
     ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
   });
-  const options = () => ({
+  const options = (model: string) => ({
+    model,
     signal: new AbortController().signal,
     timeouts: { connectMs: 1000, headersMs: 1000, firstTokenMs: 1000, idleMs: 1000, responseMs: 2000 },
   });
@@ -219,7 +230,9 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
   describe("OpenAI, streamed", () => {
     it("yields the role chunk, every content piece, the finish reason and the usage chunk", async () => {
       upstream.queue.push(R.openaiStreamText);
-      const events = await drain(await openai.streamChat(request("gpt-4o-mini", true), options()));
+      const events = await drain(
+        await openai.chat.stream(chatInput(request("gpt-4o-mini", true)), options("gpt-4o-mini")),
+      );
       const got = assemble(chunksOf(events));
 
       expect(got.role).toBe("assistant");
@@ -229,13 +242,24 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
       expect(got.emptyChoiceChunks).toBe(1);
       expect(got.usages).toHaveLength(1);
       expect(got.usages[0]).toMatchObject(OPENAI_TEXT_USAGE);
-      expect(events.at(-1)).toEqual({ kind: "done" });
+      expect(finished(events)).toBe(true);
+      // The same answer in canonical terms, decoded beside each raw event.
+      const canonical = events.flatMap((e) => e.events);
+      expect(canonical.flatMap((e) => (e.type === "text" ? [e.text] : [])).join("")).toBe(OPENAI_TEXT);
+      expect(canonical.filter((e) => e.type === "usage")).toEqual([
+        {
+          type: "usage",
+          usage: expect.objectContaining({ inputTokens: 19, outputTokens: 10 }),
+        },
+      ]);
     });
 
     it("passes every event on byte for byte, fields it does not know included", async () => {
       upstream.queue.push(R.openaiStreamText);
-      const events = await drain(await openai.streamChat(request("gpt-4o-mini", true), options()));
-      const raws = events.flatMap((e) => (e.kind === "chunk" ? [e.raw] : []));
+      const events = await drain(
+        await openai.chat.stream(chatInput(request("gpt-4o-mini", true)), options("gpt-4o-mini")),
+      );
+      const raws = events.map((e) => e.raw);
 
       const recorded = dataPayloads(fixtureBytes(R.openaiStreamText.fixture).toString("utf8"));
       expect([...raws, "[DONE]"]).toEqual(recorded);
@@ -253,17 +277,21 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
         ["[DONE]", 2],
       ]);
       upstream.queue.push({ ...R.openaiStreamText, splitAt });
-      const events = await drain(await openai.streamChat(request("gpt-4o-mini", true), options()));
+      const events = await drain(
+        await openai.chat.stream(chatInput(request("gpt-4o-mini", true)), options("gpt-4o-mini")),
+      );
       const got = assemble(chunksOf(events));
 
       expect(got.content).toBe(OPENAI_TEXT);
       expect(got.usages[0]).toMatchObject(OPENAI_TEXT_USAGE);
-      expect(events.at(-1)).toEqual({ kind: "done" });
+      expect(finished(events)).toBe(true);
     });
 
     it("reassembles parallel tool calls from index, id, name and argument pieces", async () => {
       upstream.queue.push(R.openaiStreamTools);
-      const events = await drain(await openai.streamChat(request("gpt-4o-mini", true), options()));
+      const events = await drain(
+        await openai.chat.stream(chatInput(request("gpt-4o-mini", true)), options("gpt-4o-mini")),
+      );
       const got = assemble(chunksOf(events));
 
       expect(got.toolCalls).toEqual(OPENAI_TOOL_CALLS);
@@ -276,10 +304,10 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
   describe("OpenAI, whole answers", () => {
     it("returns the completion as sent, escapes decoded", async () => {
       upstream.queue.push(R.openaiWholeText);
-      const result = await openai.chatCompletion(request("gpt-4o-mini"), options());
+      const result = await openai.chat.complete(chatInput(request("gpt-4o-mini")), options("gpt-4o-mini"));
 
-      expect(result.body).toBe(fixtureBytes(R.openaiWholeText.fixture).toString("utf8"));
-      expect(result.json).toMatchObject({
+      expect(result.raw).toBe(fixtureBytes(R.openaiWholeText.fixture).toString("utf8"));
+      expect(JSON.parse(result.raw ?? "")).toMatchObject({
         object: "chat.completion",
         choices: [{ message: { role: "assistant", content: OPENAI_TEXT }, finish_reason: "stop" }],
         usage: OPENAI_TEXT_USAGE,
@@ -288,28 +316,38 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
 
     it("returns tool calls whole", async () => {
       upstream.queue.push(R.openaiWholeTools);
-      const result = await openai.chatCompletion(request("gpt-4o-mini"), options());
+      const result = await openai.chat.complete(chatInput(request("gpt-4o-mini")), options("gpt-4o-mini"));
 
-      expect(wholeToolCalls(result.json)).toEqual(OPENAI_TOOL_CALLS);
+      expect(wholeToolCalls(JSON.parse(result.raw ?? ""))).toEqual(OPENAI_TOOL_CALLS);
+      // And in canonical terms, for a caller of another dialect.
+      expect(
+        result
+          .result()
+          .choices[0]?.content.flatMap((p) =>
+            p.type === "tool-call" ? [{ id: p.id, name: p.name, arguments: JSON.parse(p.input) }] : [],
+          ),
+      ).toEqual(OPENAI_TOOL_CALLS);
     });
 
     it("replays a whole answer to a stream request as the chunks a stream would have had", async () => {
       // Some OpenAI-compatible servers ignore `stream: true` (issue 9): the recorded whole answer stands in.
       upstream.queue.push(R.openaiWholeTools);
-      const events = await drain(await openai.streamChat(request("gpt-4o-mini", true), options()));
+      const events = await drain(
+        await openai.chat.stream(chatInput(request("gpt-4o-mini", true)), options("gpt-4o-mini")),
+      );
       const got = assemble(chunksOf(events));
 
       expect(got.toolCalls).toEqual(OPENAI_TOOL_CALLS);
       expect(got.finishReasons).toEqual(["tool_calls"]);
       expect(got.usages[0]).toMatchObject(OPENAI_TOOL_USAGE);
-      expect(events.at(-1)).toEqual({ kind: "done" });
+      expect(finished(events)).toBe(true);
     });
   });
 
   describe("OpenAI, errors", () => {
     const refusal = (replay: Replay) => {
       upstream.queue.push(replay);
-      return openai.chatCompletion(request("gpt-4o-mini"), options()).then(
+      return openai.chat.complete(chatInput(request("gpt-4o-mini")), options("gpt-4o-mini")).then(
         () => expect.unreachable("the provider accepted an error answer"),
         (error: unknown) => error,
       );
@@ -349,7 +387,9 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
 
     it("a streamed request meets the same errors before any event", async () => {
       upstream.queue.push(R.openai429);
-      await expect(openai.streamChat(request("gpt-4o-mini", true), options())).rejects.toMatchObject({
+      await expect(
+        openai.chat.stream(chatInput(request("gpt-4o-mini", true)), options("gpt-4o-mini")),
+      ).rejects.toMatchObject({
         status: 429,
         retryAfterMs: 120,
       });
@@ -359,19 +399,18 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
   describe("DeepSeek, streamed", () => {
     it("drops `: keep-alive` comments before the first chunk and reads usage from the finish chunk", async () => {
       upstream.queue.push(R.deepseekStreamText);
-      const events = await drain(await deepseek.streamChat(request("deepseek-chat", true), options()));
+      const events = await drain(
+        await deepseek.chat.stream(chatInput(request("deepseek-chat", true)), options("deepseek-chat")),
+      );
       const got = assemble(chunksOf(events));
 
-      expect(events[0]).toMatchObject({
-        kind: "chunk",
-        chunk: { choices: [{ delta: { role: "assistant" } }] },
-      });
+      expect(chunksOf(events)[0]).toMatchObject({ choices: [{ delta: { role: "assistant" } }] });
       expect(got.content).toBe(DEEPSEEK_TEXT);
       expect(got.finishReasons).toEqual(["stop"]);
       // DeepSeek puts usage on the chunk with the finish reason; there is no empty-choices chunk.
       expect(got.emptyChoiceChunks).toBe(0);
       expect(got.usages).toEqual([expect.objectContaining(DEEPSEEK_TEXT_USAGE)]);
-      expect(events.at(-1)).toEqual({ kind: "done" });
+      expect(finished(events)).toBe(true);
     });
 
     it("reads the same answer cut inside a keep-alive, a 3-byte character and a chunk", async () => {
@@ -384,7 +423,11 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
       ]);
       upstream.queue.push({ ...R.deepseekStreamText, splitAt });
       const got = assemble(
-        chunksOf(await drain(await deepseek.streamChat(request("deepseek-chat", true), options()))),
+        chunksOf(
+          await drain(
+            await deepseek.chat.stream(chatInput(request("deepseek-chat", true)), options("deepseek-chat")),
+          ),
+        ),
       );
 
       expect(got.content).toBe(DEEPSEEK_TEXT);
@@ -394,7 +437,14 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
     it("deepseek-reasoner: reasoning_content, then content, keep-alives in between", async () => {
       upstream.queue.push(R.deepseekStreamReasoner);
       const got = assemble(
-        chunksOf(await drain(await deepseek.streamChat(request("deepseek-reasoner", true), options()))),
+        chunksOf(
+          await drain(
+            await deepseek.chat.stream(
+              chatInput(request("deepseek-reasoner", true)),
+              options("deepseek-reasoner"),
+            ),
+          ),
+        ),
       );
 
       expect(got.reasoning).toBe(DEEPSEEK_REASONING);
@@ -405,7 +455,11 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
     it("reassembles a tool call", async () => {
       upstream.queue.push(R.deepseekStreamTool);
       const got = assemble(
-        chunksOf(await drain(await deepseek.streamChat(request("deepseek-chat", true), options()))),
+        chunksOf(
+          await drain(
+            await deepseek.chat.stream(chatInput(request("deepseek-chat", true)), options("deepseek-chat")),
+          ),
+        ),
       );
 
       expect(got.toolCalls).toEqual([DEEPSEEK_TOOL_CALL]);
@@ -416,9 +470,12 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
   describe("DeepSeek, whole answers and errors", () => {
     it("parses a JSON body that blank lines precede (DeepSeek under load)", async () => {
       upstream.queue.push(R.deepseekWholeBlankLines);
-      const result = await deepseek.chatCompletion(request("deepseek-chat"), options());
+      const result = await deepseek.chat.complete(
+        chatInput(request("deepseek-chat")),
+        options("deepseek-chat"),
+      );
 
-      expect(result.json).toMatchObject({
+      expect(JSON.parse(result.raw ?? "")).toMatchObject({
         choices: [{ message: { content: DEEPSEEK_TEXT }, finish_reason: "stop" }],
         usage: DEEPSEEK_TEXT_USAGE,
       });
@@ -426,14 +483,22 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
 
     it("parses the same body with the blank lines in writes of their own", async () => {
       upstream.queue.push({ ...R.deepseekWholeBlankLines, splitAt: [1, 2, 3, 4] });
-      const result = await deepseek.chatCompletion(request("deepseek-chat"), options());
-      expect(result.json).toMatchObject({ choices: [{ message: { content: DEEPSEEK_TEXT } }] });
+      const result = await deepseek.chat.complete(
+        chatInput(request("deepseek-chat")),
+        options("deepseek-chat"),
+      );
+      expect(JSON.parse(result.raw ?? "")).toMatchObject({
+        choices: [{ message: { content: DEEPSEEK_TEXT } }],
+      });
     });
 
     it("keeps reasoning_content in a whole deepseek-reasoner answer", async () => {
       upstream.queue.push(R.deepseekWholeReasoner);
-      const result = await deepseek.chatCompletion(request("deepseek-reasoner"), options());
-      expect(result.json).toMatchObject({
+      const result = await deepseek.chat.complete(
+        chatInput(request("deepseek-reasoner")),
+        options("deepseek-reasoner"),
+      );
+      expect(JSON.parse(result.raw ?? "")).toMatchObject({
         choices: [{ message: { content: DEEPSEEK_ANSWER, reasoning_content: DEEPSEEK_REASONING } }],
         usage: DEEPSEEK_REASONER_USAGE,
       });
@@ -441,7 +506,9 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
 
     it("401 Authentication Fails: fail over", async () => {
       upstream.queue.push(R.deepseek401);
-      await expect(deepseek.chatCompletion(request("deepseek-chat"), options())).rejects.toMatchObject({
+      await expect(
+        deepseek.chat.complete(chatInput(request("deepseek-chat")), options("deepseek-chat")),
+      ).rejects.toMatchObject({
         status: 401,
         type: "authentication_error",
         action: "failover",
@@ -450,7 +517,9 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
 
     it("400 context length, said in words only: returned to the caller with DeepSeek's message", async () => {
       upstream.queue.push(R.deepseek400Context);
-      await expect(deepseek.chatCompletion(request("deepseek-chat"), options())).rejects.toMatchObject({
+      await expect(
+        deepseek.chat.complete(chatInput(request("deepseek-chat")), options("deepseek-chat")),
+      ).rejects.toMatchObject({
         status: 400,
         action: "return",
         upstreamBody: {
@@ -461,7 +530,9 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
 
     it("402 Insufficient Balance keeps its status and DeepSeek's message", async () => {
       upstream.queue.push(R.deepseek402);
-      await expect(deepseek.chatCompletion(request("deepseek-chat"), options())).rejects.toMatchObject({
+      await expect(
+        deepseek.chat.complete(chatInput(request("deepseek-chat")), options("deepseek-chat")),
+      ).rejects.toMatchObject({
         status: 402,
         message: expect.stringContaining("Insufficient Balance"),
       });

@@ -137,7 +137,7 @@ export function createMockProvider(config: ProviderConfig<MockOptions>, deps: De
     async complete(input, call): Promise<WholeGeneration> {
       const step = nextStep();
       await failIfScripted(step, call.signal);
-      const request = input.canonical();
+      const request = promptOf(input);
       const answer = answerFor(options, request, input.prefill);
       await wait(options.firstTokenDelayMs + options.tokenDelayMs * answer.tokens.length, call.signal);
       const json = {
@@ -160,7 +160,7 @@ export function createMockProvider(config: ProviderConfig<MockOptions>, deps: De
     async stream(input, call): Promise<GenerationStream> {
       const step = nextStep();
       await failIfScripted(step, call.signal);
-      const request = input.canonical();
+      const request = promptOf(input);
       const answer = answerFor(options, request, input.prefill);
       const id = `chatcmpl-mock-${deps.newId()}`;
       const created = Math.floor(deps.now() / 1000);
@@ -226,6 +226,19 @@ export function createMockProvider(config: ProviderConfig<MockOptions>, deps: De
         : { ok: false, status: 503, latencyMs: 0, ttftMs: undefined, error: "mock configured unhealthy" };
     },
   };
+}
+
+/**
+ * The request as the mock reads it. A real OpenAI-compatible server takes content shapes the
+ * canonical model refuses (a part that is an array), and so does the mock: it answers an empty
+ * prompt then, as the gateway's own validation already passed the body.
+ */
+function promptOf(input: GenerationInput): GenerationRequest {
+  try {
+    return input.canonical();
+  } catch {
+    return { model: "", system: [], messages: [], stream: false, extensions: {}, unmapped: {} };
+  }
 }
 
 function answerFor(

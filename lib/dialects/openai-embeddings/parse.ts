@@ -1,0 +1,167 @@
+/**
+ * OpenAI embeddings, inbound: the caller's body as an {@link EmbeddingRequest} (issue 20). Field by
+ * field after the API reference, https://platform.openai.com/docs/api-reference/embeddings/create:
+ * `input` a string, an array of strings, an array of token ids or an array of such arrays;
+ * `encoding_format` `float` (the default) or `base64`; `dimensions`; `user`. The gateway's own
+ * `bedrock` extension field is kept for Bedrock targets; any other field goes to `unmapped` under its
+ * name, for the target to pass on or refuse.
+ *
+ * A body of the wrong shape is a 400 naming the field (`input[3]`, `input[1][7]`). The walk is two
+ * nested loops over arrays of at most {@link MAX_EMBEDDING_INPUTS} inputs (a token array's length is
+ * bounded by the body size limit): no recursion, no spread of caller arrays.
+ */
+import type { EmbeddingInput, EmbeddingRequest } from "../../core/embeddings.ts";
+import { InvalidRequestError, quoteCallerText } from "../../errors.ts";
+
+type Obj = Record<string, unknown>;
+
+/** Most inputs in one request, as OpenAI allows: "any array must be 2048 dimensions or less". */
+export const MAX_EMBEDDING_INPUTS = 2048;
+
+const READ = new Set(["model", "input", "encoding_format", "dimensions", "user", "bedrock"]);
+
+/**
+ * The canonical request for an OpenAI embeddings body. Throws {@link InvalidRequestError} (400)
+ * naming the field for anything OpenAI would refuse too: no `input`, an empty one, more than
+ * {@link MAX_EMBEDDING_INPUTS} inputs, an empty string, a token that is not a non-negative integer,
+ * strings and token arrays mixed, an unknown `encoding_format`, a `dimensions` that is not a positive
+ * integer.
+ */
+export function toEmbeddingRequest(body: unknown): EmbeddingRequest {
+  if (!isObject(body)) throw new InvalidRequestError("The request body must be a JSON object.", null);
+  if (!present(body.model)) throw missing("model");
+  if (typeof body.model !== "string") throw wrongType("model", "a string");
+  const out: EmbeddingRequest = {
+    model: body.model,
+    inputs: readInput(body.input),
+    encoding: readEncoding(body.encoding_format),
+    extensions: {},
+    unmapped: {},
+  };
+  for (const field of Object.keys(body)) {
+    if (!READ.has(field) && present(body[field])) put(out.unmapped, field, body[field]);
+  }
+  if (present(body.dimensions)) {
+    const dimensions = body.dimensions;
+    if (typeof dimensions !== "number" || !Number.isInteger(dimensions))
+      throw wrongType("dimensions", "an integer");
+    if (dimensions < 1)
+      throw invalidValue("dimensions", `${quoteCallerText(String(dimensions))}; it must be at least 1`);
+    out.dimensions = dimensions;
+  }
+  if (present(body.user)) {
+    if (typeof body.user !== "string") throw wrongType("user", "a string");
+    out.user = body.user;
+  }
+  if (present(body.bedrock)) {
+    if (!isObject(body.bedrock)) throw wrongType("bedrock", "an object");
+    out.extensions.bedrock = body.bedrock;
+  }
+  return out;
+}
+
+/**
+ * `input` as canonical inputs. Its kind is decided by its first element (a string, a token id, a
+ * token array) and every element must be of that kind, as OpenAI's schema has it: one of four
+ * shapes, never a mix.
+ */
+function readInput(input: unknown): EmbeddingInput[] {
+  if (!present(input)) throw missing("input");
+  if (typeof input === "string") {
+    if (input === "") throw emptyString("input");
+    return [{ text: input }];
+  }
+  if (!Array.isArray(input)) throw wrongType("input", "a string or an array");
+  if (input.length === 0) throw invalidValue("input", "an empty array; give at least one input");
+  const first: unknown = input[0];
+  // A flat array of token ids is one input.
+  if (typeof first === "number") return [{ tokens: readTokens(input, "input") }];
+  if (input.length > MAX_EMBEDDING_INPUTS)
+    throw invalidValue(
+      "input",
+      `an array of ${input.length} inputs; at most ${MAX_EMBEDDING_INPUTS} are allowed`,
+    );
+  const inputs: EmbeddingInput[] = new Array(input.length);
+  if (typeof first === "string") {
+    for (let i = 0; i < input.length; i++) {
+      const item: unknown = input[i];
+      const param = `input[${i}]`;
+      if (typeof item !== "string") throw wrongType(param, "a string, as every input before it");
+      if (item === "") throw emptyString(param);
+      inputs[i] = { text: item };
+    }
+    return inputs;
+  }
+  if (Array.isArray(first)) {
+    for (let i = 0; i < input.length; i++) {
+      const item: unknown = input[i];
+      const param = `input[${i}]`;
+      if (!Array.isArray(item)) throw wrongType(param, "an array of token ids, as every input before it");
+      if (item.length === 0) throw invalidValue(param, "an empty token array");
+      inputs[i] = { tokens: readTokens(item, param) };
+    }
+    return inputs;
+  }
+  throw wrongType("input[0]", "a string, a token id or an array of token ids");
+}
+
+/** A token array, checked: every element a non-negative integer. Kept by reference, not copied. */
+function readTokens(tokens: unknown[], param: string): number[] {
+  for (let j = 0; j < tokens.length; j++) {
+    const token = tokens[j];
+    if (typeof token !== "number" || !Number.isInteger(token) || token < 0)
+      throw new InvalidRequestError(
+        `Invalid value for '${param}[${j}]': ${quoteCallerText(typeof token === "number" ? String(token) : token)}; a token id is a non-negative integer.`,
+        `${param}[${j}]`,
+        "invalid_value",
+      );
+  }
+  return tokens as number[];
+}
+
+function readEncoding(value: unknown): EmbeddingRequest["encoding"] {
+  if (!present(value)) return "float";
+  if (value === "float" || value === "base64") return value;
+  if (typeof value !== "string") throw wrongType("encoding_format", "a string");
+  throw new InvalidRequestError(
+    `Invalid value for 'encoding_format': '${quoteCallerText(value)}'. Supported values are: 'float', 'base64'.`,
+    "encoding_format",
+    "invalid_value",
+  );
+}
+
+// ---- Small helpers ---------------------------------------------------------------------------
+
+function isObject(value: unknown): value is Obj {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/** A present value: OpenAI clients often send `null` for "not set". */
+function present(value: unknown): boolean {
+  return value !== undefined && value !== null;
+}
+
+/** Sets a key of a record, `__proto__` included, as an own property (never the prototype). */
+function put(record: Obj, key: string, value: unknown): void {
+  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+}
+
+function missing(param: string): InvalidRequestError {
+  return new InvalidRequestError(
+    `Missing required parameter: '${param}'.`,
+    param,
+    "missing_required_parameter",
+  );
+}
+
+function wrongType(param: string, expected: string): InvalidRequestError {
+  return new InvalidRequestError(`Invalid type for '${param}': expected ${expected}.`, param, "invalid_type");
+}
+
+function invalidValue(param: string, what: string): InvalidRequestError {
+  return new InvalidRequestError(`Invalid value for '${param}': ${what}.`, param, "invalid_value");
+}
+
+function emptyString(param: string): InvalidRequestError {
+  return invalidValue(param, "an empty string; every input must hold some text");
+}

@@ -159,7 +159,8 @@ export function createEventDecoder(options: DecodeOptions = {}): EventDecoder {
           break;
         }
         case "error":
-          throw errorFromStreamEvent(options.providerId ?? "anthropic", event);
+          // `{type: "error", error: {type, message}}`: the inner object is the error, as in OpenAI's.
+          throw errorFromStreamEvent(options.providerId ?? "anthropic", event.error);
         default:
           // `ping`, `message_stop` and any later event type.
           break;

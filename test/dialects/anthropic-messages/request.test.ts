@@ -64,8 +64,7 @@ describe("toMessagesRequest: the Messages body for a canonical request", () => {
     // Act
     const body = toMessagesRequest(g, { onDrop: (what) => drops.push(what) });
     // Assess: written out by hand.
-    const wire =
-      "weather_get_" + /_([0-9a-f]{8})$/.exec(String((body.tools as Array<{ name: string }>)[0]?.name))?.[1];
+    const wire = `weather_get_${/_([0-9a-f]{8})$/.exec(String((body.tools as Array<{ name: string }>)[0]?.name))?.[1]}`;
     const id2 = anthropicToolId("functions.weather:1");
     expect(body).toEqual({
       model: "route-a",

@@ -323,6 +323,29 @@ describe("the fake Anthropic API, read by the decoder", () => {
     expect(fake.requests[0]?.body.max_tokens).toBe(10);
   });
 
+  it("scripts an overloaded error event mid-stream, which the decoder throws, and a cut with no message_stop", async () => {
+    fake = await startFakeAnthropic();
+    fake.queue.push({ kind: "errorEvent", afterTokens: 2 }, { kind: "cut", afterTokens: 1 });
+    const body = {
+      model: "claude-x",
+      max_tokens: 10,
+      stream: true,
+      messages: [{ role: "user", content: "hi" }],
+    };
+    const failed = await (await post(`${fake.url}/v1/messages`, body)).text();
+    expect(
+      failed.endsWith(
+        'event: error\ndata: {"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}\n\n',
+      ),
+    ).toBe(true);
+    expect(() => decodeAll(failed)).toThrow("anthropic sent an error event: Overloaded");
+
+    const cut = await post(`${fake.url}/v1/messages`, body);
+    const text = await cut.text().catch(() => "(body errored)");
+    expect(text).not.toContain("message_stop");
+    expect(text).not.toContain("message_delta");
+  });
+
   it("answers a tool call whole, refuses a wrong key and a missing version, scripts 529 with retry-after, counts tokens", async () => {
     fake = await startFakeAnthropic();
     const body = { model: "claude-x", max_tokens: 10, messages: [{ role: "user", content: "hi" }] };

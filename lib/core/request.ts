@@ -121,7 +121,17 @@ export interface GenerationRequest {
         strict?: boolean | undefined;
       }
     | undefined;
-  reasoning?: { effort?: string | undefined; budgetTokens?: number | undefined } | undefined;
+  reasoning?:
+    | {
+        effort?: string | undefined;
+        budgetTokens?: number | undefined;
+        /**
+         * Whether the caller turned reasoning on, left it to the model, or off (Anthropic's
+         * `thinking.type`: `enabled` with a budget, `adaptive`, `disabled`); absent when it did not say.
+         */
+        mode?: "enabled" | "adaptive" | "disabled" | undefined;
+      }
+    | undefined;
   /** An end-user id for the provider's abuse monitoring. */
   user?: string | undefined;
   stream: boolean;

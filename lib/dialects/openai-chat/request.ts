@@ -81,6 +81,7 @@ export function toChatRequest(g: GenerationRequest, options: ChatRequestOptions 
   if (g.responseFormat !== undefined) body.response_format = responseFormatOut(g.responseFormat);
   if (g.reasoning?.effort !== undefined) body.reasoning_effort = g.reasoning.effort;
   if (g.reasoning?.budgetTokens !== undefined) drop("reasoning.budgetTokens");
+  if (g.reasoning?.mode !== undefined) drop("reasoning.mode");
   if (g.user !== undefined) body.user = g.user;
   if (g.stream) {
     body.stream = true;

@@ -1,0 +1,78 @@
+/**
+ * Gateway errors in the Messages API's error shape (issue 18):
+ * `{"type":"error","error":{"type":…,"message":…}}`, https://docs.anthropic.com/en/api/errors.
+ * Messages are the ones {@link toOpenAIErrorBody} writes, so the redaction is the same; the type is
+ * Anthropic's for the status (Claude Code and the SDKs decide retries from the status and the type:
+ * `overloaded_error` and `rate_limit_error` are retried, `invalid_request_error` is not).
+ */
+import { statusOf, toOpenAIErrorBody } from "../../errors.ts";
+
+/** The error types the Messages API documents. */
+export type AnthropicErrorType =
+  | "invalid_request_error"
+  | "authentication_error"
+  | "billing_error"
+  | "permission_error"
+  | "not_found_error"
+  | "request_too_large"
+  | "rate_limit_error"
+  | "api_error"
+  | "timeout_error"
+  | "overloaded_error";
+
+export interface AnthropicErrorBody {
+  type: "error";
+  error: { type: AnthropicErrorType; message: string };
+  /** The gateway's request id, as the API echoes its own (`request_id`). */
+  request_id?: string;
+}
+
+/**
+ * Any thrown value as the Messages error a caller is answered with: the gateway's status, and the
+ * body with Anthropic's type for it. An unknown error is a 500 whose message says nothing of it.
+ */
+export function toAnthropicError(
+  error: unknown,
+  requestId?: string,
+): { status: number; body: AnthropicErrorBody } {
+  const open = toOpenAIErrorBody(error).error;
+  const status = statusOf(error);
+  const body: AnthropicErrorBody = {
+    type: "error",
+    error: { type: anthropicErrorType(status, open.type), message: open.message },
+  };
+  if (requestId !== undefined) body.request_id = requestId;
+  return { status, body };
+}
+
+/**
+ * Anthropic's error type for a status (the gateway's `type` decides only where the status does not:
+ * a 500 that was a timeout). The gateway's own types are OpenAI's (a bad caller key is
+ * `invalid_request_error` with 401 there); Anthropic says `authentication_error`, and Claude Code acts
+ * on the difference.
+ */
+export function anthropicErrorType(status: number, type?: string): AnthropicErrorType {
+  switch (status) {
+    case 400:
+      return "invalid_request_error";
+    case 401:
+      return "authentication_error";
+    case 402:
+      return "billing_error";
+    case 403:
+      return "permission_error";
+    case 404:
+      return "not_found_error";
+    case 413:
+      return "request_too_large";
+    case 429:
+      return "rate_limit_error";
+    case 503:
+    case 529:
+      return "overloaded_error";
+    case 504:
+      return "timeout_error";
+  }
+  if (status < 500) return "invalid_request_error";
+  return type === "timeout_error" ? "timeout_error" : "api_error";
+}

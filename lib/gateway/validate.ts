@@ -10,11 +10,10 @@ export interface ParseChatOptions {
 }
 
 /**
- * Checks the fields the gateway relies on and the common ones whose type is unambiguous; everything
- * else passes through for the provider to judge. Messages follow the OpenAI API reference
- * (https://platform.openai.com/docs/api-reference/chat/create).
+ * A caller's body as a JSON object, whatever dialect it speaks: a 400 for an empty body, text that
+ * is not JSON, JSON that is not an object, and arrays and objects nested deeper than the limit.
  */
-export function parseChatRequest(body: string, options: ParseChatOptions = {}): ChatRequest {
+export function parseJsonObject(body: string, options: ParseChatOptions = {}): Record<string, unknown> {
   if (body.trim() === "")
     throw new InvalidRequestError("The request body is empty; expected a JSON object.", null, "invalid_json");
   let json: unknown;
@@ -40,7 +39,16 @@ export function parseChatRequest(body: string, options: ParseChatOptions = {}): 
       "nesting_too_deep",
     );
   }
-  const request = json as Record<string, unknown>;
+  return json as Record<string, unknown>;
+}
+
+/**
+ * Checks the fields the gateway relies on and the common ones whose type is unambiguous; everything
+ * else passes through for the provider to judge. Messages follow the OpenAI API reference
+ * (https://platform.openai.com/docs/api-reference/chat/create).
+ */
+export function parseChatRequest(body: string, options: ParseChatOptions = {}): ChatRequest {
+  const request = parseJsonObject(body, options);
 
   if (request.model === undefined) throw missing("model");
   if (typeof request.model !== "string" || request.model.trim() === "")

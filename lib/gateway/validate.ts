@@ -10,11 +10,10 @@ export interface ParseChatOptions {
 }
 
 /**
- * Checks the fields the gateway relies on and the common ones whose type is unambiguous; everything
- * else passes through for the provider to judge. Messages follow the OpenAI API reference
- * (https://platform.openai.com/docs/api-reference/chat/create).
+ * A request body as a JSON object, its nesting bounded: every dialect's endpoint reads its body
+ * through this before its own checks (a 400 `invalid_json` or `nesting_too_deep` otherwise).
  */
-export function parseChatRequest(body: string, options: ParseChatOptions = {}): ChatRequest {
+export function parseJsonBody(body: string, options: ParseChatOptions = {}): Record<string, unknown> {
   if (body.trim() === "")
     throw new InvalidRequestError("The request body is empty; expected a JSON object.", null, "invalid_json");
   let json: unknown;
@@ -40,7 +39,16 @@ export function parseChatRequest(body: string, options: ParseChatOptions = {}): 
       "nesting_too_deep",
     );
   }
-  const request = json as Record<string, unknown>;
+  return json as Record<string, unknown>;
+}
+
+/**
+ * Checks the fields the gateway relies on and the common ones whose type is unambiguous; everything
+ * else passes through for the provider to judge. Messages follow the OpenAI API reference
+ * (https://platform.openai.com/docs/api-reference/chat/create).
+ */
+export function parseChatRequest(body: string, options: ParseChatOptions = {}): ChatRequest {
+  const request = parseJsonBody(body, options);
 
   if (request.model === undefined) throw missing("model");
   if (typeof request.model !== "string" || request.model.trim() === "")

@@ -4,6 +4,7 @@
  * target: the gateway sends it chat completions) and the mock provider; stored responses on a
  * dynalite table shared by two gateway instances.
  */
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import OpenAI from "openai";
 import type { ResponseStreamEvent } from "openai/resources/responses/responses";
@@ -538,6 +539,51 @@ describe("Codex CLI 0.171.0's recorded requests", () => {
       },
       { role: "tool", tool_call_id: "call_agent1", content: "<text: 114 chars>" },
     ]);
+  });
+});
+
+describe("a response that cannot be stored", () => {
+  it("is answered with store: false past the size bound, streamed and not, and is not kept", async () => {
+    const store = createMemoryResponseStore(Date.now);
+    const gateway = await startGateway(
+      { ...document(upstream.url), defaults: { maxBodyBytes: 6 * 1024 * 1024 } },
+      { responses: store },
+    );
+    try {
+      // Random text does not compress: about 4.4 MB gzipped, past the bound of 12 parts of 350,000 bytes.
+      const input = randomBytes(4_400_000).toString("base64");
+      const big = sdk(gateway.url);
+      const whole = await big.responses.create({ model: MODEL, input });
+      expect(storeOf(whole)).toBe(false);
+      const streamed = await big.responses.stream({ model: MODEL, input }).finalResponse();
+      expect(storeOf(streamed)).toBe(false);
+      expect(textOf(streamed)).toBe(HELLO);
+      for (const id of [whole.id, streamed.id]) expect(await store.get(id, "open")).toBeUndefined();
+      // A small one on the same gateway is stored: the bound, not the gateway, said no.
+      const small = await big.responses.create({ model: MODEL, input: "hi" });
+      expect(storeOf(small)).toBe(true);
+      expect((await store.get(small.id, "open"))?.id).toBe(small.id);
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  it("is answered with store: false when the table fails the write, and the failure is logged", async () => {
+    const failing: ResponseStore = {
+      ...createMemoryResponseStore(Date.now),
+      put: async () => {
+        throw new Error("ProvisionedThroughputExceededException");
+      },
+    };
+    const gateway = await startGateway(document(upstream.url), { responses: failing });
+    try {
+      const response = await sdk(gateway.url).responses.create({ model: MODEL, input: "hi" });
+      expect(response.output_text).toBe(HELLO);
+      expect(storeOf(response)).toBe(false);
+      expect(gateway.logs.filter((l) => l.msg === "stored response not written")).toHaveLength(1);
+    } finally {
+      await gateway.close();
+    }
   });
 });
 

@@ -7,7 +7,8 @@
  *
  * The items (lib/callers/store.ts and lib/health/dynamo-store.ts have the layout):
  * `CALLER#<id>` (a key record `KEY` and its usage and counters), `PROVIDER#<id>` (health state,
- * check history, the operators' weight and switch) and `TARGET#<provider>/<model>` (benches).
+ * check history, the operators' weight and switch), `TARGET#<provider>/<model>` (benches) and
+ * `RESPONSE#<id>` (stored responses, lib/responses/dynamo-store.ts: the parts of one record).
  * The sort key cannot be named in a condition, so a caller's `KEY` item and its counters share one
  * grant: the attribute list below is what keeps `hash`, `revokedAt`, `limits`, `models`, `name` and
  * `createdAt` out of the chat function's reach.
@@ -16,8 +17,9 @@
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html):
  * `ForAllValues` on `LeadingKeys`; the key attributes listed with the others; `ReturnValues`
  * limited to `NONE`, `UPDATED_OLD`, `UPDATED_NEW` (an update with `ALL_OLD`/`ALL_NEW` reads
- * attributes outside the list); no `PutItem`, `DeleteItem` or `Scan` for the chat function (a put
- * replaces every attribute, and a scan has no leading key, so `ForAllValues` would let it read all).
+ * attributes outside the list); no `Scan` for the chat function (a scan has no leading key, so
+ * `ForAllValues` would let it read all), and `PutItem`, `Query` and `DeleteItem` only on
+ * `RESPONSE#*` (a put replaces every attribute: on a caller's item it would mint or rewrite a key).
  */
 
 import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
@@ -25,6 +27,10 @@ import { Effect, PolicyStatement } from "aws-cdk-lib/aws-iam";
 export const CALLER_ITEMS = "CALLER#*";
 export const PROVIDER_ITEMS = "PROVIDER#*";
 export const TARGET_ITEMS = "TARGET#*";
+export const RESPONSE_ITEMS = "RESPONSE#*";
+
+/** The attributes of a stored response's part (lib/dialects/openai-responses/store.ts, `StoredResponseItem`). */
+export const RESPONSE_ATTRIBUTES: readonly string[] = ["owner", "ttl", "parts", "data"];
 
 /** The table's key: a statement that lists attributes must list these too, or no request matches. */
 const KEY_ATTRIBUTES = ["pk", "sk"] as const;
@@ -93,7 +99,8 @@ function updateOnly(tableArn: string, prefix: string, attributes: readonly strin
 
 /**
  * The chat function: reads a caller's key and totals and the fleet's health in `BatchGetItem`s;
- * writes only its counters, ledger items and `lastUsedAt`, and benches.
+ * writes only its counters, ledger items and `lastUsedAt`, and benches; and puts, queries and
+ * deletes stored responses.
  */
 export function chatTableStatements(tableArn: string): PolicyStatement[] {
   return [
@@ -104,6 +111,22 @@ export function chatTableStatements(tableArn: string): PolicyStatement[] {
     }),
     updateOnly(tableArn, CALLER_ITEMS, CHAT_CALLER_ATTRIBUTES),
     updateOnly(tableArn, TARGET_ITEMS, CHAT_BENCH_ATTRIBUTES),
+    // Stored responses (issue 19): a record's parts written, and deleted on the owner's condition...
+    new PolicyStatement({
+      ...onTable(tableArn),
+      actions: ["dynamodb:PutItem", "dynamodb:DeleteItem"],
+      conditions: {
+        ...leadingKeys(RESPONSE_ITEMS),
+        "ForAllValues:StringEquals": { "dynamodb:Attributes": [...KEY_ATTRIBUTES, ...RESPONSE_ATTRIBUTES] },
+        StringEqualsIfExists: { "dynamodb:ReturnValues": ["NONE"] },
+      },
+    }),
+    // ...and read back, a partition at a time (a record is one partition).
+    new PolicyStatement({
+      ...onTable(tableArn),
+      actions: ["dynamodb:Query"],
+      conditions: leadingKeys(RESPONSE_ITEMS),
+    }),
   ];
 }
 

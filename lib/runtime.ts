@@ -17,6 +17,7 @@ import { createHttpClient, type HttpClient } from "./http/client.ts";
 import { createProviderFactory, type ProviderFactory } from "./providers/factory.ts";
 import { type ApiKeys, envKeys, registeringKeys } from "./providers/keys.ts";
 import type { Provider } from "./providers/types.ts";
+import type { ResponseStore } from "./responses/store.ts";
 import { parseConfig } from "./setup/validate.ts";
 
 /** Everything one process needs to serve requests, built once and shared by every request. */
@@ -43,6 +44,8 @@ export interface RuntimeOptions {
   healthStore?: HealthStore;
   /** Client authentication; none means open. */
   auth?: ClientAuth;
+  /** Where stored responses live (the table on Lambda and `npm start`); none: `store` is answered false. */
+  responses?: ResponseStore;
 }
 
 export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {}): GatewayRuntime {
@@ -93,6 +96,7 @@ export function createRuntime(config: GatewayConfig, options: RuntimeOptions = {
     health: healthView,
     balancers,
     auth: options.auth,
+    responses: options.responses,
     deps,
   });
   return {

@@ -1,10 +1,16 @@
 import type { Caller, ClientAuth } from "../callers/types.ts";
 import type { EngineContext } from "../engine/run.ts";
+import type { ResponseStore } from "../responses/store.ts";
 import type { GatewayRequest, GatewayResponse } from "./response.ts";
 
-/** What the HTTP API runs on: the engine's context, and caller authentication (none: open). */
+/**
+ * What the HTTP API runs on: the engine's context, caller authentication (none: open), and where
+ * stored responses live (none: `POST /v1/responses` answers `store: false`, and every stored id is
+ * a 404).
+ */
 export interface GatewayContext extends EngineContext {
   auth?: ClientAuth | undefined;
+  responses?: ResponseStore | undefined;
 }
 
 /** One request as an endpoint's handler sees it, after routing and authentication. */

@@ -10,6 +10,7 @@ import { chatCompletions } from "./endpoints/chat-completions.ts";
 import { health } from "./endpoints/health.ts";
 import { messages } from "./endpoints/messages.ts";
 import { models } from "./endpoints/models.ts";
+import { responses } from "./endpoints/responses.ts";
 import {
   errorResponse,
   type GatewayRequest,
@@ -38,7 +39,13 @@ export interface Gateway {
  * come from it (lib/gateway/router.ts); each endpoint's file holds its handler.
  */
 function endpoints(context: GatewayContext): Endpoint[] {
-  return [chatCompletions(context), ...messages(context), ...models(context), health()];
+  return [
+    chatCompletions(context),
+    ...messages(context),
+    ...responses(context),
+    ...models(context),
+    health(),
+  ];
 }
 
 /** The whole HTTP API as `request → response`; runtimes are thin adapters around it. */

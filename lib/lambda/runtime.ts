@@ -6,6 +6,7 @@ import { jsonLogger, logLevelFromEnv, systemDeps } from "../deps.ts";
 import { parseClientKeySecret } from "../gateway/auth.ts";
 import { createDynamoHealthStore } from "../health/dynamo-store.ts";
 import { emfSink, emfTokenSink } from "../metrics/emf.ts";
+import { createDynamoResponseStore } from "../responses/dynamo-store.ts";
 import { createRuntime, type GatewayRuntime } from "../runtime.ts";
 import { parseConfig } from "../setup/validate.ts";
 
@@ -61,7 +62,8 @@ export function createLambdaRuntime(
     health: config.health,
   });
   const keys = secretKeys(secrets, env);
-  const runtime = createRuntime(config, { deps, keys, healthStore, ...(auth ? { auth } : {}) });
+  const responses = createDynamoResponseStore({ client: dynamo, tableName, now: deps.now });
+  const runtime = createRuntime(config, { deps, keys, healthStore, responses, ...(auth ? { auth } : {}) });
 
   // A new execution environment's first request needs the caller keys, the health table and the
   // provider keys, in that order. Start all three now, side by side: the request then joins these

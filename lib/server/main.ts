@@ -6,6 +6,7 @@ import type { Deps } from "../deps.ts";
 import { jsonLogger, logLevelFromEnv, sleep, systemDeps } from "../deps.ts";
 import { hashClientKey } from "../gateway/auth.ts";
 import { createDynamoHealthStore } from "../health/dynamo-store.ts";
+import { createDynamoResponseStore } from "../responses/dynamo-store.ts";
 import { createRuntime, loadConfigFromEnv } from "../runtime.ts";
 import { startLocalDynamo } from "./local-dynamo.ts";
 import { createNodeServer, listen } from "./node-server.ts";
@@ -55,7 +56,8 @@ async function main(): Promise<void> {
   const deps = systemDeps(logger);
   const callers = localCallers(config, client, tableName, deps, localKeys.map(hashClientKey));
   const auth = callers?.auth;
-  const runtime = createRuntime(config, { deps, healthStore, ...(auth ? { auth } : {}) });
+  const responses = createDynamoResponseStore({ client, tableName, now: deps.now });
+  const runtime = createRuntime(config, { deps, healthStore, responses, ...(auth ? { auth } : {}) });
   const server = createNodeServer(runtime.gateway, { maxBodyBytes: config.maxBodyBytes, logger });
   const port = Number(process.env.PORT ?? 8787);
   const host = process.env.HOST ?? "127.0.0.1";

@@ -104,8 +104,11 @@ describe("GatewayStack", () => {
     const actions = statements.flatMap((s) => (Array.isArray(s.Action) ? s.Action : [s.Action])) as string[];
     expect([...new Set(actions.filter((a) => a.startsWith("dynamodb:")))].sort()).toEqual([
       "dynamodb:BatchGetItem",
+      // Stored responses only (issue 19): DeleteItem and Query on RESPONSE#* (table-access.test.ts).
+      "dynamodb:DeleteItem",
       "dynamodb:GetItem",
       "dynamodb:PutItem",
+      "dynamodb:Query",
       "dynamodb:UpdateItem",
     ]);
     expect(actions).toEqual(expect.arrayContaining(["secretsmanager:GetSecretValue"]));

@@ -13,12 +13,13 @@ import { DEFAULT_CALLERS } from "../../lib/config/defaults.ts";
 import { silentLogger, systemDeps } from "../../lib/deps.ts";
 import { createDynamoHealthStore } from "../../lib/health/dynamo-store.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
+import { createDynamoResponseStore } from "../../lib/responses/dynamo-store.ts";
 import { createRuntime } from "../../lib/runtime.ts";
 import { validateConfig } from "../../lib/setup/validate.ts";
 import { createKey } from "../callers/support.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
 import { type FakeUpstream, startFakeUpstream } from "../support/fake-upstream.ts";
-import { chatBody, postChat, startGateway, type TestGateway } from "../support/gateway.ts";
+import { chatBody, jsonOf, postChat, startGateway, type TestGateway } from "../support/gateway.ts";
 import {
   allows,
   roleStatements,
@@ -124,6 +125,7 @@ describe("the table grants, judged on the requests the code sends (dynalite, rec
         tableName: table.tableName,
         health: validateConfig(document).health,
       }),
+      responses: createDynamoResponseStore({ client: chatClient, tableName: table.tableName, now: Date.now }),
     });
     // The operator's key, with every limit there is, so every counter the gate keeps is written.
     const operator = createCallers({
@@ -145,6 +147,24 @@ describe("the table grants, judged on the requests the code sends (dynalite, rec
     const streamed = await postChat(gateway.url, chatBody("m", { stream: true }), auth);
     expect(streamed.status).toBe(200);
     await streamed.text();
+    // One stored response (issue 19): written, continued, read back, listed and deleted.
+    const responses = (path: string, init: RequestInit = {}) =>
+      fetch(`${gateway.url}/v1/responses${path}`, {
+        ...init,
+        headers: { "content-type": "application/json", ...auth },
+      });
+    const stored = await jsonOf(
+      await responses("", { method: "POST", body: JSON.stringify({ model: "m", input: "hi" }) }),
+    );
+    expect(stored.store).toBe(true);
+    const next = await responses("", {
+      method: "POST",
+      body: JSON.stringify({ model: "m", input: "again", previous_response_id: stored.id }),
+    });
+    expect(next.status).toBe(200);
+    expect((await responses(`/${stored.id}`)).status).toBe(200);
+    expect((await responses(`/${stored.id}/input_items`)).status).toBe(200);
+    expect((await responses(`/${stored.id}`, { method: "DELETE" })).status).toBe(200);
     await callers.ledger.flush();
     const wroteBench = () =>
       chatSent.some((r) => r.action === "dynamodb:UpdateItem" && r.leadingKeys[0]?.startsWith("TARGET#"));
@@ -193,6 +213,9 @@ describe("the table grants, judged on the requests the code sends (dynalite, rec
         "dynamodb:UpdateItem CALLER# KEY",
         "dynamodb:UpdateItem CALLER# CONCURRENT",
         "dynamodb:UpdateItem TARGET# STATE",
+        "dynamodb:PutItem RESPONSE# PART#",
+        "dynamodb:Query RESPONSE# ",
+        "dynamodb:DeleteItem RESPONSE# PART#",
       ]),
     );
     expect(
@@ -253,6 +276,16 @@ describe("the chat function's role refuses what only the operator may do", () =>
       KeyConditionExpression: "pk = :pk",
       ExpressionAttributeValues: { ":pk": { S: key } },
     }),
+    "put a caller attribute into a stored response": tableRequest("PutItemCommand", {
+      Item: { pk: { S: "RESPONSE#resp_1" }, sk: { S: "PART#000" }, hash: { S: "0" } },
+    }),
+    "read a stored response back from a put": tableRequest("PutItemCommand", {
+      Item: { pk: { S: "RESPONSE#resp_1" }, sk: { S: "PART#000" }, owner: { S: "k1" } },
+      ReturnValues: "ALL_OLD",
+    }),
+    "delete a bench": tableRequest("DeleteItemCommand", {
+      Key: { pk: { S: "TARGET#p/x" }, sk: { S: "STATE" } },
+    }),
   };
 
   for (const [what, request] of Object.entries(hostile)) {
@@ -280,7 +313,12 @@ describe("the chat function's role refuses what only the operator may do", () =>
     for (const statement of chatRole) {
       expect(statement.Condition?.["ForAllValues:StringLike"]?.["dynamodb:LeadingKeys"]).toBeDefined();
       const actions = [statement.Action].flat();
-      expect(actions.some((a) => /Scan|PutItem|DeleteItem|BatchWriteItem|\*/.test(a))).toBe(false);
+      expect(actions.some((a) => /Scan|BatchWriteItem|\*/.test(a))).toBe(false);
+      // A put or a delete only on stored responses (issue 19), never on a caller's or a health item.
+      if (actions.some((a) => /PutItem|DeleteItem/.test(a)))
+        expect(statement.Condition?.["ForAllValues:StringLike"]?.["dynamodb:LeadingKeys"]).toEqual([
+          "RESPONSE#*",
+        ]);
       if (actions.includes("dynamodb:UpdateItem")) {
         expect(statement.Condition?.["ForAllValues:StringEquals"]?.["dynamodb:Attributes"]).toEqual(
           expect.arrayContaining(["pk", "sk"]),

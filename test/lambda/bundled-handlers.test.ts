@@ -136,6 +136,23 @@ describe("the bundled chat handler behind a (shimmed) Function URL", () => {
     expect(text).toBe("Hello from the fake upstream.");
   });
 
+  it("serves the Responses API, a stored turn continued from the table (issue 19)", async () => {
+    const client = new OpenAI({ baseURL: `${functionUrl.url}/v1`, apiKey: CLIENT_KEY, maxRetries: 0 });
+    const opening = await client.responses.create({ model: "m", input: "My name is Ada." });
+    expect(opening.output_text).toBe("Hello from the fake upstream.");
+    const next = await client.responses
+      .stream({ model: "m", previous_response_id: opening.id, input: "What is my name?" })
+      .finalResponse();
+    expect(next.status).toBe("completed");
+    expect(upstream.requests.at(-1)?.body.messages).toEqual([
+      { role: "user", content: "My name is Ada." },
+      { role: "assistant", content: "Hello from the fake upstream." },
+      { role: "user", content: "What is my name?" },
+    ]);
+    // The streamed turn was written after its last event, before the invocation ended.
+    expect((await client.responses.retrieve(next.id)).id).toBe(next.id);
+  });
+
   it("rejects a caller without a known key before any upstream call", async () => {
     const before = upstream.requests.length;
     const res = await post({ model: "m", messages }, {});

@@ -4,6 +4,7 @@ import type { ClientAuth } from "../../lib/gateway/auth.ts";
 import type { HealthStore } from "../../lib/health/types.ts";
 import type { HttpClient } from "../../lib/http/client.ts";
 import { type ApiKeys, envKeys } from "../../lib/providers/keys.ts";
+import type { ResponseStore } from "../../lib/responses/store.ts";
 import { createRuntime, type GatewayRuntime } from "../../lib/runtime.ts";
 import { createNodeServer, listen } from "../../lib/server/node-server.ts";
 import { validateConfig } from "../../lib/setup/validate.ts";
@@ -41,6 +42,10 @@ export async function startGateway(
     http?: HttpClient;
     /** A fake clock (test/support/fake-clock.ts) instead of the real one. */
     clock?: Pick<Deps, "now" | "sleep" | "setTimer">;
+    /** Where stored responses live (default: none). */
+    responses?: ResponseStore;
+    /** Ids (default `req-1`, `req-2`, ...): two gateways on one table need different ones. */
+    newId?: () => string;
   } = {},
 ): Promise<TestGateway> {
   const logs: LogLine[] = [];
@@ -49,10 +54,12 @@ export async function startGateway(
     sleep: options.clock?.sleep ?? sleep,
     setTimer: options.clock?.setTimer ?? setTimer,
     random: options.random ?? (() => 0.5),
-    newId: (() => {
-      let n = 0;
-      return () => `req-${++n}`;
-    })(),
+    newId:
+      options.newId ??
+      (() => {
+        let n = 0;
+        return () => `req-${++n}`;
+      })(),
     logger: recordingLogger(logs),
   };
   const config = validateConfig(document);
@@ -62,6 +69,7 @@ export async function startGateway(
     ...(options.healthStore ? { healthStore: options.healthStore } : {}),
     ...(options.http ? { http: options.http } : {}),
     ...(options.auth ? { auth: options.auth } : {}),
+    ...(options.responses ? { responses: options.responses } : {}),
   });
   const server: Server = createNodeServer(runtime.gateway, {
     maxBodyBytes: config.maxBodyBytes,

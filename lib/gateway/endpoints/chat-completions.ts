@@ -81,13 +81,13 @@ export function chatCompletions(context: GatewayContext): Endpoint {
   };
 }
 
-const eventStreamHeaders = {
+export const eventStreamHeaders = {
   "content-type": "text/event-stream; charset=utf-8",
   "cache-control": "no-cache",
 };
 
 /** The engine's error in the OpenAI shape, with the attempts it made. */
-function failed(served: Served<unknown> & { ok: false }): GatewayResponse {
+export function failed(served: Served<unknown> & { ok: false }): GatewayResponse {
   return errorResponse(served.error, served.run.call.requestId, attemptsHeader(served.run));
 }
 

@@ -26,6 +26,8 @@ export interface GenerationInput {
   canonical(): GenerationRequest;
   /** Set on a continuation: the answer so far, to be continued by the provider (see `continuation`). */
   readonly prefill?: string | undefined;
+  /** Caller headers a provider of the caller's dialect may forward (`anthropic-beta`). */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /** One upstream event: canonical events for the engine, and the upstream's own bytes when it has a dialect. */
@@ -86,4 +88,10 @@ export interface ChatCapability {
    * rest; `restart`, it is asked again and its answer kept only if it begins with the text sent.
    */
   readonly resume: "prefill" | "restart";
+  /**
+   * The prompt's input tokens as the target itself counts them (Anthropic's
+   * `POST /v1/messages/count_tokens`, Bedrock's `CountTokens`), for a target that has such a count;
+   * absent, the caller estimates. Rejects with the same typed errors as `complete`.
+   */
+  countTokens?(input: GenerationInput, options: GenerationOptions): Promise<number>;
 }

@@ -19,7 +19,7 @@ import {
   toMessagesRequest,
 } from "../dialects/anthropic-messages/request.ts";
 import { usageFromAnthropic } from "../dialects/anthropic-messages/usage.ts";
-import { quoteCallerText, redactSecrets, UpstreamError } from "../errors.ts";
+import { quoteCallerText, UpstreamError } from "../errors.ts";
 import type { HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
 import { errorFromStatus, toUpstreamError } from "../retry/classify.ts";
@@ -33,7 +33,13 @@ import type {
   UpstreamEvent,
   WholeGeneration,
 } from "./generation.ts";
-import { resultOutputChars, withCanonicalPrefill, withPrefill } from "./messages-upstream.ts";
+import {
+  COUNT_TOKENS_REFUSES,
+  readMessage,
+  resultOutputChars,
+  withCanonicalPrefill,
+  withPrefill,
+} from "./messages-upstream.ts";
 import type { Provider } from "./types.ts";
 
 type Obj = Record<string, unknown>;
@@ -73,18 +79,6 @@ function anthropicOptions(provider: ConfigObject, field: string): AnthropicOptio
   if (isObject(provider.betas)) throw new ConfigError(`${field}.betas`, 'must be "all" or a list of flags');
   return { betas: betaAllowList(provider.betas, `${field}.betas`) };
 }
-
-/** Fields of a Messages body that `count_tokens` refuses ("Extra inputs are not permitted"). */
-const GENERATION_ONLY = [
-  "max_tokens",
-  "stream",
-  "temperature",
-  "top_p",
-  "top_k",
-  "stop_sequences",
-  "metadata",
-  "service_tier",
-];
 
 /** What one call sends: the body, and the way back for the tool names it renamed. */
 interface Outgoing {
@@ -212,7 +206,8 @@ export function createAnthropicProvider(
         const { body, toolNames } = outgoing(input, options.model, false);
         const response = await post("/v1/messages", body, input, options, false);
         const text = await response.text();
-        const json = parseMessage(config.id, text);
+        const json = readMessage(text);
+        if (typeof json === "string") throw unreadable(config.id, json);
         const toolName = toolNames?.fromWire;
         let result: GenerationResult | undefined;
         const read = () => {
@@ -251,7 +246,7 @@ export function createAnthropicProvider(
     async countTokens(input, options): Promise<number> {
       try {
         const { body } = outgoing(input, options.model, false);
-        for (const key of GENERATION_ONLY) delete body[key];
+        for (const key of COUNT_TOKENS_REFUSES) delete body[key];
         const response = await post("/v1/messages/count_tokens", body, input, options, false);
         const text = await response.text();
         let json: unknown;
@@ -324,26 +319,6 @@ function ownBody(body: Readonly<Obj>, model: string, streaming: boolean, prefill
   const out: Obj = { ...body, model };
   if (!streamRight) out.stream = streaming;
   return prefill === undefined ? out : withPrefill(out, prefill);
-}
-
-/**
- * Checks a 200's body is one whole Message (an object with a `content` list). Anything else (HTML
- * from a proxy, a truncated body, an error object sent with 200) is the provider's fault: a 502 that
- * fails over, never a 200 carrying an error and never a 400 blamed on the caller (issue 16).
- */
-function parseMessage(providerId: string, body: string): Obj {
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw unreadable(providerId, "a body that is not JSON (truncated or malformed)");
-  }
-  if (!isObject(json)) throw unreadable(providerId, "JSON that is not an object");
-  if (Array.isArray(json.content)) return json;
-  const error = json.error;
-  if (isObject(error) && typeof error.message === "string")
-    throw unreadable(providerId, `an error (${quoteCallerText(redactSecrets(error.message))})`);
-  throw unreadable(providerId, "JSON that is not a Message (no content)");
 }
 
 function unreadable(providerId: string, what: string): UpstreamError {

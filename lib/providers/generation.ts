@@ -91,7 +91,8 @@ export interface ChatCapability {
   /**
    * The prompt's input tokens as the target itself counts them (Anthropic's
    * `POST /v1/messages/count_tokens`, Bedrock's `CountTokens`), for a target that has such a count;
-   * absent, the caller estimates. Rejects with the same typed errors as `complete`.
+   * absent, the caller estimates. Rejects with the same typed errors as `complete`; a target whose
+   * model has no count (a Bedrock model other than Claude) rejects with `count_tokens_unsupported`.
    */
   countTokens?(input: GenerationInput, options: GenerationOptions): Promise<number>;
 }

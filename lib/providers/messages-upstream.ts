@@ -6,6 +6,7 @@
 import { isObject } from "../config/fields.ts";
 import type { GenerationResult } from "../core/events.ts";
 import type { GenerationRequest } from "../core/request.ts";
+import { quoteCallerText, redactSecrets } from "../errors.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -41,6 +42,39 @@ export function withCanonicalPrefill(request: GenerationRequest, prefill: string
     ...(kept === undefined ? {} : { reasoning: kept }),
     messages: [...request.messages, { role: "assistant", content: [{ type: "text", text: prefill }] }],
   };
+}
+
+/** Fields of a Messages body that `count_tokens` refuses ("Extra inputs are not permitted"). */
+export const COUNT_TOKENS_REFUSES: readonly string[] = [
+  "max_tokens",
+  "stream",
+  "temperature",
+  "top_p",
+  "top_k",
+  "stop_sequences",
+  "metadata",
+  "service_tier",
+];
+
+/**
+ * A 200's body as one whole Message (an object with a `content` list), or what it is instead, for
+ * the provider's "answered HTTP 200 with ..." error: HTML from a proxy, a truncated body, an error
+ * object sent with 200 are the provider's fault, failed over, never a 200 carrying an error and
+ * never a 400 blamed on the caller (issue 16).
+ */
+export function readMessage(body: string): Obj | string {
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    return "a body that is not JSON (truncated or malformed)";
+  }
+  if (!isObject(json)) return "JSON that is not an object";
+  if (Array.isArray(json.content)) return json;
+  const error = json.error;
+  if (isObject(error) && typeof error.message === "string")
+    return `an error (${quoteCallerText(redactSecrets(error.message))})`;
+  return "JSON that is not a Message (no content)";
 }
 
 /** Output characters of a whole answer (text, reasoning, tool names and inputs), for an estimate without usage. */

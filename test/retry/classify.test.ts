@@ -61,7 +61,10 @@ describe("classification", () => {
   });
 
   it("retries Anthropic's 529 overloaded_error, its type kept (issue 18)", () => {
-    const body = JSON.stringify({ type: "error", error: { type: "overloaded_error", message: "Overloaded" } });
+    const body = JSON.stringify({
+      type: "error",
+      error: { type: "overloaded_error", message: "Overloaded" },
+    });
     const error = errorFromStatus("anthropic", 529, {}, body, 0);
     expect(error.action).toBe("retry");
     expect(error.status).toBe(529);

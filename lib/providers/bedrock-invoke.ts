@@ -93,6 +93,16 @@ export function isClaudeModel(modelId: string): boolean {
 }
 
 /**
+ * Whether a target's model id names a vendor other than Anthropic (`amazon.nova-…`,
+ * `us.meta.llama…`): Claude's signed thinking means nothing to it and is not sent (issue 18:
+ * thinking signed by one family is never sent to another). An ARN or a bare name says nothing.
+ */
+export function namesOtherVendor(modelId: string): boolean {
+  const vendor = /^(?:[a-z]{2,6}(?:-[a-z]+)?\.)?([a-z0-9]+)\.[a-z0-9]/.exec(modelId)?.[1];
+  return vendor !== undefined && vendor !== "anthropic";
+}
+
+/**
  * The foundation model a cross-region profile id names (`us.anthropic.claude-…` →
  * `anthropic.claude-…`): `CountTokens` counts for a model, not a profile, and the count is the same.
  */

@@ -43,6 +43,7 @@ import type {
 import type { Usage } from "../core/usage.ts";
 import { InvalidRequestError, quoteCallerText } from "../errors.ts";
 import { DEFAULT_MAX_NESTING_DEPTH, exceedsDepth, textExceedsDepth } from "../json-depth.ts";
+import { namesOtherVendor } from "./bedrock-invoke.ts";
 
 type Obj = Record<string, unknown>;
 type DocumentValue = NonNullable<ConverseRequest["additionalModelRequestFields"]>;
@@ -220,6 +221,8 @@ export function toConverseRequest(
           refusal += part.text;
           break;
         case "reasoning":
+          // Claude's signed thinking is not sent to another vendor's model, which cannot read it.
+          if (part.family === REASONING_FAMILY && namesOtherVendor(modelId)) break;
           blocks.push(reasoningBlock(part, places.part(k, j, "reasoning")));
           break;
         case "tool-call":

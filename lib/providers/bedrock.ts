@@ -29,8 +29,15 @@ import {
   UpstreamTimeoutError,
 } from "../errors.ts";
 import { DEFAULT_MAX_NESTING_DEPTH } from "../json-depth.ts";
+import {
+  BEDROCK_DEFAULT_BETAS,
+  type BetaAllowList,
+  betaAllowList,
+  createBetaFilter,
+} from "./anthropic-betas.ts";
 import { boundedHealthCheck, chatProbe } from "./base.ts";
 import { type BedrockCallContext, bedrockError } from "./bedrock-errors.ts";
+import { createInvokeChat, type InvokeCalls, sdkInvokeCalls } from "./bedrock-invoke.ts";
 import {
   answerExceedsDepth,
   createStreamTranslator,
@@ -50,8 +57,11 @@ import type {
 } from "./generation.ts";
 import type { Provider } from "./types.ts";
 
-/** The two calls the provider makes, so tests and other runtimes can hand in their own. */
-export interface BedrockRuntime {
+/**
+ * The calls the provider makes, so tests and other runtimes can hand in their own: Converse, and
+ * InvokeModel for Messages callers of Claude (`bedrock-invoke.ts`).
+ */
+export interface BedrockRuntime extends InvokeCalls {
   converse(input: ConverseRequest, signal: AbortSignal): Promise<ConverseResponse>;
   /** Resolves once the stream's HTTP status is known; the events follow. */
   converseStream(
@@ -67,6 +77,12 @@ export type BedrockRuntimeFactory = (region: string) => Promise<BedrockRuntime>;
 export interface BedrockOptions {
   /** The AWS region called (`us-east-1`); a cross-region inference profile routes on from there. */
   region: string;
+  /**
+   * The caller's `anthropic-beta` flags forwarded to Claude through InvokeModel (as `anthropic_beta`):
+   * a list (default: the flags Bedrock documents, `BEDROCK_DEFAULT_BETAS`) or `"all"`. Others are
+   * dropped and logged once: Bedrock refuses a flag it does not know with a 400.
+   */
+  anthropicBetas: BetaAllowList;
 }
 
 const REGION = /^[a-z]{2}(?:-[a-z]+)+-\d{1,2}$/;
@@ -108,7 +124,11 @@ function bedrockOptions(provider: ConfigObject, field: string): BedrockOptions {
       'is required for a bedrock provider: {"kind": "chat", "model": "<a model it serves>"}, probed with one token',
     );
   }
-  return { region };
+  const anthropicBetas =
+    provider.anthropicBetas === undefined
+      ? BEDROCK_DEFAULT_BETAS
+      : betaAllowList(provider.anthropicBetas, `${field}.anthropicBetas`);
+  return { region, anthropicBetas };
 }
 
 const clients = new Map<string, Promise<BedrockRuntime>>();
@@ -145,6 +165,7 @@ export const sdkBedrockRuntime: BedrockRuntimeFactory = (region) => {
       const sdk = await import("@aws-sdk/client-bedrock-runtime");
       const bedrock = new sdk.BedrockRuntimeClient({ region, maxAttempts: 1 });
       return {
+        ...sdkInvokeCalls(sdk, bedrock),
         converse: (input, signal) => bedrock.send(new sdk.ConverseCommand(input), { abortSignal: signal }),
         async converseStream(input, signal) {
           const response = await bedrock.send(new sdk.ConverseStreamCommand(input), { abortSignal: signal });
@@ -299,11 +320,22 @@ export function createBedrockProvider(
     return unreadable(`an event stream the SDK cannot read (${name})`, error);
   };
 
+  const invoke = createInvokeChat({
+    providerId: config.id,
+    region: bedrock.region,
+    betas: createBetaFilter(config.id, bedrock.anthropicBetas, deps.logger),
+    runtime: loadRuntime,
+    timed: (modelId, signal, phase, ms, call) => timed(modelId, undefined, signal, phase, ms, call),
+    streamError: (error, modelId) => streamError(error, modelId),
+    unreadable,
+  });
+
   const chat: Provider["chat"] = {
     // Claude on Bedrock continues a trailing assistant message; not every Bedrock model does.
     resume: config.assistantPrefill ? "prefill" : "restart",
 
     async complete(input, options): Promise<WholeGeneration> {
+      if (invoke.serves(input, options.model)) return invoke.complete(input, options);
       const { converse, extension } = converseInput(input, options);
       const runtime = await loadRuntime(options.model);
       const { value, dispose } = await timed(
@@ -323,6 +355,7 @@ export function createBedrockProvider(
     },
 
     async stream(input, options): Promise<GenerationStream> {
+      if (invoke.serves(input, options.model)) return invoke.stream(input, options);
       const { converse, extension } = converseInput(input, options);
       const runtime = await loadRuntime(options.model);
       const opened = await timed(
@@ -342,6 +375,9 @@ export function createBedrockProvider(
         cancel: opened.abort,
       };
     },
+
+    // Bedrock's CountTokens, for Claude (bedrock-invoke.ts); another model rejects.
+    countTokens: (input, options) => invoke.countTokens(input, options),
   };
 
   const provider: Provider = {

@@ -91,4 +91,11 @@ export interface ChatCapability {
    * rest; `restart`, it is asked again and its answer kept only if it begins with the text sent.
    */
   readonly resume: "prefill" | "restart";
+  /**
+   * The prompt's input tokens as the target itself counts them (Anthropic's
+   * `POST /v1/messages/count_tokens`, Bedrock's `CountTokens`), for a target that has such a count;
+   * absent, the caller estimates. Rejects with the same typed errors as `complete`; a target whose
+   * model has no count (a Bedrock model other than Claude) rejects with `count_tokens_unsupported`.
+   */
+  countTokens?(input: GenerationInput, options: GenerationOptions): Promise<number>;
 }

@@ -1,4 +1,5 @@
 import type { ProviderConfig } from "../config/types.ts";
+import { anthropic } from "./anthropic.ts";
 import { bedrock } from "./bedrock.ts";
 import { deepseek } from "./deepseek.ts";
 import type { RegisteredProvider } from "./definition.ts";
@@ -35,7 +36,13 @@ export function createProviderRegistry(definitions: readonly RegisteredProvider[
 }
 
 /** Every provider type of the gateway. A new type is its file in this folder and one line here. */
-export const providerRegistry: ProviderRegistry = createProviderRegistry([openai, deepseek, mock, bedrock]);
+export const providerRegistry: ProviderRegistry = createProviderRegistry([
+  openai,
+  deepseek,
+  mock,
+  bedrock,
+  anthropic,
+]);
 
 /**
  * Whether `provider` can be called only with an API key: its type requires one. A provider whose

@@ -18,7 +18,9 @@ import { parseRetryAfter } from "./backoff.ts";
 
 /**
  * The one place where an upstream outcome becomes a typed error with a decision:
- * - `retry` on the same target: resets/refusals before a response, 408, 409, 429, 500, 502, 503, 504;
+ * - `retry` on the same target: resets/refusals before a response, 408, 409, 429, 500, 502, 503, 504,
+ *   and 529 (Anthropic's "overloaded_error": https://docs.anthropic.com/en/api/errors, a transient
+ *   fault of the API as a whole, retried and then failed over like a 503);
  * - `failover` to the next target: timeouts (a silent provider is not asked again), other 5xx,
  *   401/402/403/404, which concern the gateway's key, credit or route, not the caller's request, and 3xx: a chat
  *   API does not redirect, so the configured base URL is wrong (and a redirect is never followed, as
@@ -27,7 +29,7 @@ import { parseRetryAfter } from "./backoff.ts";
  *   unchanged and a content-policy rejection keeps the provider's reason; also a 403 that refuses
  *   the caller's content rather than the gateway's key ({@link refusesCallerContent}).
  */
-const RETRY_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504]);
+const RETRY_STATUSES = new Set([408, 409, 429, 500, 502, 503, 504, 529]);
 // 402: the gateway's account is out of credit (DeepSeek's "Insufficient Balance"), not the caller's fault.
 const FAILOVER_4XX = new Set([401, 402, 403, 404]);
 
@@ -110,7 +112,8 @@ export function errorFromStatus(
   const parsed = parseErrorBody(bodyText);
   const action = refusesCallerContent(status, bodyText, parsed) ? "return" : actionForStatus(status);
   const upstreamMessage = parsed ? redactSecrets(parsed.error.message) : `HTTP ${status}`;
-  const retryAfterMs = status === 429 || status === 503 ? parseRetryAfter(headers, now) : undefined;
+  const retryAfterMs =
+    status === 429 || status === 503 || status === 529 ? parseRetryAfter(headers, now) : undefined;
   const options = {
     status,
     action,

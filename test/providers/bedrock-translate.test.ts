@@ -306,6 +306,17 @@ describe("toConverseRequest", () => {
       { reasoningContent: { reasoningText: { text: "thought", signature: "sig" } } },
       { text: "ok" },
     ]);
+    expect(toConverseRequest(canonical, "us.anthropic.claude-x-v1:0").messages?.[1]?.content).toEqual([
+      { reasoningContent: { reasoningText: { text: "thought", signature: "sig" } } },
+      { text: "ok" },
+    ]);
+    // Claude's signature is never sent to another vendor's model (issue 18).
+    expect(toConverseRequest(canonical, "amazon.nova-pro-v1:0").messages?.[1]?.content).toEqual([
+      { text: "ok" },
+    ]);
+    expect(toConverseRequest(canonical, "us.meta.llama4-v1:0").messages?.[1]?.content).toEqual([
+      { text: "ok" },
+    ]);
   });
 
   it("takes a trailing assistant message as a prefill, without the trailing whitespace Claude refuses", () => {

@@ -6,6 +6,7 @@ import { chatInput } from "../../lib/dialects/openai-chat/input.ts";
 import type { ChatRequest } from "../../lib/dialects/openai-chat/wire.ts";
 import { GatewayError, InvalidRequestError, UpstreamError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import { createHttpClient } from "../../lib/http/client.ts";
+import { BEDROCK_DEFAULT_BETAS } from "../../lib/providers/anthropic-betas.ts";
 import { createProviderFactory } from "../../lib/providers/factory.ts";
 import type { GenerationStream, UpstreamEvent, WholeGeneration } from "../../lib/providers/generation.ts";
 import { envKeys } from "../../lib/providers/keys.ts";
@@ -134,7 +135,7 @@ describe("the bedrock provider type's configuration", () => {
       /apiKey/,
     );
     const config = validateConfig(document({ ...probe, region: "eu-west-3" })).providers[0];
-    expect(config?.options).toEqual({ region: "eu-west-3" });
+    expect(config?.options).toEqual({ region: "eu-west-3", anthropicBetas: BEDROCK_DEFAULT_BETAS });
     expect(config?.apiKey).toBeUndefined();
   });
 });

@@ -84,16 +84,16 @@ const loadedCalls = (): ProviderCalls => ({
 
 describe("the gateway's provider registry", () => {
   it("holds one definition per type, in order", () => {
-    expect(providerRegistry.types).toEqual(["openai", "deepseek", "mock", "bedrock"]);
+    expect(providerRegistry.types).toEqual(["openai", "deepseek", "mock", "bedrock", "anthropic"]);
     expect(providerRegistry.get("openai")).toBe(openai);
     expect(providerRegistry.get("deepseek")).toBe(deepseek);
     expect(providerRegistry.get("mock")).toBe(mock);
   });
 
   it("names its types when asked for one it does not have", () => {
-    expect(providerRegistry.find("anthropic")).toBeUndefined();
-    expect(() => providerRegistry.get("anthropic")).toThrow(
-      'unknown provider type "anthropic": the types are openai, deepseek, mock',
+    expect(providerRegistry.find("vertex")).toBeUndefined();
+    expect(() => providerRegistry.get("vertex")).toThrow(
+      'unknown provider type "vertex": the types are openai, deepseek, mock, bedrock, anthropic',
     );
   });
 
@@ -218,8 +218,8 @@ describe("a registry drives validation and the factory", () => {
     );
     expect(error.field).toBe("providers[0].type");
     expect(error.message).toBe('providers[0].type: must be one of keyless, mock, got "openai"');
-    expect(configError(() => validateConfig(documentWith({ id: "x", type: "anthropic" }))).message).toBe(
-      'providers[0].type: must be one of openai, deepseek, mock, bedrock, got "anthropic"',
+    expect(configError(() => validateConfig(documentWith({ id: "x", type: "vertex" }))).message).toBe(
+      'providers[0].type: must be one of openai, deepseek, mock, bedrock, anthropic, got "vertex"',
     );
   });
 
@@ -289,7 +289,7 @@ describe("a registry drives validation and the factory", () => {
     expect(() => factory.createProvider("mock", openaiConfig)).toThrow(
       /type "mock" cannot be built from the configuration of "o", of type "openai"/,
     );
-    expect(() => factory.createProvider("anthropic", openaiConfig)).toThrow(
+    expect(() => factory.createProvider("vertex", openaiConfig)).toThrow(
       /the types are openai, deepseek, mock/,
     );
   });

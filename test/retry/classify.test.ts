@@ -22,6 +22,7 @@ describe("classification", () => {
     [502, "retry"],
     [503, "retry"],
     [504, "retry"],
+    [529, "retry"],
     [501, "failover"],
     [301, "failover"],
     [302, "failover"],
@@ -53,9 +54,21 @@ describe("classification", () => {
     expect(error.message).not.toContain("sk-abcdef");
   });
 
-  it("reads Retry-After only on 429 and 503", () => {
+  it("reads Retry-After only on 429, 503 and 529", () => {
     expect(errorFromStatus("p", 429, { "retry-after": "3" }, "", 0).retryAfterMs).toBe(3000);
+    expect(errorFromStatus("p", 529, { "retry-after": "2" }, "", 0).retryAfterMs).toBe(2000);
     expect(errorFromStatus("p", 500, { "retry-after": "3" }, "", 0).retryAfterMs).toBeUndefined();
+  });
+
+  it("retries Anthropic's 529 overloaded_error, its type kept (issue 18)", () => {
+    const body = JSON.stringify({
+      type: "error",
+      error: { type: "overloaded_error", message: "Overloaded" },
+    });
+    const error = errorFromStatus("anthropic", 529, {}, body, 0);
+    expect(error.action).toBe("retry");
+    expect(error.status).toBe(529);
+    expect(error.type).toBe("overloaded_error");
   });
 
   it("does not blame the caller for the gateway's own bad key", () => {

@@ -62,7 +62,7 @@ describe("validateConfig", () => {
 
   it.each([
     [{ models: minimal.models }, "providers"],
-    [{ ...minimal, providers: [{ id: "x", type: "anthropic", apiKey: { env: "K" } }] }, "providers[0].type"],
+    [{ ...minimal, providers: [{ id: "x", type: "vertex", apiKey: { env: "K" } }] }, "providers[0].type"],
     [{ ...minimal, providers: [{ id: "openai", type: "openai" }] }, "providers[0].apiKey"],
     [
       { ...minimal, providers: [{ id: "openai", type: "openai", apiKey: { file: "k" } }] },

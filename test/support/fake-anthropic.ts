@@ -4,8 +4,8 @@ import type { AddressInfo, Socket } from "node:net";
 
 /**
  * A fake Anthropic Messages API: a real HTTP server on 127.0.0.1 (port 0) serving
- * `POST /v1/messages` (JSON, or real SSE when the body says `stream: true`; `?beta=true` accepted)
- * and `POST /v1/messages/count_tokens`. It checks `x-api-key` and `anthropic-version` as the API
+ * `POST /v1/messages` (JSON, or real SSE when the body says `stream: true`; `?beta=true` accepted),
+ * `POST /v1/messages/count_tokens` and `GET /v1/models` (the health probe). It checks `x-api-key` and `anthropic-version` as the API
  * does, records every request (headers and body), and answers as scripted.
  */
 
@@ -253,6 +253,12 @@ export async function startFakeAnthropic(): Promise<FakeAnthropic> {
       });
       res.end(payload);
     };
+    if (req.method === "GET" && route === "/v1/models") {
+      if (req.headers["x-api-key"] !== fake.apiKey)
+        json(401, errorBody("authentication_error", "invalid x-api-key"));
+      else json(200, JSON.stringify({ data: [{ type: "model", id: "claude-fake" }], has_more: false }));
+      return;
+    }
     if (req.method !== "POST" || (route !== "/v1/messages" && route !== "/v1/messages/count_tokens")) {
       json(404, errorBody("not_found_error", `Not found: ${req.method} ${route}`));
       return;

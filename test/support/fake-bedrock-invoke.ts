@@ -5,7 +5,8 @@ import { type AnthropicBehaviour, scriptOf, streamEvents, wholeMessage } from ".
 
 /**
  * A fake Bedrock runtime for Claude through InvokeModel (`POST /model/{modelId}/invoke`) and
- * InvokeModelWithResponseStream (`POST /model/{modelId}/invoke-with-response-stream`), HTTP/2 over
+ * InvokeModelWithResponseStream (`POST /model/{modelId}/invoke-with-response-stream`), and
+ * CountTokens of an InvokeModel body (`POST /model/{modelId}/count-tokens`), HTTP/2 over
  * cleartext as the SDK speaks it (see fake-bedrock.ts for Converse). The body is a Messages body in
  * Bedrock's form: `anthropic_version: "bedrock-2023-05-31"` required, and a `model` or `stream` key
  * refused as Bedrock refuses it ("extraneous key [model] is not permitted"). Streamed answers are
@@ -32,6 +33,8 @@ export interface FakeBedrockInvoke {
   requests: RecordedInvokeRequest[];
   queue: InvokeBehaviour[];
   fallback: InvokeBehaviour;
+  /** What `count-tokens` answers (default: the body's JSON length / 4). */
+  countTokens?: number;
   close(): Promise<void>;
 }
 
@@ -89,7 +92,7 @@ export async function startFakeBedrockInvoke(): Promise<FakeBedrockInvoke> {
     stream.on("data", (c: Buffer) => chunks.push(c));
     stream.on("end", () => {
       const path = String(headers[":path"] ?? "");
-      const match = /^\/model\/([^/]+)\/(invoke|invoke-with-response-stream)$/.exec(path);
+      const match = /^\/model\/([^/]+)\/(invoke|invoke-with-response-stream|count-tokens)$/.exec(path);
       const fail = (status: number, errorType: string, message: string) => {
         stream.respond({
           ":status": status,
@@ -112,6 +115,14 @@ export async function startFakeBedrockInvoke(): Promise<FakeBedrockInvoke> {
         fail(400, "ValidationException", "Malformed input request");
         return;
       }
+      if (operation === "count-tokens") {
+        // CountTokens holds the InvokeModel body as base64 in `input.invokeModel.body`.
+        const inner = (body.input as { invokeModel?: { body?: unknown } } | undefined)?.invokeModel?.body;
+        body = JSON.parse(Buffer.from(String(inner ?? ""), "base64").toString("utf8") || "{}") as Record<
+          string,
+          unknown
+        >;
+      }
       fake.requests.push({ operation, modelId, headers, body });
       for (const key of ["model", "stream"]) {
         if (key in body) {
@@ -129,6 +140,12 @@ export async function startFakeBedrockInvoke(): Promise<FakeBedrockInvoke> {
           "ValidationException",
           "Malformed input request: #: required key [anthropic_version] not found",
         );
+        return;
+      }
+      if (operation === "count-tokens") {
+        const size = JSON.stringify([body.system, body.messages, body.tools]).length;
+        stream.respond({ ":status": 200, "content-type": "application/json" });
+        stream.end(JSON.stringify({ inputTokens: fake.countTokens ?? Math.ceil(size / 4) }));
         return;
       }
       const behaviour = fake.queue.shift() ?? fake.fallback;

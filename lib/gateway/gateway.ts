@@ -7,6 +7,7 @@ import {
 } from "../errors.ts";
 import type { Endpoint, GatewayContext } from "./endpoint.ts";
 import { chatCompletions } from "./endpoints/chat-completions.ts";
+import { embeddings } from "./endpoints/embeddings.ts";
 import { health } from "./endpoints/health.ts";
 import { models } from "./endpoints/models.ts";
 import {
@@ -37,7 +38,7 @@ export interface Gateway {
  * come from it (lib/gateway/router.ts); each endpoint's file holds its handler.
  */
 function endpoints(context: GatewayContext): Endpoint[] {
-  return [chatCompletions(context), ...models(context), health()];
+  return [chatCompletions(context), embeddings(context), ...models(context), health()];
 }
 
 /** The whole HTTP API as `request → response`; runtimes are thin adapters around it. */

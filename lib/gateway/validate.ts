@@ -15,32 +15,7 @@ export interface ParseChatOptions {
  * (https://platform.openai.com/docs/api-reference/chat/create).
  */
 export function parseChatRequest(body: string, options: ParseChatOptions = {}): ChatRequest {
-  if (body.trim() === "")
-    throw new InvalidRequestError("The request body is empty; expected a JSON object.", null, "invalid_json");
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new InvalidRequestError(
-      "We could not parse the JSON body of your request. The body must be a valid JSON object.",
-      null,
-      "invalid_json",
-    );
-  }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new InvalidRequestError("The request body must be a JSON object.", null, "invalid_json");
-  }
-  // JSON.parse is iterative in V8, but JSON.stringify and any walk of the value are recursive:
-  // refuse deep bodies here, before anything else touches them.
-  const limit = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
-  if (bracketCount(body) > limit && exceedsDepth(json, limit)) {
-    throw new InvalidRequestError(
-      `The request body nests arrays and objects deeper than the limit of ${limit} levels.`,
-      null,
-      "nesting_too_deep",
-    );
-  }
-  const request = json as Record<string, unknown>;
+  const request = parseJsonObject(body, options);
 
   if (request.model === undefined) throw missing("model");
   if (typeof request.model !== "string" || request.model.trim() === "")
@@ -139,4 +114,38 @@ function missing(param: string): InvalidRequestError {
 
 function wrongType(param: string, expected: string): InvalidRequestError {
   return new InvalidRequestError(`Invalid type for '${param}': expected ${expected}.`, param, "invalid_type");
+}
+
+/**
+ * A request body as a JSON object, refused with a 400 before anything else touches it when it is
+ * empty, not JSON, not an object, or nested deeper than `maxNestingDepth`. Every endpoint that
+ * takes a JSON body starts here.
+ */
+export function parseJsonObject(body: string, options: ParseChatOptions = {}): Record<string, unknown> {
+  if (body.trim() === "")
+    throw new InvalidRequestError("The request body is empty; expected a JSON object.", null, "invalid_json");
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new InvalidRequestError(
+      "We could not parse the JSON body of your request. The body must be a valid JSON object.",
+      null,
+      "invalid_json",
+    );
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new InvalidRequestError("The request body must be a JSON object.", null, "invalid_json");
+  }
+  // JSON.parse is iterative in V8, but JSON.stringify and any walk of the value are recursive:
+  // refuse deep bodies here, before anything else touches them.
+  const limit = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
+  if (bracketCount(body) > limit && exceedsDepth(json, limit)) {
+    throw new InvalidRequestError(
+      `The request body nests arrays and objects deeper than the limit of ${limit} levels.`,
+      null,
+      "nesting_too_deep",
+    );
+  }
+  return json as Record<string, unknown>;
 }

@@ -29,7 +29,8 @@ import {
   UpstreamTimeoutError,
 } from "../errors.ts";
 import { DEFAULT_MAX_NESTING_DEPTH } from "../json-depth.ts";
-import { boundedHealthCheck, chatProbe } from "./base.ts";
+import { boundedHealthCheck, chatProbe, embeddingsProbe } from "./base.ts";
+import { createBedrockEmbeddings } from "./bedrock-embed.ts";
 import { type BedrockCallContext, bedrockError } from "./bedrock-errors.ts";
 import {
   answerExceedsDepth,
@@ -86,7 +87,7 @@ export const bedrock = defineProvider<BedrockOptions>({
   // Claude on Bedrock continues a trailing assistant message; not every Bedrock model does.
   capabilities: { assistantPrefill: false },
   // Only used when the configuration names no probe, which `options` refuses.
-  healthProbe: { default: { kind: "chat", model: "" }, kinds: ["chat"] },
+  healthProbe: { default: { kind: "chat", model: "" }, kinds: ["chat", "embeddings"] },
   options: bedrockOptions,
   create: (config, context) =>
     createBedrockProvider(config, config.options, {
@@ -105,7 +106,7 @@ function bedrockOptions(provider: ConfigObject, field: string): BedrockOptions {
   if (provider.healthCheck === undefined) {
     throw new ConfigError(
       `${field}.healthCheck`,
-      'is required for a bedrock provider: {"kind": "chat", "model": "<a model it serves>"}, probed with one token',
+      'is required for a bedrock provider: {"kind": "chat", "model": "<a model it serves>"}, probed with one token, or {"kind": "embeddings", "model": "<an embedding model>"}, one short input',
     );
   }
   return { region };
@@ -348,10 +349,11 @@ export function createBedrockProvider(
     id: config.id,
     config,
     chat,
+    embeddings: createBedrockEmbeddings(config, bedrock.region, { deps }),
 
     async healthCheck(options) {
       const probe = config.healthProbe;
-      const model = probe.kind === "chat" ? probe.model : "";
+      const model = probe.kind === "models" ? "" : probe.model;
       if (model === "") {
         return {
           ok: false,
@@ -367,7 +369,10 @@ export function createBedrockProvider(
         deps,
         options,
         (error) => classify(error, model),
-        (context) => chatProbe(provider, model, context, deps.now),
+        (context) =>
+          probe.kind === "embeddings"
+            ? embeddingsProbe(provider, model, context, deps.now)
+            : chatProbe(provider, model, context, deps.now),
       );
     },
   };

@@ -375,3 +375,25 @@ function floatAnswer(inputs: string[]): string {
     usage: { prompt_tokens: inputs.length, total_tokens: inputs.length },
   });
 }
+
+describe("embeddings on the mock provider (what `npm start` serves)", () => {
+  it("answers deterministic vectors, 16 dimensions unless asked", async () => {
+    const mock = await startGateway({
+      providers: [{ id: "m", type: "mock", mock: { firstTokenDelayMs: 0 } }],
+      models: { "mock-embed": { targets: [{ provider: "m", model: "mock-embedding" }] } },
+    });
+    try {
+      const local = new OpenAI({ baseURL: `${mock.url}/v1`, apiKey: "unused", maxRetries: 0 });
+      const first = await local.embeddings.create({ model: "mock-embed", input: ["a", "b"] });
+      const again = await local.embeddings.create({ model: "mock-embed", input: "a", dimensions: 4 });
+      expect(first.data.map((d) => d.embedding)).toEqual([
+        fakeEmbeddingOf("a", 16),
+        fakeEmbeddingOf("b", 16),
+      ]);
+      expect(again.data[0]?.embedding).toEqual(fakeEmbeddingOf("a", 4));
+      expect(first.model).toBe("mock-embedding");
+    } finally {
+      await mock.close();
+    }
+  });
+});

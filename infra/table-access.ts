@@ -34,7 +34,7 @@ const KEY_ATTRIBUTES = ["pk", "sk"] as const;
  * name here when the function writes a new one (test/infra/table-access.test.ts drives the code
  * and fails, naming it, until you do). Writers:
  * - lib/callers/store.ts `countRequest`: `MINUTE#` requests (conditional ADD), ttl;
- * - lib/callers/ledger.ts: `USAGE#` requests, promptTokens, completionTokens, cachedTokens, cost,
+ * - lib/callers/ledger.ts: `USAGE#` requests, promptTokens, completionTokens, cachedTokens, cacheWriteTokens, cost,
  *   keyId, model, day, estimatedRequests; `DAY#` and `MONTH#` requests, tokens, cost; `MINUTE#` tokens, ttl; the
  *   `KEY` item's lastUsedAt (only if the item exists);
  * - lib/callers/store.ts `acquireSlot`/`releaseSlot`: the `CONCURRENT` item's `leases` map
@@ -47,6 +47,7 @@ export const CHAT_CALLER_ATTRIBUTES: readonly string[] = [
   "promptTokens",
   "completionTokens",
   "cachedTokens",
+  "cacheWriteTokens",
   "keyId",
   "model",
   "day",

@@ -2,14 +2,20 @@ import { GatewayError, InvalidRequestError, quoteCallerText } from "../errors.ts
 import { keyMatches } from "./key.ts";
 import { type Caller, legacyCallerId } from "./types.ts";
 
-/** The bearer key of a request, or a 401 when there is none. */
+/**
+ * The caller key of a request: `Authorization: Bearer <key>` (OpenAI's clients, Claude Code's
+ * `ANTHROPIC_AUTH_TOKEN`), else `x-api-key: <key>` (the Anthropic SDKs, Claude Code's
+ * `ANTHROPIC_API_KEY`); a 401 when there is neither.
+ */
 export function bearerKey(headers: Record<string, string | undefined>): string {
   const header = headers.authorization ?? "";
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match?.[1]) {
-    throw unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
-  }
-  return match[1];
+  if (match?.[1]) return match[1];
+  const apiKey = headers["x-api-key"]?.trim();
+  if (apiKey !== undefined && apiKey !== "" && !/\s/.test(apiKey)) return apiKey;
+  throw unauthorized(
+    "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
+  );
 }
 
 /**

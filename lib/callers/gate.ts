@@ -357,7 +357,9 @@ export function worstCase(
   const output = perAnswer * Math.max(1, request.choices);
   const price = policy.prices[request.model];
   const cost = price
-    ? (request.promptTokens * Math.max(price.input, price.cachedInput) + output * price.output) / 1_000_000
+    ? (request.promptTokens * Math.max(price.input, price.cachedInput, price.cacheWrite ?? 0) +
+        output * price.output) /
+      1_000_000
     : 0;
   return { tokens: request.promptTokens + output, cost };
 }

@@ -28,6 +28,8 @@ export interface CountedUsage {
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
+  /** Prompt tokens written to the provider's cache (a part of `promptTokens`, priced `cacheWrite`). */
+  cacheWriteTokens: number;
   tokens: number;
   cost: number;
   /** Some figure is the gateway's estimate: the provider's usage never arrived (issue 16). */
@@ -111,14 +113,20 @@ export const FLUSH_RETRY: RetryPolicy = {
   maxRetryAfterMs: 0,
 };
 
-/** What a request's usage counts and costs. */
+/**
+ * What a request's usage counts and costs: the prompt's tokens read from the cache at `cachedInput`,
+ * those written to it at `cacheWrite`, the rest at `input` (issue 18: a cost from the uncached input
+ * alone under-counts a cached prompt, LiteLLM #11935).
+ */
 export function countUsage(usage: Usage | MeteredUsage, price: ModelPrice | undefined): CountedUsage {
   const promptTokens = usage.inputTokens;
   const completionTokens = usage.outputTokens;
   const cachedTokens = Math.min(promptTokens, usage.cacheReadTokens);
+  const cacheWriteTokens = Math.min(promptTokens - cachedTokens, usage.cacheWriteTokens);
   const cost = price
-    ? ((promptTokens - cachedTokens) * price.input +
+    ? ((promptTokens - cachedTokens - cacheWriteTokens) * price.input +
         cachedTokens * price.cachedInput +
+        cacheWriteTokens * (price.cacheWrite ?? price.input) +
         completionTokens * price.output) /
       1_000_000
     : 0;
@@ -126,6 +134,7 @@ export function countUsage(usage: Usage | MeteredUsage, price: ModelPrice | unde
     promptTokens,
     completionTokens,
     cachedTokens,
+    cacheWriteTokens,
     tokens: promptTokens + completionTokens,
     cost,
     estimated: "estimated" in usage && usage.estimated,
@@ -298,6 +307,7 @@ export function createUsageLedger(options: LedgerOptions): UsageLedger {
             promptTokens: counted.promptTokens,
             completionTokens: counted.completionTokens,
             cachedTokens: counted.cachedTokens,
+            ...(counted.cacheWriteTokens > 0 ? { cacheWriteTokens: counted.cacheWriteTokens } : {}),
             cost: counted.cost,
             ...(counted.estimated ? { estimatedRequests: 1 } : {}),
           },

@@ -30,7 +30,7 @@ import {
  * | pk             | sk                        | what                                                   |
  * |----------------|---------------------------|--------------------------------------------------------|
  * | `CALLER#<id>`  | `KEY`                     | name, hash, createdAt, revokedAt, expiresAt, models, limits, lastUsedAt |
- * | `CALLER#<id>`  | `USAGE#<day>#<model>`     | requests, promptTokens, completionTokens, cachedTokens, cost (ADD) |
+ * | `CALLER#<id>`  | `USAGE#<day>#<model>`     | requests, promptTokens, completionTokens, cachedTokens, cacheWriteTokens, cost (ADD) |
  * | `CALLER#<id>`  | `DAY#<day>`               | requests, tokens, cost of the UTC day (ADD)             |
  * | `CALLER#<id>`  | `MONTH#<yyyy-mm>`         | requests, tokens, cost of the UTC month (ADD)           |
  * | `CALLER#<id>`  | `MINUTE#<floor(ms/60000)>`| requests (conditional ADD), tokens (ADD), ttl           |
@@ -439,6 +439,7 @@ export function createCallerStore(client: DynamoDBClient, tableName: string): Ca
           promptTokens: num(item, "promptTokens"),
           completionTokens: num(item, "completionTokens"),
           cachedTokens: num(item, "cachedTokens"),
+          cacheWriteTokens: num(item, "cacheWriteTokens"),
           cost: num(item, "cost"),
         }))
         .sort(

@@ -71,6 +71,8 @@ export interface UsageCounts {
   promptTokens: number;
   completionTokens: number;
   cachedTokens: number;
+  /** Prompt tokens written to the provider's cache (Anthropic's prompt caching). */
+  cacheWriteTokens: number;
   /** US dollars; 0 for a model without a configured price. */
   cost: number;
 }

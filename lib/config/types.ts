@@ -171,6 +171,11 @@ export interface ModelPrice {
   output: number;
   /** Prompt tokens served from the provider's cache; defaults to `input`. */
   cachedInput: number;
+  /**
+   * Prompt tokens written to the provider's cache (Anthropic's `cache_creation_input_tokens`: 1.25×
+   * `input` for a 5-minute entry, 2× for an hour); defaults to `input`.
+   */
+  cacheWrite?: number;
 }
 
 /** Caller keys, their usage ledger and their limits (issue 12; see lib/callers/). */

@@ -9,6 +9,7 @@ import type { Endpoint, GatewayContext } from "./endpoint.ts";
 import { chatCompletions } from "./endpoints/chat-completions.ts";
 import { embeddings } from "./endpoints/embeddings.ts";
 import { health } from "./endpoints/health.ts";
+import { messages } from "./endpoints/messages.ts";
 import { models } from "./endpoints/models.ts";
 import {
   errorResponse,
@@ -38,7 +39,7 @@ export interface Gateway {
  * come from it (lib/gateway/router.ts); each endpoint's file holds its handler.
  */
 function endpoints(context: GatewayContext): Endpoint[] {
-  return [chatCompletions(context), embeddings(context), ...models(context), health()];
+  return [chatCompletions(context), ...messages(context), embeddings(context), ...models(context), health()];
 }
 
 /** The whole HTTP API as `request → response`; runtimes are thin adapters around it. */
@@ -75,10 +76,11 @@ export function createGateway(context: GatewayContext): Gateway {
       );
     }
     const endpoint = found.match.handler;
-    // Before anything else, and above all before any upstream call.
-    const caller =
-      context.auth && endpoint.open !== true ? await context.auth.verify(request.headers) : undefined;
     try {
+      // Before anything else, and above all before any upstream call. Inside the `try`: a refused
+      // key is answered in the endpoint's dialect (Anthropic's `authentication_error` on Messages).
+      const caller =
+        context.auth && endpoint.open !== true ? await context.auth.verify(request.headers) : undefined;
       return await endpoint.handle({ request, requestId, params: found.match.params, caller });
     } catch (error) {
       if (endpoint.errors === undefined) throw error;

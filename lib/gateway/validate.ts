@@ -10,6 +10,39 @@ export interface ParseChatOptions {
 }
 
 /**
+ * A caller's body as a JSON object, whatever dialect it speaks: a 400 for an empty body, text that
+ * is not JSON, JSON that is not an object, and arrays and objects nested deeper than the limit.
+ */
+export function parseJsonObject(body: string, options: ParseChatOptions = {}): Record<string, unknown> {
+  if (body.trim() === "")
+    throw new InvalidRequestError("The request body is empty; expected a JSON object.", null, "invalid_json");
+  let json: unknown;
+  try {
+    json = JSON.parse(body);
+  } catch {
+    throw new InvalidRequestError(
+      "We could not parse the JSON body of your request. The body must be a valid JSON object.",
+      null,
+      "invalid_json",
+    );
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new InvalidRequestError("The request body must be a JSON object.", null, "invalid_json");
+  }
+  // JSON.parse is iterative in V8, but JSON.stringify and any walk of the value are recursive:
+  // refuse deep bodies here, before anything else touches them.
+  const limit = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
+  if (bracketCount(body) > limit && exceedsDepth(json, limit)) {
+    throw new InvalidRequestError(
+      `The request body nests arrays and objects deeper than the limit of ${limit} levels.`,
+      null,
+      "nesting_too_deep",
+    );
+  }
+  return json as Record<string, unknown>;
+}
+
+/**
  * Checks the fields the gateway relies on and the common ones whose type is unambiguous; everything
  * else passes through for the provider to judge. Messages follow the OpenAI API reference
  * (https://platform.openai.com/docs/api-reference/chat/create).
@@ -114,38 +147,4 @@ function missing(param: string): InvalidRequestError {
 
 function wrongType(param: string, expected: string): InvalidRequestError {
   return new InvalidRequestError(`Invalid type for '${param}': expected ${expected}.`, param, "invalid_type");
-}
-
-/**
- * A request body as a JSON object, refused with a 400 before anything else touches it when it is
- * empty, not JSON, not an object, or nested deeper than `maxNestingDepth`. Every endpoint that
- * takes a JSON body starts here.
- */
-export function parseJsonObject(body: string, options: ParseChatOptions = {}): Record<string, unknown> {
-  if (body.trim() === "")
-    throw new InvalidRequestError("The request body is empty; expected a JSON object.", null, "invalid_json");
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new InvalidRequestError(
-      "We could not parse the JSON body of your request. The body must be a valid JSON object.",
-      null,
-      "invalid_json",
-    );
-  }
-  if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new InvalidRequestError("The request body must be a JSON object.", null, "invalid_json");
-  }
-  // JSON.parse is iterative in V8, but JSON.stringify and any walk of the value are recursive:
-  // refuse deep bodies here, before anything else touches them.
-  const limit = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
-  if (bracketCount(body) > limit && exceedsDepth(json, limit)) {
-    throw new InvalidRequestError(
-      `The request body nests arrays and objects deeper than the limit of ${limit} levels.`,
-      null,
-      "nesting_too_deep",
-    );
-  }
-  return json as Record<string, unknown>;
 }

@@ -27,6 +27,11 @@ export interface GenerationInput {
   canonical(): GenerationRequest;
   /** Set on a continuation: the answer so far, to be continued by the provider (see `continuation`). */
   readonly prefill?: string | undefined;
+  /**
+   * The caller's headers a provider of the caller's dialect may forward (lower-case names; Messages:
+   * `anthropic-beta`, `anthropic-version`). Only those the endpoint picked: never a key, never all.
+   */
+  readonly headers?: Readonly<Record<string, string>> | undefined;
 }
 
 /** One upstream event: canonical events for the engine, and the upstream's own bytes when it has a dialect. */

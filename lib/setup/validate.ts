@@ -402,6 +402,7 @@ function callers(value: unknown, field: string): CallersPolicy {
       input,
       output: number(0, 1_000_000)(o.output, `${f}.output`),
       cachedInput: optional(o, "cachedInput", f, number(0, 1_000_000), input),
+      cacheWrite: optional(o, "cacheWrite", f, number(0, 1_000_000), input),
     };
   };
   return {

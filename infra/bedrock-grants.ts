@@ -113,8 +113,9 @@ export function bedrockGrants(
 }
 
 /**
- * Every model the configuration sends to an enabled Bedrock provider: its route targets and its
- * health probe's model. `regionOf` reads a Bedrock provider's region (its validated options).
+ * Every model the configuration sends to an enabled Bedrock provider: its route targets (embedding
+ * models included: an embeddings target is a target) and its health probe's model, chat or
+ * embeddings. `regionOf` reads a Bedrock provider's region (its validated options).
  */
 export function bedrockTargets(
   config: { providers: readonly ProviderConfig[]; models: readonly ModelRoute[] },
@@ -126,7 +127,9 @@ export function bedrockTargets(
     const region = p.enabled ? regionOf(p) : undefined;
     if (region === undefined) continue;
     regions.set(p.id, region);
-    if (p.healthProbe.kind === "chat") targets.push({ providerId: p.id, region, model: p.healthProbe.model });
+    // A chat probe's model, or an embeddings probe's (issue 20: a provider that serves only embeddings).
+    if (p.healthProbe.kind !== "models")
+      targets.push({ providerId: p.id, region, model: p.healthProbe.model });
   }
   for (const route of config.models) {
     for (const t of route.targets) {

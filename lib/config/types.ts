@@ -69,7 +69,9 @@ export type HealthProbe =
   /** `GET {baseUrl}/models`: cheap, proves the API and the key answer. */
   | { kind: "models" }
   /** A one-token streamed chat completion: also measures time to first token. */
-  | { kind: "chat"; model: string };
+  | { kind: "chat"; model: string }
+  /** One short input embedded: for a provider that serves only embeddings (issue 20). */
+  | { kind: "embeddings"; model: string };
 
 export interface HealthPolicy {
   /** How often the checker runs (in-process locally; the schedule's loop on AWS). */
@@ -126,6 +128,14 @@ export interface RouteTarget {
    * back to a later target of the route declared with a larger one; otherwise that 400 goes back.
    */
   contextWindow?: number;
+  /**
+   * Embeddings (issue 20): a vector space this target shares with others that declare the same name
+   * (the same model on two hosts under different ids). Undeclared, targets share a space only when
+   * they call the same model. An embeddings request never fails over across spaces.
+   */
+  space?: string;
+  /** Embeddings: the output dimensions this target produces (sent when the caller names none). */
+  dimensions?: number;
 }
 
 export interface ModelRoute {

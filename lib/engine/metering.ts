@@ -2,7 +2,7 @@ import type { GenerationEvent } from "../core/events.ts";
 import { estimateTokens, type MeteredUsage, NO_USAGE, type Usage } from "../core/usage.ts";
 import { GatewayError, UpstreamTimeoutError } from "../errors.ts";
 import { HttpNetworkError } from "../http/client.ts";
-import type { WholeGeneration } from "../providers/generation.ts";
+import type { EmbeddingAnswer, WholeGeneration } from "../providers/generation.ts";
 
 /**
  * What one attempt on an upstream produced for a request, as far as the gateway saw it. Every
@@ -62,6 +62,16 @@ export function countWhole(attempt: AttemptUsage, answer: WholeGeneration): void
   attempt.worked = true;
   attempt.outputChars += answer.outputChars;
   attempt.reported = answer.usage;
+}
+
+/**
+ * Counts an embedding answer: input tokens only, the provider's count when it gave one. Without one
+ * the attempt is left to the request's estimate (from `Call.promptChars`, which an embeddings call
+ * sets to its inputs' size) and marked estimated.
+ */
+export function countEmbedding(attempt: AttemptUsage, answer: EmbeddingAnswer): void {
+  attempt.worked = true;
+  if (!answer.usage.estimated) attempt.reported = { ...NO_USAGE, inputTokens: answer.usage.inputTokens };
 }
 
 /**

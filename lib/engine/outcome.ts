@@ -1,6 +1,6 @@
 import type { Cooldown } from "../cooldown/types.ts";
 import { GatewayError, UpstreamTimeoutError } from "../errors.ts";
-import type { Call } from "./run.ts";
+import type { EngineCall } from "./run.ts";
 
 /**
  * The error for a request no candidate answered: every one failed, was cooling down, or none could
@@ -8,7 +8,7 @@ import type { Call } from "./run.ts";
  * 504 when time ran out, 502 when providers failed.
  */
 export function exhausted(
-  call: Call,
+  call: EngineCall,
   candidateCount: number,
   failures: GatewayError[],
   cooling: Cooldown[],

@@ -31,10 +31,11 @@ export interface EngineContext {
   deps: Deps;
 }
 
-/** One request, as a dialect adapter hands it to the engine. */
-export interface Call {
-  /** The caller's body in its dialect, with its canonical form on demand. */
-  input: GenerationInput;
+/**
+ * What the engine needs of any request, whatever it asks for (a generation, an embedding): what an
+ * operation reads beyond this is its own call type's ({@link Call}, `EmbeddingCall`).
+ */
+export interface EngineCall {
   /** Streamed (a first-token gate, then the relay) or a whole answer. */
   streaming: boolean;
   /** Answers asked for (OpenAI's `n`); a stream is whole once every one has finished. */
@@ -51,6 +52,12 @@ export interface Call {
   deadline: number;
   /** The caller's usage meter (issue 12): told the request's usage when it finishes. */
   meter?: Meter | undefined;
+}
+
+/** One generation request, as a dialect adapter hands it to the engine. */
+export interface Call extends EngineCall {
+  /** The caller's body in its dialect, with its canonical form on demand. */
+  input: GenerationInput;
 }
 
 export interface Candidate {
@@ -75,9 +82,9 @@ export interface AttemptRecord {
 export type Outcome = "ok" | "error" | "cut" | "client_closed";
 
 /** Everything one request carries through its stages: planning, attempts, relay, outcome. */
-export interface RequestRun {
+export interface RequestRun<C extends EngineCall = Call> {
   context: EngineContext;
-  call: Call;
+  call: C;
   deps: Deps;
   started: number;
   streaming: boolean;
@@ -96,7 +103,7 @@ export interface RequestRun {
   finish(status: number, outcome: Outcome, extra?: { provider?: string; ttftMs?: number }): void;
 }
 
-export function startRun(context: EngineContext, call: Call): RequestRun {
+export function startRun<C extends EngineCall>(context: EngineContext, call: C): RequestRun<C> {
   const { deps } = context;
   const started = deps.now();
   const streaming = call.streaming;
@@ -112,7 +119,7 @@ export function startRun(context: EngineContext, call: Call): RequestRun {
       )
     : undefined;
   let logged = false;
-  const run: RequestRun = {
+  const run: RequestRun<C> = {
     context,
     call,
     deps,
@@ -169,7 +176,7 @@ function usageFields(usage: MeteredUsage, counted: boolean): Record<string, unkn
 }
 
 /** Who made the request, for its log line: the key's id and name, never the key. */
-function callerFields(call: Call): Record<string, string> {
+function callerFields(call: EngineCall): Record<string, string> {
   const meter = call.meter;
   if (meter === undefined) return {};
   return meter.keyName === undefined
@@ -177,7 +184,7 @@ function callerFields(call: Call): Record<string, string> {
     : { keyId: meter.keyId, keyName: meter.keyName };
 }
 
-export function deadlineError(call: Call, started: number): UpstreamTimeoutError {
+export function deadlineError(call: EngineCall, started: number): UpstreamTimeoutError {
   return new UpstreamTimeoutError("gateway", "deadline", call.deadline - started);
 }
 
@@ -186,7 +193,7 @@ export function deadlineError(call: Call, started: number): UpstreamTimeoutError
  * request started does not refuse it: it was already in flight, and its own retry honours the
  * provider's `Retry-After`.
  */
-export function cooldownOf(run: RequestRun, candidate: Candidate): Cooldown | undefined {
+export function cooldownOf(run: RequestRun<EngineCall>, candidate: Candidate): Cooldown | undefined {
   const cooldown = run.context.cooldowns.get(candidate.key, run.deps.now());
   if (cooldown?.reason === "rate_limited" && cooldown.since !== undefined && cooldown.since >= run.started) {
     return undefined;
@@ -195,7 +202,12 @@ export function cooldownOf(run: RequestRun, candidate: Candidate): Cooldown | un
 }
 
 /** Records a failed attempt; only a target's own fault (provider or config) counts toward its cooldown. */
-export function recordFailure(run: RequestRun, candidate: Candidate, error: GatewayError, ms: number): void {
+export function recordFailure(
+  run: RequestRun<EngineCall>,
+  candidate: Candidate,
+  error: GatewayError,
+  ms: number,
+): void {
   const now = run.deps.now();
   const fault = faultOf(error, { now, deadline: run.call.deadline });
   run.attempts.push({
@@ -210,7 +222,7 @@ export function recordFailure(run: RequestRun, candidate: Candidate, error: Gate
   if (countsAgainstTarget(fault)) run.context.cooldowns.recordFailure(candidate.key, error, now);
 }
 
-export function recordSuccess(run: RequestRun, candidate: Candidate, ms: number): void {
+export function recordSuccess(run: RequestRun<EngineCall>, candidate: Candidate, ms: number): void {
   run.attempts.push({ ...name(candidate), outcome: "ok", ms });
   run.context.cooldowns.recordSuccess(candidate.key, run.deps.now());
 }
@@ -223,7 +235,7 @@ export function attemptCount(attempts: AttemptRecord[]): number {
   return attempts.filter((a) => a.outcome === "ok" || a.outcome === "error").length;
 }
 
-export function answeredBy(run: RequestRun, candidate: Candidate): Record<string, string> {
+export function answeredBy(run: RequestRun<EngineCall>, candidate: Candidate): Record<string, string> {
   return {
     "x-request-id": run.call.requestId,
     "x-gateway-provider": candidate.target.provider,

@@ -12,6 +12,7 @@ import {
   type Candidate,
   cooldownOf,
   deadlineError,
+  type EngineCall,
   type EngineContext,
   name,
   type RequestRun,
@@ -21,12 +22,17 @@ import {
 } from "./run.ts";
 
 /**
- * What the engine does with one candidate: a stream opened to its first token, a whole answer, and
- * later an embedding. It runs under the candidate's retry policy (see {@link withAttempts}); a
+ * What the engine does with one candidate: a stream opened to its first token, a whole answer, an
+ * embedding (`embed.ts`). It runs under the candidate's retry policy (see {@link withAttempts}); a
  * failure is a thrown `GatewayError` whose `action` says whether to retry, fail over or return it.
  */
-export interface Operation<R> {
-  attempt(run: RequestRun, candidate: Candidate, maxAttempts: number | undefined): Promise<R>;
+export interface Operation<R, C extends EngineCall = Call> {
+  attempt(run: RequestRun<C>, candidate: Candidate, maxAttempts: number | undefined): Promise<R>;
+  /**
+   * Narrows the route's candidates, in the balancer's order, to those this operation may use (the
+   * embeddings of one vector space); the loop then runs over what it returns. All when absent.
+   */
+  plan?(candidates: Candidate[], call: C): Candidate[];
   /**
    * The value owns the rest of the request (a stream's relay ends it and writes its log line); else
    * the engine ends the request as soon as the value is in hand.
@@ -35,9 +41,9 @@ export interface Operation<R> {
 }
 
 /** How a request went: an answer from one candidate (the others kept for a continuation), or an error. */
-export type Served<R> =
-  | { ok: true; value: R; candidate: Candidate; others: Candidate[]; run: RequestRun }
-  | { ok: false; error: GatewayError; run: RequestRun };
+export type Served<R, C extends EngineCall = Call> =
+  | { ok: true; value: R; candidate: Candidate; others: Candidate[]; run: RequestRun<C> }
+  | { ok: false; error: GatewayError; run: RequestRun<C> };
 
 /** A benched candidate this request passed over, and the bench. */
 interface Skipped {
@@ -47,7 +53,7 @@ interface Skipped {
 }
 
 /** An answer, or what to do after a failure: try the next candidate, or stop (deadline). */
-type Attempted<R> = Served<R> | "next" | "stop";
+type Attempted<R, C extends EngineCall> = Served<R, C> | "next" | "stop";
 
 /** A context-window fallback in progress: only later targets with a larger window may answer. */
 interface ContextFallback {
@@ -64,14 +70,15 @@ interface ContextFallback {
  * or sends one trial to a failure-benched target, before it refuses the caller. The engine never
  * writes a response: the dialect adapter turns what it returns into its caller's wire format.
  */
-export async function serve<R>(
+export async function serve<R, C extends EngineCall = Call>(
   context: EngineContext,
-  call: Call,
-  operation: Operation<R>,
-): Promise<Served<R>> {
+  call: C,
+  operation: Operation<R, C>,
+): Promise<Served<R, C>> {
   const run = startRun(context, call);
   try {
-    const served = await serveRun(run, await plan(context, call.route), operation);
+    const candidates = await plan(context, call.route);
+    const served = await serveRun(run, operation.plan?.(candidates, call) ?? candidates, operation);
     if (served.ok && !operation.continues)
       run.finish(200, "ok", { provider: served.candidate.target.provider });
     if (served.ok && operation.continues) run.handedOff = true;
@@ -88,18 +95,22 @@ export async function serve<R>(
   }
 }
 
-async function serveRun<R>(
-  run: RequestRun,
+async function serveRun<R, C extends EngineCall>(
+  run: RequestRun<C>,
   candidates: Candidate[],
-  operation: Operation<R>,
-): Promise<Served<R>> {
+  operation: Operation<R, C>,
+): Promise<Served<R, C>> {
   const { deps, call } = run;
   const failures: GatewayError[] = [];
   const skipped: Skipped[] = [];
   let fallback: ContextFallback | undefined;
 
   /** Tries one candidate; a failure is recorded and its outcome returned for the caller to weigh. */
-  const attempt = async (candidate: Candidate, rest: Candidate[], trial = false): Promise<Attempted<R>> => {
+  const attempt = async (
+    candidate: Candidate,
+    rest: Candidate[],
+    trial = false,
+  ): Promise<Attempted<R, C>> => {
     try {
       const value = await operation.attempt(run, candidate, trial ? 1 : undefined);
       return { ok: true, value, candidate, others: rest, run };
@@ -175,12 +186,12 @@ async function serveRun<R>(
  * `Retry-After`), and try that target; failing that, send one trial request to a failure-benched
  * target this request skipped (half-open). Only then is the caller refused.
  */
-async function lastChance<R>(
-  run: RequestRun,
+async function lastChance<R, C extends EngineCall>(
+  run: RequestRun<C>,
   skipped: Skipped[],
   candidates: Candidate[],
-  attempt: (candidate: Candidate, rest: Candidate[], trial?: boolean) => Promise<Attempted<R>>,
-): Promise<Served<R> | undefined> {
+  attempt: (candidate: Candidate, rest: Candidate[], trial?: boolean) => Promise<Attempted<R, C>>,
+): Promise<Served<R, C> | undefined> {
   const { deps, call, context } = run;
   if (run.signal.aborted) return undefined;
   const others = (c: Candidate) => candidates.filter((o) => o !== c);
@@ -272,7 +283,7 @@ export const wholeAnswer: Operation<WholeGeneration> = {
  * each attempt and feeding cooldowns. The engine, not the provider, applies the policy.
  */
 export async function withAttempts<T>(
-  run: RequestRun,
+  run: RequestRun<EngineCall>,
   candidate: Candidate,
   maxAttempts: number | undefined,
   call: () => Promise<T>,

@@ -7,6 +7,7 @@ import {
 } from "../errors.ts";
 import type { Endpoint, GatewayContext } from "./endpoint.ts";
 import { chatCompletions } from "./endpoints/chat-completions.ts";
+import { embeddings } from "./endpoints/embeddings.ts";
 import { health } from "./endpoints/health.ts";
 import { messages } from "./endpoints/messages.ts";
 import { models } from "./endpoints/models.ts";
@@ -43,6 +44,7 @@ function endpoints(context: GatewayContext): Endpoint[] {
     chatCompletions(context),
     ...messages(context),
     ...responses(context),
+    embeddings(context),
     ...models(context),
     health(),
   ];

@@ -74,3 +74,30 @@ export async function chatProbe(
   }
   return { ok: true, status: 200, latencyMs: now() - started, ttftMs, error: undefined };
 }
+
+/**
+ * One short input embedded (a word, about one input token per probe): proves a provider that serves
+ * only embeddings answers with `model`, the key and the role's permissions included. Throws what
+ * `embed` throws.
+ */
+export async function embeddingsProbe(
+  provider: Pick<Provider, "config" | "embeddings">,
+  model: string,
+  { signal, started, timeoutMs }: HealthProbe,
+  now: () => number,
+): Promise<HealthResult> {
+  const embeddings = provider.embeddings;
+  if (embeddings === undefined || !embeddings.serves(model))
+    return {
+      ok: false,
+      status: undefined,
+      latencyMs: 0,
+      ttftMs: undefined,
+      error: `${provider.config.id}: cannot embed with ${model}`,
+    };
+  await embeddings.embed(
+    { model, inputs: [{ text: "ping" }], encoding: "float", extensions: {}, unmapped: {} },
+    { model, signal, timeouts: capTimeouts(provider.config.timeouts, timeoutMs) },
+  );
+  return { ok: true, status: 200, latencyMs: now() - started, ttftMs: undefined, error: undefined };
+}

@@ -35,7 +35,8 @@ import {
   betaAllowList,
   createBetaFilter,
 } from "./anthropic-betas.ts";
-import { boundedHealthCheck, chatProbe } from "./base.ts";
+import { boundedHealthCheck, chatProbe, embeddingsProbe } from "./base.ts";
+import { createBedrockEmbeddings } from "./bedrock-embed.ts";
 import { type BedrockCallContext, bedrockError } from "./bedrock-errors.ts";
 import { createInvokeChat, type InvokeCalls, sdkInvokeCalls } from "./bedrock-invoke.ts";
 import {
@@ -102,7 +103,7 @@ export const bedrock = defineProvider<BedrockOptions>({
   // Claude on Bedrock continues a trailing assistant message; not every Bedrock model does.
   capabilities: { assistantPrefill: false },
   // Only used when the configuration names no probe, which `options` refuses.
-  healthProbe: { default: { kind: "chat", model: "" }, kinds: ["chat"] },
+  healthProbe: { default: { kind: "chat", model: "" }, kinds: ["chat", "embeddings"] },
   options: bedrockOptions,
   create: (config, context) =>
     createBedrockProvider(config, config.options, {
@@ -121,7 +122,7 @@ function bedrockOptions(provider: ConfigObject, field: string): BedrockOptions {
   if (provider.healthCheck === undefined) {
     throw new ConfigError(
       `${field}.healthCheck`,
-      'is required for a bedrock provider: {"kind": "chat", "model": "<a model it serves>"}, probed with one token',
+      'is required for a bedrock provider: {"kind": "chat", "model": "<a model it serves>"}, probed with one token, or {"kind": "embeddings", "model": "<an embedding model>"}, one short input',
     );
   }
   const anthropicBetas =
@@ -384,10 +385,11 @@ export function createBedrockProvider(
     id: config.id,
     config,
     chat,
+    embeddings: createBedrockEmbeddings(config, bedrock.region, { deps }),
 
     async healthCheck(options) {
       const probe = config.healthProbe;
-      const model = probe.kind === "chat" ? probe.model : "";
+      const model = probe.kind === "models" ? "" : probe.model;
       if (model === "") {
         return {
           ok: false,
@@ -403,7 +405,10 @@ export function createBedrockProvider(
         deps,
         options,
         (error) => classify(error, model),
-        (context) => chatProbe(provider, model, context, deps.now),
+        (context) =>
+          probe.kind === "embeddings"
+            ? embeddingsProbe(provider, model, context, deps.now)
+            : chatProbe(provider, model, context, deps.now),
       );
     },
   };

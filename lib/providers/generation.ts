@@ -1,4 +1,5 @@
 import type { ProviderConfig } from "../config/types.ts";
+import type { EmbeddingRequest, EmbeddingResult } from "../core/embeddings.ts";
 import type { GenerationEvent, GenerationResult } from "../core/events.ts";
 import type { GenerationRequest } from "../core/request.ts";
 import type { Usage } from "../core/usage.ts";
@@ -77,9 +78,9 @@ export interface GenerationOptions {
 }
 
 /**
- * Chat generation, the capability every provider has today (embeddings come next as a member of
- * their own). Each method talks to the upstream once: retries, cooldowns and failover are the
- * engine's, under the provider's configured policy.
+ * Chat generation, the capability every provider has (embeddings are a member of their own,
+ * {@link EmbeddingsCapability}). Each method talks to the upstream once: retries, cooldowns and
+ * failover are the engine's, under the provider's configured policy.
  */
 export interface ChatCapability {
   complete(input: GenerationInput, options: GenerationOptions): Promise<WholeGeneration>;
@@ -98,4 +99,24 @@ export interface ChatCapability {
    * model has no count (a Bedrock model other than Claude) rejects with `count_tokens_unsupported`.
    */
   countTokens?(input: GenerationInput, options: GenerationOptions): Promise<number>;
+}
+
+/**
+ * An embedding answer: the vectors in the gateway's terms, and the upstream's own bytes when they
+ * already are the answer the caller asked for (OpenAI's shape, in the caller's `encoding_format`,
+ * with usage), to be handed on unchanged.
+ */
+export interface EmbeddingAnswer extends EmbeddingResult {
+  raw?: string | undefined;
+}
+
+/**
+ * Embeddings (issue 20), a capability of its own: a provider that has it serves `/v1/embeddings`.
+ * Like chat, `embed` talks to the upstream once (a batch the upstream takes in pieces is one call
+ * here); retries, cooldowns and failover are the engine's.
+ */
+export interface EmbeddingsCapability {
+  /** Whether this provider can embed with `model` (a Bedrock target must be of a known family). */
+  serves(model: string): boolean;
+  embed(request: EmbeddingRequest, options: GenerationOptions): Promise<EmbeddingAnswer>;
 }

@@ -1,5 +1,7 @@
+import { createHash } from "node:crypto";
 import { boolean, ConfigError, number, object, optional, string } from "../config/fields.ts";
 import type { ProviderConfig } from "../config/types.ts";
+import { type EmbeddingInput, estimateEmbeddingTokens } from "../core/embeddings.ts";
 import { type GenerationRequest, lastUserText } from "../core/request.ts";
 import type { Deps } from "../deps.ts";
 import { createChunkDecoder, fromCompletion } from "../dialects/openai-chat/decode.ts";
@@ -209,10 +211,24 @@ export function createMockProvider(config: ProviderConfig<MockOptions>, deps: De
     },
   };
 
+  const embeddings: Provider["embeddings"] = {
+    serves: () => true,
+    async embed(request, call) {
+      await failIfScripted(nextStep(), call.signal);
+      await wait(options.firstTokenDelayMs, call.signal);
+      return {
+        vectors: request.inputs.map((input) => mockVector(input, request.dimensions ?? 16)),
+        usage: { inputTokens: estimateEmbeddingTokens(request.inputs), estimated: false },
+        model: call.model,
+      };
+    },
+  };
+
   return {
     id: config.id,
     config,
     chat,
+    embeddings,
 
     async healthCheck() {
       return options.healthy
@@ -266,4 +282,23 @@ function usage(request: GenerationRequest, prefill: string | undefined, completi
     completion_tokens: completionTokens,
     total_tokens: promptTokens + completionTokens,
   };
+}
+
+/**
+ * The mock's vector for an input, the same on every call: `dimensions` values k/1024 drawn from a
+ * SHA-256 of the input, exact in float32 (the same values as the tests' fake embeddings servers),
+ * 16 of them unless the request names `dimensions`.
+ */
+function mockVector(input: EmbeddingInput, dimensions: number): number[] {
+  const text = "text" in input ? input.text : `tokens:${input.tokens.join(",")}`;
+  const out: number[] = new Array(dimensions);
+  let block = Buffer.alloc(0);
+  for (let i = 0; i < dimensions; i++) {
+    if (i % 8 === 0)
+      block = createHash("sha256")
+        .update(`${text}\u0000${i / 8}`)
+        .digest();
+    out[i] = ((block.readUInt32BE((i % 8) * 4) % 2049) - 1024) / 1024;
+  }
+  return out;
 }

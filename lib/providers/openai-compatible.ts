@@ -13,7 +13,7 @@ import { quoteCallerText, redactSecrets, UpstreamError } from "../errors.ts";
 import type { HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
 import { errorFromStatus, errorFromStreamEvent, toUpstreamError } from "../retry/classify.ts";
-import { boundedHealthCheck, chatProbe } from "./base.ts";
+import { boundedHealthCheck, chatProbe, embeddingsProbe } from "./base.ts";
 import { defineProvider, type ProviderContext, type RegisteredProvider } from "./definition.ts";
 import type {
   GenerationInput,
@@ -22,6 +22,7 @@ import type {
   UpstreamEvent,
   WholeGeneration,
 } from "./generation.ts";
+import { createOpenAIEmbeddings } from "./openai-embeddings.ts";
 import type { Provider } from "./types.ts";
 
 /** What sets one OpenAI-compatible provider type apart: data, no code. */
@@ -45,7 +46,7 @@ export function defineOpenAICompatible(facts: OpenAICompatibleFacts): Registered
     baseUrl: { default: facts.baseUrl, configurable: true },
     prefillBaseUrl: facts.prefillBaseUrl,
     capabilities: { assistantPrefill: false },
-    healthProbe: { default: { kind: "models" }, kinds: ["models", "chat"] },
+    healthProbe: { default: { kind: "models" }, kinds: ["models", "chat", "embeddings"] },
     options: () => undefined,
     create: createOpenAICompatibleProvider,
   });
@@ -88,6 +89,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     options: GenerationOptions,
     prefill: boolean,
     streaming: boolean,
+    path = "/chat/completions",
   ): Promise<HttpResponse> {
     const key = await keyOf();
     if (key === undefined) {
@@ -104,7 +106,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     const send = async (apiKey: string): Promise<HttpResponse> => {
       try {
         return await http.request({
-          url: `${base}/chat/completions`,
+          url: `${base}${path}`,
           method: "POST",
           headers: {
             ...config.headers,
@@ -213,10 +215,15 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     },
   };
 
+  const embeddings = createOpenAIEmbeddings(config.id, (body, options) =>
+    post(body, options, false, false, "/embeddings"),
+  );
+
   return {
     id: config.id,
     config,
     chat,
+    embeddings,
 
     async healthCheck(options) {
       const probe = config.healthProbe;
@@ -227,6 +234,8 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
         (error) => toUpstreamError(config.id, error),
         async (context) => {
           if (probe.kind === "chat") return chatProbe({ config, chat }, probe.model, context, deps.now);
+          if (probe.kind === "embeddings")
+            return embeddingsProbe({ config, embeddings }, probe.model, context, deps.now);
           const { signal, started, timeoutMs } = context;
           const key = await keyOf();
           const response = await http.request({

@@ -1,5 +1,5 @@
 import type { ProviderConfig } from "../config/types.ts";
-import type { ChatCapability } from "./generation.ts";
+import type { ChatCapability, EmbeddingsCapability } from "./generation.ts";
 
 export interface HealthResult {
   ok: boolean;
@@ -13,7 +13,7 @@ export interface HealthResult {
 }
 
 /**
- * A model provider: one member per capability (chat today; embeddings and native dialects later),
+ * A model provider: one member per capability (chat; embeddings where the upstream serves them),
  * each talking to the upstream once. Retries, cooldowns and failover are the engine's, under
  * `config.retry` (issue 17: no retry seam on the provider).
  */
@@ -21,6 +21,8 @@ export interface Provider {
   readonly id: string;
   readonly config: ProviderConfig;
   readonly chat: ChatCapability;
-  /** Probes the provider as its config says (`GET /models` or a one-token chat). Never throws. */
+  /** Present when the provider serves embeddings (`/v1/embeddings` plans only such providers). */
+  readonly embeddings?: EmbeddingsCapability | undefined;
+  /** Probes the provider as its config says (`GET /models`, a one-token chat, one embedding). Never throws. */
   healthCheck(options: { signal?: AbortSignal; timeoutMs: number }): Promise<HealthResult>;
 }

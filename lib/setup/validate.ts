@@ -134,7 +134,8 @@ function probe(kinds: readonly HealthProbe["kind"][]) {
     const obj = object(value, field);
     const kind = obj.kind;
     if (kind === "models" && kinds.includes(kind)) return { kind };
-    if (kind === "chat" && kinds.includes(kind)) return { kind, model: string(obj.model, `${field}.model`) };
+    if ((kind === "chat" || kind === "embeddings") && kinds.includes(kind))
+      return { kind, model: string(obj.model, `${field}.model`) };
     throw new ConfigError(`${field}.kind`, `must be ${kinds.map((k) => JSON.stringify(k)).join(" or ")}`);
   };
 }
@@ -276,10 +277,31 @@ function routes(
             : {
                 contextWindow: number(1, 100_000_000)(target.contextWindow, `${targetField}.contextWindow`),
               }),
+          ...(target.space === undefined ? {} : { space: spaceName(target.space, `${targetField}.space`) }),
+          ...(target.dimensions === undefined
+            ? {}
+            : { dimensions: wholeNumber(1, 100_000)(target.dimensions, `${targetField}.dimensions`) }),
         };
       }),
     };
   });
+}
+
+/** A target's declared vector space: a name, as provider ids are spelled. */
+function spaceName(value: unknown, field: string): string {
+  const name = string(value, field);
+  if (!ID_PATTERN.test(name))
+    throw new ConfigError(field, "must be letters, digits, '.', '_' or '-' (max 64), naming a vector space");
+  return name;
+}
+
+/** A whole number within bounds (a count of dimensions is no fraction). */
+function wholeNumber(min: number, max: number) {
+  return (value: unknown, field: string): number => {
+    const n = number(min, max)(value, field);
+    if (!Number.isInteger(n)) throw new ConfigError(field, `must be a whole number, got ${n}`);
+    return n;
+  };
 }
 
 /**

@@ -237,7 +237,7 @@ describe("errors in the OpenAI shape", () => {
   });
 
   it("answers an unknown path with 404", async () => {
-    const res = await fetch(`${gateway.url}/v1/embeddings`, { method: "POST", body: "{}" });
+    const res = await fetch(`${gateway.url}/v1/audio/speech`, { method: "POST", body: "{}" });
     expect(res.status).toBe(404);
     expect((await jsonOf(res)).error).toMatchObject({ type: "invalid_request_error", code: "unknown_url" });
   });
@@ -386,7 +386,7 @@ describe("the HTTP surface in the OpenAI error shape (issue 9)", () => {
     const models = await fetch(`${gateway.url}/v1/models/gpt-4o-mini`, { method: "OPTIONS" });
     expect(models.status).toBe(204);
     expect(models.headers.get("allow")).toBe("GET, HEAD, OPTIONS");
-    const unknown = await fetch(`${gateway.url}/v1/embeddings`, { method: "OPTIONS" });
+    const unknown = await fetch(`${gateway.url}/v1/audio/speech`, { method: "OPTIONS" });
     expect(unknown.status).toBe(404);
     expect((await jsonOf(unknown)).error.code).toBe("unknown_url");
   });

@@ -1,5 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { bedrockGrants, PROFILE_REGIONS } from "../../infra/bedrock-grants.ts";
+import { bedrockGrants, bedrockTargets, PROFILE_REGIONS } from "../../infra/bedrock-grants.ts";
+import type { BedrockOptions } from "../../lib/providers/bedrock.ts";
+import { validateConfig } from "../../lib/setup/validate.ts";
 
 const scope = { partition: "aws", account: "111122223333" };
 
@@ -51,5 +53,50 @@ describe("bedrockGrants", () => {
   it("lists each resource once", () => {
     const target = { providerId: "b", region: "us-east-1", model: "anthropic.claude-v2" };
     expect(bedrockGrants([target, target], scope).resources).toHaveLength(1);
+  });
+});
+
+describe("bedrockTargets for embeddings (issue 20)", () => {
+  it("grants the embedding models the routes name and the embeddings probe's model, and nothing more", () => {
+    const config = validateConfig({
+      providers: [
+        {
+          id: "east",
+          type: "bedrock",
+          region: "us-east-1",
+          healthCheck: { kind: "embeddings", model: "amazon.titan-embed-text-v2:0" },
+        },
+        {
+          id: "west",
+          type: "bedrock",
+          region: "us-west-2",
+          healthCheck: { kind: "embeddings", model: "cohere.embed-english-v3" },
+        },
+      ],
+      models: {
+        vectors: {
+          targets: [
+            { provider: "east", model: "amazon.titan-embed-text-v2:0", dimensions: 512 },
+            { provider: "west", model: "amazon.titan-embed-text-v2:0", dimensions: 512 },
+          ],
+        },
+        "cohere-v4": { targets: [{ provider: "east", model: "us.cohere.embed-v4:0" }] },
+      },
+    });
+    const regionOf = (p: (typeof config.providers)[number]) =>
+      p.type === "bedrock" ? (p.options as BedrockOptions).region : undefined;
+    const { resources, warnings } = bedrockGrants(bedrockTargets(config, regionOf), scope);
+    expect(warnings).toEqual([]);
+    expect(resources).toEqual([
+      "arn:aws:bedrock:us-east-1:111122223333:inference-profile/us.cohere.embed-v4:0",
+      "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0",
+      "arn:aws:bedrock:us-east-1::foundation-model/cohere.embed-v4:0",
+      "arn:aws:bedrock:us-east-2::foundation-model/cohere.embed-v4:0",
+      "arn:aws:bedrock:us-west-1::foundation-model/cohere.embed-v4:0",
+      "arn:aws:bedrock:us-west-2::foundation-model/amazon.titan-embed-text-v2:0",
+      // Only the west provider's embeddings probe names Cohere v3 there.
+      "arn:aws:bedrock:us-west-2::foundation-model/cohere.embed-english-v3",
+      "arn:aws:bedrock:us-west-2::foundation-model/cohere.embed-v4:0",
+    ]);
   });
 });

@@ -100,3 +100,64 @@ describe("validateConfig", () => {
     }
   });
 });
+
+describe("embedding targets and probes (issue 20)", () => {
+  const withTarget = (extra: Record<string, unknown>) => ({
+    ...minimal,
+    models: { vectors: { targets: [{ provider: "openai", model: "text-embedding-3-small", ...extra }] } },
+  });
+
+  it("keeps a target's declared space and dimensions", () => {
+    const config = validateConfig(withTarget({ space: "openai-small", dimensions: 512 }));
+    expect(config.models[0]?.targets[0]).toEqual({
+      provider: "openai",
+      model: "text-embedding-3-small",
+      space: "openai-small",
+      dimensions: 512,
+    });
+  });
+
+  it("refuses a space or dimensions that are not one, naming the field", () => {
+    expect(errorOf(withTarget({ space: "two words" })).message).toMatch(
+      /^models\.vectors\.targets\[0\]\.space: /,
+    );
+    expect(errorOf(withTarget({ dimensions: 1.5 })).message).toMatch(
+      /^models\.vectors\.targets\[0\]\.dimensions: must be a whole number/,
+    );
+    expect(errorOf(withTarget({ dimensions: 0 })).message).toMatch(
+      /^models\.vectors\.targets\[0\]\.dimensions: /,
+    );
+  });
+
+  it("takes an embeddings probe on OpenAI-compatible and Bedrock providers, with its model", () => {
+    const config = validateConfig({
+      providers: [
+        {
+          id: "openai",
+          type: "openai",
+          apiKey: { env: "K" },
+          healthCheck: { kind: "embeddings", model: "text-embedding-3-small" },
+        },
+        {
+          id: "b",
+          type: "bedrock",
+          region: "us-east-1",
+          healthCheck: { kind: "embeddings", model: "amazon.titan-embed-text-v2:0" },
+        },
+      ],
+      models: { vectors: { targets: [{ provider: "b", model: "amazon.titan-embed-text-v2:0" }] } },
+    });
+    expect(config.providers.map((p) => p.healthProbe)).toEqual([
+      { kind: "embeddings", model: "text-embedding-3-small" },
+      { kind: "embeddings", model: "amazon.titan-embed-text-v2:0" },
+    ]);
+    expect(
+      errorOf({
+        ...minimal,
+        providers: [
+          { id: "openai", type: "openai", apiKey: { env: "K" }, healthCheck: { kind: "embeddings" } },
+        ],
+      }).message,
+    ).toMatch(/^providers\[0\]\.healthCheck\.model: /);
+  });
+});

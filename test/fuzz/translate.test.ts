@@ -1,6 +1,7 @@
 import type { ConverseResponse, ConverseStreamOutput } from "@aws-sdk/client-bedrock-runtime";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
+import { openAIErrorType } from "../../lib/dialects/openai-chat/errors.ts";
 import { GatewayError, InvalidRequestError, MAX_ECHO_CHARS } from "../../lib/errors.ts";
 import { DEFAULT_MAX_NESTING_DEPTH, exceedsDepth } from "../../lib/json-depth.ts";
 import {
@@ -41,7 +42,7 @@ describe("toConverseRequest under fuzzing", () => {
           const refused = error as InvalidRequestError;
           expect(refused).toBeInstanceOf(GatewayError);
           expect(refused.status).toBe(400);
-          expect(refused.type).toBe("invalid_request_error");
+          expect(openAIErrorType(refused)).toBe("invalid_request_error");
           expect(refused.param).toEqual(expect.any(String));
           expect(refused.param?.length).toBeLessThanOrEqual(MAX_MESSAGE);
           expect(refused.message.length).toBeLessThanOrEqual(MAX_MESSAGE);

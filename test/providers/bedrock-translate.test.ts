@@ -1,5 +1,6 @@
 import type { ConverseResponse, ConverseStreamOutput } from "@aws-sdk/client-bedrock-runtime";
 import { describe, expect, it } from "vitest";
+import { openAIErrorType } from "../../lib/dialects/openai-chat/errors.ts";
 import { InvalidRequestError } from "../../lib/errors.ts";
 import {
   answerExceedsDepth,
@@ -286,7 +287,7 @@ describe("toConverseRequest bounds (issue 16: shapes that once gave a 500)", () 
       messages: [{ role: "user", content: "hi" }, toolCall(nestedArrays(100_000))],
     });
     expect(error.status).toBe(400);
-    expect(error.type).toBe("invalid_request_error");
+    expect(openAIErrorType(error)).toBe("invalid_request_error");
     expect(error.code).toBe("nesting_too_deep");
     expect(error.param).toBe("messages[1].tool_calls[0].function.arguments");
     expect(error.message).toContain("64 levels");

@@ -1,6 +1,9 @@
-import { GatewayError, InvalidRequestError, quoteCallerText } from "../errors.ts";
+import { GatewayError } from "../errors.ts";
 import { keyMatches } from "./key.ts";
 import { type Caller, legacyCallerId } from "./types.ts";
+
+/** Moved to `lib/errors.ts` (issue 17); re-exported for `lib/gateway/gateway.ts` until it imports it there. */
+export { modelNotFound } from "../errors.ts";
 
 /** The bearer key of a request, or a 401 when there is none. */
 export function bearerKey(headers: Record<string, string | undefined>): string {
@@ -36,19 +39,6 @@ export function authUnavailable(cause: unknown): GatewayError {
     code: "auth_unavailable",
     cause,
   });
-}
-
-/**
- * The 404 for a model name that is not a route, and for one the caller's key may not use: the two
- * answer alike, word for word, so a key cannot learn which route names exist (issue 16).
- */
-export function modelNotFound(model: string): GatewayError {
-  return new InvalidRequestError(
-    `The model '${quoteCallerText(model)}' does not exist or you do not have access to it.`,
-    "model",
-    "model_not_found",
-    404,
-  );
 }
 
 /** Whether the caller's key may use the route `model` (a key without a list may use every route). */

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { passedThroughBody } from "../../lib/dialects/openai-chat/errors.ts";
 import { ClientAbortError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import {
   HttpNetworkError,
@@ -49,7 +50,8 @@ describe("classification", () => {
       0,
     );
     expect(error.action).toBe("return");
-    expect(error.upstreamBody?.error.code).toBe("x");
+    expect(passedThroughBody(error.passThrough)?.error.code).toBe("x");
+    expect(error).toMatchObject({ code: "upstream_error", kind: "invalid_request", upstreamCode: "x" });
     expect(error.message).not.toContain("sk-abcdef");
   });
 
@@ -87,7 +89,7 @@ describe("classification", () => {
       0,
     );
     expect(flagged).toMatchObject({ status: 403, action: "return" });
-    expect(flagged.upstreamBody?.error.message).toBe("Request refused");
+    expect(passedThroughBody(flagged.passThrough)?.error.message).toBe("Request refused");
     const worded = errorFromStatus(
       "p",
       403,
@@ -130,7 +132,7 @@ describe("classification", () => {
   it("classifies error events inside a stream", () => {
     expect(
       errorFromStreamEvent("p", { message: "Rate limit reached", type: "rate_limit_error" }),
-    ).toMatchObject({ status: 429, action: "retry" });
+    ).toMatchObject({ status: 429, action: "retry", kind: "rate_limit", code: "upstream_error" });
     expect(errorFromStreamEvent("p", { message: "bad", type: "invalid_request_error" })).toMatchObject({
       status: 400,
       action: "return",
@@ -139,11 +141,44 @@ describe("classification", () => {
   });
 });
 
+describe("the upstream's codes, typed (issue 17)", () => {
+  it("says context_length_exceeded in the gateway's code when the upstream does, from a status or an event", () => {
+    const body = {
+      message: "This model's maximum context length is 8192 tokens",
+      type: "invalid_request_error",
+      code: "context_length_exceeded",
+    };
+    const status = errorFromStatus("p", 400, {}, JSON.stringify({ error: body }), 0);
+    expect(status).toMatchObject({
+      code: "context_length_exceeded",
+      kind: "request_too_large",
+      action: "return",
+    });
+    expect(passedThroughBody(status.passThrough)).toEqual({ error: { ...body, param: null } });
+    const event = errorFromStreamEvent("p", body);
+    expect(event).toMatchObject({ code: "context_length_exceeded", action: "return" });
+  });
+
+  it("keeps the upstream's own code apart from the gateway's, and reads its kind from the status", () => {
+    const body = JSON.stringify({
+      error: { message: "no money", type: "insufficient_quota", code: "insufficient_quota" },
+    });
+    const error = errorFromStatus("p", 402, {}, body, 0);
+    expect(error).toMatchObject({
+      code: "upstream_error",
+      kind: "quota",
+      upstreamCode: "insufficient_quota",
+      action: "failover",
+    });
+    expect(error.passThrough).toBeUndefined();
+  });
+});
+
 describe("odd outcomes (issue 9)", () => {
   it("fails a redirect over as a 502 that names the likely cause, never as the 3xx", () => {
     const error = errorFromStatus("p", 302, { location: "https://elsewhere.example/v1" }, "<html>", 0);
     expect(error).toMatchObject({ status: 502, action: "failover", code: "upstream_redirect" });
-    expect(error.upstreamBody).toBeUndefined();
+    expect(error.passThrough).toBeUndefined();
     expect(error.message).toContain("HTTP 302");
     expect(error.message).toContain("base URL is likely wrong");
     expect(error.message).not.toContain("elsewhere.example");
@@ -153,7 +188,7 @@ describe("odd outcomes (issue 9)", () => {
     const error = toUpstreamError("p", new HttpPoolSaturatedError(512));
     expect(error).toMatchObject({
       status: 503,
-      type: "api_error",
+      kind: "overloaded",
       code: "gateway_overloaded",
       action: "failover",
       retryAfterMs: 1000,

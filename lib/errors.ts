@@ -2,13 +2,11 @@ import {
   type ErrorCode,
   type ErrorKind,
   type ErrorReport,
-  KIND_OF_CODE,
   kindOf,
   type PassThrough,
   type TimeoutCode,
   type TimeoutPhase,
 } from "./core/error.ts";
-import { type OpenAIErrorBody, openAIErrorBody, passedThroughBody } from "./dialects/openai-chat/errors.ts";
 import { redactSecrets } from "./secrets/redact.ts";
 
 export type { ErrorCode, ErrorKind, ErrorReport, PassThrough, TimeoutCode, TimeoutPhase };
@@ -19,8 +17,7 @@ export { redactSecrets };
 /**
  * One error hierarchy for the whole gateway (issue 17). Every {@link GatewayError} carries a code
  * from the closed set {@link ErrorCode} and a neutral {@link ErrorKind} (`lib/core/error.ts`); each
- * code is built by one named constructor below (the caller's key and limits: `lib/callers`;
- * Bedrock's own: `lib/providers/bedrock-errors.ts`). Upstream statuses become errors in one place
+ * code is built by one named constructor below, and nowhere else. Upstream statuses become errors in one place
  * (`lib/retry/classify.ts`). The edge serialises an error in the caller's dialect
  * (`lib/dialects/<dialect>/errors.ts`) from its {@link ErrorReport}. A stack trace or a key never
  * leaves the process.
@@ -51,12 +48,6 @@ export type ErrorAction = "retry" | "failover" | "return";
 export interface GatewayErrorOptions {
   status: number;
   code: ErrorCode;
-  /**
-   * Ignored: a dialect's serializer derives its error type from the kind and code (issue 17). Kept
-   * only so that constructions not yet moved to the named constructors compile; remove with them.
-   * @deprecated
-   */
-  type?: string;
   param?: string | null;
   action?: ErrorAction;
   retryAfterMs?: number;
@@ -95,32 +86,14 @@ export class GatewayError extends Error implements ErrorReport {
     this.passThrough = options.passThrough;
     this.upstreamCode = options.upstreamCode;
   }
-
-  /**
-   * The pass-through body when it is OpenAI's. Kept for `lib/gateway/outcome.ts` until the engine
-   * reads the context-length verdict from the code (issue 17); remove with it.
-   * @deprecated
-   */
-  get upstreamBody(): OpenAIErrorBody | undefined {
-    return passedThroughBody(this.passThrough);
-  }
 }
 
 /** The caller's request is wrong (400 unless said otherwise). */
 export class InvalidRequestError extends GatewayError {
-  /**
-   * `code` is an {@link ErrorCode}; a plain string is accepted (and checked when the error is
-   * built) only for `lib/providers/bedrock-translate.ts`, whose helper types its code as `string`.
-   */
-  constructor(message: string, param: string | null, code: ErrorCode | (string & {}), status = 400) {
-    super(message, { status, param, code: knownCode(code) });
+  constructor(message: string, param: string | null, code: ErrorCode, status = 400) {
+    super(message, { status, param, code });
     this.name = "InvalidRequestError";
   }
-}
-
-function knownCode(code: string): ErrorCode {
-  if (Object.hasOwn(KIND_OF_CODE, code)) return code as ErrorCode;
-  throw new TypeError(`not a gateway error code: ${JSON.stringify(code)}`);
 }
 
 /** A failure talking to an upstream provider: status error, reset, timeout, cut stream. */
@@ -181,16 +154,21 @@ export function nestingTooDeep(limit: number, param?: string): InvalidRequestErr
     : new InvalidRequestError(`Invalid '${param}': ${what}.`, param, "nesting_too_deep");
 }
 
-export function missingParameter(param: string): InvalidRequestError {
-  return new InvalidRequestError(
-    `Missing required parameter: '${param}'.`,
-    param,
-    "missing_required_parameter",
-  );
+/** A required field absent; `message` in the caller dialect's words (OpenAI's by default). */
+export function missingParameter(
+  param: string,
+  message = `Missing required parameter: '${param}'.`,
+): InvalidRequestError {
+  return new InvalidRequestError(message, param, "missing_required_parameter");
 }
 
-export function invalidType(param: string, expected: string): InvalidRequestError {
-  return new InvalidRequestError(`Invalid type for '${param}': expected ${expected}.`, param, "invalid_type");
+/** A field of the wrong type; `message` in the caller dialect's words (OpenAI's by default). */
+export function invalidType(
+  param: string,
+  expected: string,
+  message = `Invalid type for '${param}': expected ${expected}.`,
+): InvalidRequestError {
+  return new InvalidRequestError(message, param, "invalid_type");
 }
 
 /** A field of the right type with a value the gateway refuses; `message` names the field. */
@@ -201,6 +179,21 @@ export function invalidValue(param: string, message: string): InvalidRequestErro
 /** A field the target cannot carry; `message` names the field. */
 export function unsupportedParameter(param: string, message: string): InvalidRequestError {
   return new InvalidRequestError(message, param, "unsupported_parameter");
+}
+
+/** A value of a field the gateway knows but its targets cannot serve; `message` names the field. */
+export function unsupportedValue(param: string, message: string): InvalidRequestError {
+  return new InvalidRequestError(message, param, "unsupported_value");
+}
+
+/** An object field with more properties than allowed (OpenAI's code for it). */
+export function tooManyProperties(param: string, message: string): InvalidRequestError {
+  return new InvalidRequestError(message, param, "object_above_max_properties");
+}
+
+/** A string field longer than allowed (OpenAI's code for it). */
+export function stringTooLong(param: string, message: string): InvalidRequestError {
+  return new InvalidRequestError(message, param, "string_above_max_length");
 }
 
 /** A path segment that is not valid percent-encoded UTF-8. */
@@ -312,6 +305,50 @@ export function modelNotFound(model: string): InvalidRequestError {
   );
 }
 
+/** The 404 for a stored response that is unknown, expired, deleted or another key's, in OpenAI's words. */
+export function responseNotFound(id: string): InvalidRequestError {
+  return new InvalidRequestError(
+    `Response with id '${quoteCallerText(id)}' not found.`,
+    null,
+    "response_not_found",
+    404,
+  );
+}
+
+// ---- the caller's key and its limits (lib/callers) ----------------------------------------------
+
+/** A missing, malformed or unknown caller key: a 401. */
+export function invalidApiKey(message: string): GatewayError {
+  return new GatewayError(message, { status: 401, code: "invalid_api_key" });
+}
+
+/** The caller table cannot be read, so no key can be checked: a 503 to retry. */
+export function authUnavailable(cause: unknown): GatewayError {
+  return new GatewayError("Client authentication is unavailable; retry later.", {
+    status: 503,
+    code: "auth_unavailable",
+    cause,
+  });
+}
+
+/** The caller's limits cannot be checked (the table is down): a 503 to retry in 5 s. */
+export function limitsUnavailable(cause: unknown): GatewayError {
+  return new GatewayError("Rate limits cannot be checked right now; retry later.", {
+    status: 503,
+    code: "limits_unavailable",
+    headers: { "retry-after": "5" },
+    cause,
+  });
+}
+
+/** A caller key's budget (`param` names the limit) is spent until `headers`' Retry-After. */
+export function budgetExceeded(
+  message: string,
+  options: { param: string; headers: Record<string, string> },
+): GatewayError {
+  return new GatewayError(message, { status: 429, code: "budget_exceeded", ...options });
+}
+
 // ---- the request's outcome ------------------------------------------------------------------------
 
 /** A 429 for a rate limit: the caller key's (`param` names it), or every provider's. */
@@ -416,6 +453,22 @@ export function upstreamUnavailable(
   });
 }
 
+/**
+ * A stream that ended before its finish, met where no provider is known (a dialect's encoder,
+ * closing a caller's stream): what the caller is told, in the encoder's error frame.
+ */
+export function streamEndedIncomplete(): GatewayError {
+  return new GatewayError("The upstream's stream ended before the answer was complete.", {
+    status: 502,
+    code: "upstream_stream_cut",
+  });
+}
+
+/** The caller went away (what is logged for it; nobody reads the answer). */
+export function clientClosed(): GatewayError {
+  return new GatewayError("client closed the request", { status: 499, code: "client_closed" });
+}
+
 /** The error a caller gets for a cut stream: it names the original failure, not a continuation's. */
 export function streamInterrupted(sentChars: number, original: GatewayError): GatewayError {
   return new GatewayError(
@@ -461,6 +514,19 @@ export function invalidResponse(
     action: "failover",
     providerId,
     ...(options.cause === undefined ? {} : { cause: options.cause }),
+  });
+}
+
+/**
+ * An answer that is not what was asked (an embeddings answer without one vector per input, say):
+ * the provider's fault, failed over. `message` says which provider and how.
+ */
+export function invalidAnswer(providerId: string, message: string): UpstreamError {
+  return new UpstreamError(message, {
+    status: 502,
+    code: "upstream_invalid_response",
+    action: "failover",
+    providerId,
   });
 }
 
@@ -578,6 +644,46 @@ export function upstreamReported(
   });
 }
 
+// ---- Amazon Bedrock's own (lib/providers/bedrock-errors.ts) --------------------------------------
+
+/**
+ * Bedrock refused a feature the caller chose in `bedrock.<field>`: 403 when the gateway's role may
+ * not use it, 400 when what it names does not exist. Handed back to the caller, never failed over.
+ */
+export function bedrockFeatureRefused(
+  providerId: string,
+  message: string,
+  options: { field: string; status: 400 | 403; cause: unknown },
+): UpstreamError {
+  return new UpstreamError(message, {
+    status: options.status,
+    code: options.status === 403 ? "bedrock_feature_denied" : "bedrock_resource_not_found",
+    param: `bedrock.${options.field}`,
+    action: "return",
+    providerId,
+    cause: options.cause,
+  });
+}
+
+/**
+ * A fault of the configuration: the gateway's role may not call the target's model
+ * (`access_denied`), or the model does not exist as the target names it (`model_not_found`).
+ * Failed over, and counted against that target only (`lib/retry/blame.ts`).
+ */
+export function bedrockConfigFault(
+  providerId: string,
+  message: string,
+  options: { fault: "access_denied" | "model_not_found"; status: number; cause: unknown },
+): UpstreamError {
+  return new UpstreamError(message, {
+    status: options.status,
+    code: options.fault === "access_denied" ? "bedrock_access_denied" : "bedrock_model_not_found",
+    action: "failover",
+    providerId,
+    cause: options.cause,
+  });
+}
+
 // ---- at the edge ----------------------------------------------------------------------------------
 
 const INTERNAL_REPORT: ErrorReport = {
@@ -596,13 +702,4 @@ export function reportOf(error: unknown): ErrorReport {
 
 export function statusOf(error: unknown): number {
   return reportOf(error).status;
-}
-
-/**
- * Any thrown value in the OpenAI error shape. Kept for `lib/gateway/stream.ts` (issue 17): the
- * edge serialises with its dialect's serializer (`openAIErrorBody` of `reportOf`); remove with it.
- * @deprecated
- */
-export function toOpenAIErrorBody(error: unknown): OpenAIErrorBody {
-  return openAIErrorBody(reportOf(error));
 }

@@ -1,16 +1,13 @@
-import { GatewayError } from "../errors.ts";
+import { invalidApiKey } from "../errors.ts";
 import { keyMatches } from "./key.ts";
 import { type Caller, legacyCallerId } from "./types.ts";
-
-/** Moved to `lib/errors.ts` (issue 17); re-exported for `lib/gateway/gateway.ts` until it imports it there. */
-export { modelNotFound } from "../errors.ts";
 
 /** The bearer key of a request, or a 401 when there is none. */
 export function bearerKey(headers: Record<string, string | undefined>): string {
   const header = headers.authorization ?? "";
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
   if (!match?.[1]) {
-    throw unauthorized("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
+    throw invalidApiKey("You didn't provide an API key. Send it as 'Authorization: Bearer <key>'.");
   }
   return match[1];
 }
@@ -26,19 +23,6 @@ export function matchLegacyKey(key: string, known: readonly string[]): Caller | 
   return found === undefined
     ? undefined
     : { id: legacyCallerId(found), name: undefined, models: undefined, limits: {} };
-}
-
-export function unauthorized(message: string): GatewayError {
-  return new GatewayError(message, { status: 401, type: "invalid_request_error", code: "invalid_api_key" });
-}
-
-export function authUnavailable(cause: unknown): GatewayError {
-  return new GatewayError("Client authentication is unavailable; retry later.", {
-    status: 503,
-    type: "api_error",
-    code: "auth_unavailable",
-    cause,
-  });
 }
 
 /** Whether the caller's key may use the route `model` (a key without a list may use every route). */

@@ -2,9 +2,6 @@ import type { ErrorReport } from "../core/error.ts";
 import { openAIErrorBody } from "../dialects/openai-chat/errors.ts";
 import { type GatewayError, reportOf } from "../errors.ts";
 
-/** Kept for `lib/gateway/gateway.ts`: the class now lives beside the other errors. @deprecated */
-export { PayloadTooLargeError } from "../errors.ts";
-
 /** A request as any runtime adapter hands it over. */
 export interface GatewayRequest {
   method: string;

@@ -9,17 +9,18 @@
  */
 import { openAIPassThrough } from "../dialects/openai-chat/errors.ts";
 import {
+  bedrockConfigFault,
+  bedrockFeatureRefused,
   type ClientAbortError,
   connectionFailed,
   type ErrorAction,
-  type ErrorCode,
   type GatewayError,
   providerNotConfigured,
-  UpstreamError,
+  type UpstreamError,
   UpstreamTimeoutError,
   upstreamReported,
 } from "../errors.ts";
-import { actionForStatus, toUpstreamError } from "../retry/classify.ts";
+import { actionForStatus, saysContextLength, toUpstreamError } from "../retry/classify.ts";
 import { redactSecrets } from "../secrets/redact.ts";
 
 /** What the provider knows about the call that failed, to name the fix. */
@@ -136,14 +137,7 @@ function callerRefusal(
   providerId: string,
   cause: unknown,
 ): UpstreamError {
-  return new UpstreamError(message, {
-    status,
-    code: status === 403 ? "bedrock_feature_denied" : "bedrock_resource_not_found",
-    param: `bedrock.${field}`,
-    action: "return",
-    providerId,
-    cause,
-  });
+  return bedrockFeatureRefused(providerId, message, { field, status, cause });
 }
 
 /**
@@ -155,15 +149,13 @@ function callerRefusal(
 function configFault(
   call: BedrockCallContext,
   cause: unknown,
-  fault: { status: number; code: ErrorCode & `bedrock_${string}`; what: string },
+  fault: { status: number; fault: "access_denied" | "model_not_found"; what: string },
 ): UpstreamError {
-  return new UpstreamError(`${call.providerId} (Bedrock ${call.region}): ${fault.what}; the fix is logged`, {
-    status: fault.status,
-    code: fault.code,
-    action: "failover",
-    providerId: call.providerId,
-    cause,
-  });
+  return bedrockConfigFault(
+    call.providerId,
+    `${call.providerId} (Bedrock ${call.region}): ${fault.what}; the fix is logged`,
+    { fault: fault.fault, status: fault.status, cause },
+  );
 }
 
 /** Any error met while calling Bedrock, as a {@link GatewayError} (or the caller's abort). */
@@ -245,7 +237,7 @@ export function bedrockError(error: unknown, call: BedrockCallContext): GatewayE
       });
       return configFault(call, error, {
         status: 403,
-        code: "bedrock_access_denied",
+        fault: "access_denied",
         what: "the gateway does not have access to the target's model (model access or the role's permissions)",
       });
     }
@@ -267,7 +259,7 @@ export function bedrockError(error: unknown, call: BedrockCallContext): GatewayE
       });
       return configFault(call, error, {
         status: 404,
-        code: "bedrock_model_not_found",
+        fault: "model_not_found",
         what: "the target's model does not exist in this region (or needs an inference profile id)",
       });
     case "ValidationException": {
@@ -279,13 +271,14 @@ export function bedrockError(error: unknown, call: BedrockCallContext): GatewayE
         });
         return configFault(call, error, {
           status: 400,
-          code: "bedrock_model_not_found",
+          fault: "model_not_found",
           what: "the target's model id cannot be called as configured (it may need an inference profile)",
         });
       }
-      const contextLength = CONTEXT_LENGTH.test(error.message);
+      const tooLong = CONTEXT_LENGTH.test(error.message);
+      const contextLength = tooLong || saysContextLength(400, null, message);
       // Handed back in the OpenAI shape it always had (Bedrock's own body is not a caller's dialect).
-      const code = contextLength ? "context_length_exceeded" : null;
+      const code = tooLong ? "context_length_exceeded" : null;
       return upstreamReported(providerId, `${providerId} (Bedrock) rejected the request: ${message}`, {
         status: 400,
         action: "return",
@@ -304,6 +297,7 @@ export function bedrockError(error: unknown, call: BedrockCallContext): GatewayE
         return upstreamReported(providerId, `${providerId} (Bedrock) ${error.name}: ${message}`, {
           status: httpStatus,
           action,
+          contextLength: saysContextLength(httpStatus, null, message),
           upstreamCode: error.name,
           passThrough: openAIPassThrough({
             error: { message, type: "invalid_request_error", param: null, code: null },

@@ -73,6 +73,18 @@ function refusesCallerContent(
 
 /** What an upstream says when the prompt does not fit the model's context window (OpenAI's code). */
 const CONTEXT_LENGTH_CODE = "context_length_exceeded";
+/** The same said in words: DeepSeek and many OpenAI-compatible servers send no code. */
+const CONTEXT_LENGTH_WORDS =
+  /maximum context length|context length|context window|too many tokens|prompt is too long/i;
+
+/**
+ * Whether an upstream refusal (a 400 or 413) says the prompt does not fit the model's context
+ * window: the error is then `context_length_exceeded`, the code the engine's context fallback reads.
+ */
+export function saysContextLength(status: number, code: string | null | undefined, message: string): boolean {
+  if (status !== 400 && status !== 413) return false;
+  return code === CONTEXT_LENGTH_CODE || CONTEXT_LENGTH_WORDS.test(message);
+}
 
 /** An upstream answered with a status other than 200. */
 export function errorFromStatus(
@@ -92,7 +104,7 @@ export function errorFromStatus(
   const options = {
     status,
     action,
-    contextLength: parsed?.error.code === CONTEXT_LENGTH_CODE,
+    contextLength: saysContextLength(status, parsed?.error.code, upstreamMessage),
     ...(parsed?.error.code ? { upstreamCode: parsed.error.code } : {}),
     ...(parsed?.error.param ? { param: parsed.error.param } : {}),
     ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
@@ -133,7 +145,7 @@ export function errorFromStreamEvent(providerId: string, error: unknown): Upstre
   return upstreamReported(providerId, `${providerId} sent an error event: ${redactSecrets(message)}`, {
     status,
     action: isRequestError ? "return" : "retry",
-    contextLength: isRequestError && code === CONTEXT_LENGTH_CODE,
+    contextLength: isRequestError && saysContextLength(status, code, message),
     ...(code === null ? {} : { upstreamCode: code }),
     ...(isRequestError ? { passThrough: openAIPassThrough(parsed) } : {}),
   });

@@ -159,6 +159,31 @@ describe("the upstream's codes, typed (issue 17)", () => {
     expect(event).toMatchObject({ code: "context_length_exceeded", action: "return" });
   });
 
+  it("decides context_length_exceeded from words alone (DeepSeek sends no code), on a 400 or 413 only", () => {
+    const worded = (status: number, message: string) =>
+      errorFromStatus(
+        "p",
+        status,
+        {},
+        JSON.stringify({ error: { message, type: "invalid_request_error" } }),
+        0,
+      );
+    const deepseek = worded(
+      400,
+      "This model's maximum context length is 65536 tokens. However, you requested 70000",
+    );
+    expect(deepseek).toMatchObject({ code: "context_length_exceeded", action: "return" });
+    // The caller sees the upstream's body as it came: no code added to it.
+    expect(passedThroughBody(deepseek.passThrough)?.error.code).toBeNull();
+    expect(worded(413, "prompt is too long").code).toBe("context_length_exceeded");
+    expect(worded(400, "temperature must be at most 2").code).toBe("upstream_error");
+    // The engine falls back to a larger window only for a 400 or 413, whatever the body says.
+    const coded = JSON.stringify({ error: { message: "x", code: "context_length_exceeded" } });
+    expect(errorFromStatus("p", 422, {}, coded, 0).code).toBe("upstream_error");
+    const event = errorFromStreamEvent("p", { message: "prompt is too long", type: "invalid_request_error" });
+    expect(event).toMatchObject({ code: "context_length_exceeded", action: "return" });
+  });
+
   it("keeps the upstream's own code apart from the gateway's, and reads its kind from the status", () => {
     const body = JSON.stringify({
       error: { message: "no money", type: "insufficient_quota", code: "insufficient_quota" },

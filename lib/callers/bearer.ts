@@ -1,4 +1,4 @@
-import { GatewayError, InvalidRequestError, quoteCallerText } from "../errors.ts";
+import { invalidApiKey } from "../errors.ts";
 import { keyMatches } from "./key.ts";
 import { type Caller, legacyCallerId } from "./types.ts";
 
@@ -13,7 +13,7 @@ export function bearerKey(headers: Record<string, string | undefined>): string {
   if (match?.[1]) return match[1];
   const apiKey = headers["x-api-key"]?.trim();
   if (apiKey !== undefined && apiKey !== "" && !/\s/.test(apiKey)) return apiKey;
-  throw unauthorized(
+  throw invalidApiKey(
     "You didn't provide an API key. Send it as 'Authorization: Bearer <key>' or 'x-api-key: <key>'.",
   );
 }
@@ -29,32 +29,6 @@ export function matchLegacyKey(key: string, known: readonly string[]): Caller | 
   return found === undefined
     ? undefined
     : { id: legacyCallerId(found), name: undefined, models: undefined, limits: {} };
-}
-
-export function unauthorized(message: string): GatewayError {
-  return new GatewayError(message, { status: 401, type: "invalid_request_error", code: "invalid_api_key" });
-}
-
-export function authUnavailable(cause: unknown): GatewayError {
-  return new GatewayError("Client authentication is unavailable; retry later.", {
-    status: 503,
-    type: "api_error",
-    code: "auth_unavailable",
-    cause,
-  });
-}
-
-/**
- * The 404 for a model name that is not a route, and for one the caller's key may not use: the two
- * answer alike, word for word, so a key cannot learn which route names exist (issue 16).
- */
-export function modelNotFound(model: string): GatewayError {
-  return new InvalidRequestError(
-    `The model '${quoteCallerText(model)}' does not exist or you do not have access to it.`,
-    "model",
-    "model_not_found",
-    404,
-  );
 }
 
 /** Whether the caller's key may use the route `model` (a key without a list may use every route). */

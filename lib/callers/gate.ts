@@ -1,16 +1,17 @@
 import type { CallersPolicy } from "../config/types.ts";
 import type { Deps, Logger, Timer } from "../deps.ts";
-import { GatewayError } from "../errors.ts";
-import { createOutageLog, type OutageLog } from "../outage-log.ts";
-import { registerCallerKey } from "../secrets/redact.ts";
 import {
   authUnavailable,
-  bearerKey,
-  matchLegacyKey,
-  mayUseModel,
+  budgetExceeded,
+  type GatewayError,
+  invalidApiKey,
+  limitsUnavailable,
   modelNotFound,
-  unauthorized,
-} from "./bearer.ts";
+  rateLimitExceeded,
+} from "../errors.ts";
+import { createOutageLog, type OutageLog } from "../outage-log.ts";
+import { registerCallerKey } from "../secrets/redact.ts";
+import { bearerKey, matchLegacyKey, mayUseModel } from "./bearer.ts";
 import { keyIdOf, keyMatches } from "./key.ts";
 import type { LocalSpend, UsageLedger } from "./ledger.ts";
 import {
@@ -58,7 +59,7 @@ export async function verifyLegacyKey(
     }
   }
   const caller = matchLegacyKey(key, known);
-  if (!caller) throw unauthorized("Incorrect API key provided.");
+  if (!caller) throw invalidApiKey("Incorrect API key provided.");
   register(key);
   return caller;
 }
@@ -223,15 +224,15 @@ function usableRecord(state: GateState, id: string, record: LoadedKey["record"],
       state.malformedLogged.add(id);
       state.logger.error({ msg: "caller key record skipped", keyId: id, error: record.message });
     }
-    throw unauthorized("Incorrect API key provided.");
+    throw invalidApiKey("Incorrect API key provided.");
   }
   if (record === undefined || !keyMatches(key, record.hash))
-    throw unauthorized("Incorrect API key provided.");
+    throw invalidApiKey("Incorrect API key provided.");
   // Revoked as soon as the record says so: the time the CLI wrote comes from another machine's clock
   // and is never compared with this one (issue 16).
-  if (record.revokedAt !== undefined) throw unauthorized("This API key has been revoked.");
+  if (record.revokedAt !== undefined) throw invalidApiKey("This API key has been revoked.");
   if (record.expiresAt !== undefined && record.expiresAt <= state.now())
-    throw unauthorized("This API key has expired.");
+    throw invalidApiKey("This API key has expired.");
   return record;
 }
 
@@ -504,16 +505,13 @@ function refusal(
     limit,
     retryAfterS: seconds(waitMs),
   });
-  return new GatewayError(message, {
-    status: 429,
-    type: rate ? "rate_limit_error" : "insufficient_quota",
-    code: rate ? "rate_limit_exceeded" : "budget_exceeded",
-    param: limit,
-    headers: {
-      "retry-after": String(seconds(waitMs)),
-      "retry-after-ms": String(Math.max(0, Math.ceil(waitMs))),
-    },
-  });
+  const headers = {
+    "retry-after": String(seconds(waitMs)),
+    "retry-after-ms": String(Math.max(0, Math.ceil(waitMs))),
+  };
+  return rate
+    ? rateLimitExceeded(message, { param: limit, headers })
+    : budgetExceeded(message, { param: limit, headers });
 }
 
 async function countRequest(state: GateState, caller: Caller, limit: number, at: number): Promise<void> {
@@ -582,16 +580,6 @@ function releaseSlot(state: GateState, keyId: string, token: string): void {
 /** Lambda, after a response: the ledger written and the slots given back before the process freezes. */
 async function afterResponse(state: GateState, deadline: number): Promise<void> {
   await Promise.all([state.ledger.flush({ deadline }), ...state.releasing]);
-}
-
-function limitsUnavailable(cause: unknown): GatewayError {
-  return new GatewayError("Rate limits cannot be checked right now; retry later.", {
-    status: 503,
-    type: "api_error",
-    code: "limits_unavailable",
-    headers: { "retry-after": "5" },
-    cause,
-  });
 }
 
 // ---- time ---------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-import { GatewayError } from "../errors.ts";
+import { GatewayError, streamInterrupted } from "../errors.ts";
 import type { GenerationInput } from "../providers/generation.ts";
 import { toUpstreamError } from "../retry/classify.ts";
 import type { RelayState } from "./forward.ts";
@@ -79,8 +79,5 @@ async function continueOn(
 
 /** The error a caller gets for a cut stream: it names the original failure, not a continuation's. */
 export function interrupted(original: GatewayError, state: RelayState): GatewayError {
-  return new GatewayError(
-    `The answer was cut off after ${state.sentChars} characters and could not be completed: ${original.message}`,
-    { status: 502, type: "api_error", code: "stream_interrupted", cause: original },
-  );
+  return streamInterrupted(state.sentChars, original);
 }

@@ -1,5 +1,5 @@
 import type { GenerationEvent } from "../core/events.ts";
-import { type GatewayError, UpstreamError } from "../errors.ts";
+import { continuationDiverged, type GatewayError, type UpstreamError } from "../errors.ts";
 import type { UpstreamEvent } from "../providers/generation.ts";
 import { countEvents } from "./metering.ts";
 import type { OpenedStream } from "./open.ts";
@@ -135,15 +135,7 @@ function dropPrefix(
 }
 
 function diverged(opened: OpenedStream): UpstreamError {
-  return new UpstreamError(
-    `${opened.candidate.provider.id}: restarted answer does not begin with the text already sent`,
-    {
-      status: 502,
-      code: "continuation_diverged",
-      action: "failover",
-      providerId: opened.candidate.provider.id,
-    },
-  );
+  return continuationDiverged(opened.candidate.provider.id);
 }
 
 /**

@@ -2,7 +2,7 @@ import type { ChildAbort } from "../abort.ts";
 import { capTimeouts } from "../config/timeouts.ts";
 import { isContent } from "../core/events.ts";
 import type { Timer } from "../deps.ts";
-import { ClientAbortError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
+import { ClientAbortError, emptyStream, UpstreamTimeoutError } from "../errors.ts";
 import type { GenerationInput, GenerationStream, UpstreamEvent } from "../providers/generation.ts";
 import { toUpstreamError } from "../retry/classify.ts";
 import { type AttemptUsage, countEvents, countFailure, startAttempt } from "./metering.ts";
@@ -83,12 +83,7 @@ export async function openStream(
     for (;;) {
       const next = await iterator.next();
       if (next.done) {
-        throw new UpstreamError(`${id}: stream ended before any content`, {
-          status: 502,
-          code: "upstream_empty_stream",
-          action: "retry",
-          providerId: id,
-        });
+        throw emptyStream(id);
       }
       buffered.push(next.value);
       countEvents(usage, next.value.events);

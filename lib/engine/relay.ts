@@ -1,4 +1,4 @@
-import { GatewayError, UpstreamError } from "../errors.ts";
+import { GatewayError, streamCut } from "../errors.ts";
 import { toUpstreamError } from "../retry/classify.ts";
 import { interrupted, resume } from "./continuation.ts";
 import { finished, forward, type RelayState, type StreamEncoder } from "./forward.ts";
@@ -109,12 +109,7 @@ async function* relay(
           yield encoder.end();
           return;
         }
-        throw new UpstreamError(`${current.candidate.provider.id}: stream ended without a finish reason`, {
-          status: 502,
-          code: "upstream_stream_cut",
-          action: "failover",
-          providerId: current.candidate.provider.id,
-        });
+        throw streamCut(current.candidate.provider.id, "stream ended without a finish reason");
       } catch (thrown) {
         current.stream.cancel();
         current.idleTimer.clear();

@@ -6,7 +6,7 @@ import type { WholeGeneration } from "../providers/generation.ts";
 import { retry } from "../retry/policy.ts";
 import { countFailure, countWhole, startAttempt } from "./metering.ts";
 import { type OpenedStream, openStream } from "./open.ts";
-import { exhausted, isContextLengthError, isDeadline } from "./outcome.ts";
+import { exhausted, isDeadline } from "./outcome.ts";
 import {
   type Call,
   type Candidate,
@@ -128,7 +128,9 @@ async function serveRun<R, C extends EngineCall>(
         failures.push(error);
         return "next";
       }
-      if (fallback === undefined && isContextLengthError(error)) {
+      // The upstream error mappings (lib/retry/classify.ts, bedrock-errors.ts) decide that a refusal
+      // says the prompt does not fit the model's window, from a code or from words.
+      if (fallback === undefined && error.code === "context_length_exceeded") {
         const window = candidate.target.contextWindow ?? 0;
         const models = new Set([candidate.target.model]);
         if (rest.some((c) => fitsLarger(c.target, { error, window, models }))) {

@@ -1,9 +1,12 @@
+import { openAIErrorBody } from "../dialects/openai-chat/errors.ts";
 import {
   ClientAbortError,
-  quoteCallerText as echo,
+  clientClosed,
   GatewayError,
   InternalError,
-  InvalidRequestError,
+  methodNotAllowed,
+  requestTooLarge,
+  unknownPath,
 } from "../errors.ts";
 import type { Endpoint, GatewayContext } from "./endpoint.ts";
 import { chatCompletions } from "./endpoints/chat-completions.ts";
@@ -12,13 +15,7 @@ import { health } from "./endpoints/health.ts";
 import { messages } from "./endpoints/messages.ts";
 import { models } from "./endpoints/models.ts";
 import { responses } from "./endpoints/responses.ts";
-import {
-  errorResponse,
-  type GatewayRequest,
-  type GatewayResponse,
-  jsonResponse,
-  PayloadTooLargeError,
-} from "./response.ts";
+import { errorResponse, type GatewayRequest, type GatewayResponse, jsonResponse } from "./response.ts";
 import { createRouter } from "./router.ts";
 
 export type { GatewayContext } from "./endpoint.ts";
@@ -63,26 +60,9 @@ export function createGateway(context: GatewayContext): Gateway {
       if (allow !== undefined)
         return { status: 204, headers: { allow: allow.join(", "), "x-request-id": requestId }, body: "" };
     }
-    if (found.kind === "not-found") {
-      throw new InvalidRequestError(
-        `Unknown path: ${echo(request.method)} ${echo(path)}`,
-        null,
-        "unknown_url",
-        404,
-      );
-    }
-    if (found.kind === "method-not-allowed" || request.method === "OPTIONS") {
-      const allow = router.allowed(path) ?? [];
-      throw new GatewayError(
-        `Method ${echo(request.method)} is not allowed on ${path}; use ${allow.join(", ")}.`,
-        {
-          status: 405,
-          type: "invalid_request_error",
-          code: "method_not_allowed",
-          headers: { allow: allow.join(", ") },
-        },
-      );
-    }
+    if (found.kind === "not-found") throw unknownPath(request.method, path);
+    if (found.kind === "method-not-allowed" || request.method === "OPTIONS")
+      throw methodNotAllowed(request.method, { path, allow: router.allowed(path) ?? [] });
     const endpoint = found.match.handler;
     try {
       // Before anything else, and above all before any upstream call. Inside the `try`: a refused
@@ -112,8 +92,7 @@ export function createGateway(context: GatewayContext): Gateway {
         ? { ...response, body: "" }
         : response;
     },
-    tooLarge: (requestId) =>
-      errorResponse(new PayloadTooLargeError(config.maxBodyBytes), requestId ?? deps.newId()),
+    tooLarge: (requestId) => errorResponse(requestTooLarge(config.maxBodyBytes), requestId ?? deps.newId()),
     refuse: (error, requestId) => errorResponse(error, requestId ?? deps.newId()),
   };
 
@@ -125,9 +104,7 @@ export function createGateway(context: GatewayContext): Gateway {
   ): GatewayResponse {
     if (error instanceof ClientAbortError) {
       // Nobody is listening; the adapter drops this (499 is nginx's "client closed request").
-      return jsonResponse(499, {
-        error: { message: error.message, type: "api_error", param: null, code: "client_closed" },
-      });
+      return jsonResponse(499, openAIErrorBody(clientClosed()));
     }
     if (error instanceof GatewayError && !(error instanceof InternalError))
       return serialize(error, requestId);
@@ -135,14 +112,6 @@ export function createGateway(context: GatewayContext): Gateway {
     // request id so the caller's report can be matched to this line.
     const cause = error instanceof InternalError ? error.cause : error;
     deps.logger.error({ msg: "unhandled error", requestId, error: (cause as Error)?.message });
-    return serialize(
-      new GatewayError(`Internal server error (request id ${requestId}).`, {
-        status: 500,
-        type: "api_error",
-        code: "internal_error",
-        cause: error,
-      }),
-      requestId,
-    );
+    return serialize(new InternalError(error, `Internal server error (request id ${requestId}).`), requestId);
   }
 }

@@ -1,4 +1,6 @@
-import { type GatewayError, InvalidRequestError, statusOf, toOpenAIErrorBody } from "../errors.ts";
+import type { ErrorReport } from "../core/error.ts";
+import { openAIErrorBody } from "../dialects/openai-chat/errors.ts";
+import { type GatewayError, reportOf } from "../errors.ts";
 
 /** A request as any runtime adapter hands it over. */
 export interface GatewayRequest {
@@ -35,23 +37,24 @@ export function jsonResponse(
   return { status, headers: { ...jsonHeaders, ...headers }, body: JSON.stringify(body) };
 }
 
-/** Any error, in the OpenAI shape, with its status and headers (Retry-After, Allow). */
+/** A dialect's error serializer (`lib/dialects/<dialect>/errors.ts`): the body for an error. */
+export type ErrorSerializer = (report: ErrorReport) => unknown;
+
+/**
+ * Any error, in the caller's dialect (`serialize`, OpenAI's by default), with its status and
+ * headers (Retry-After, Allow).
+ */
 export function errorResponse(
   error: unknown,
   requestId: string,
   headers: Record<string, string> = {},
+  serialize: ErrorSerializer = openAIErrorBody,
 ): GatewayResponse {
+  const report = reportOf(error);
   const extra = (error as Partial<GatewayError> | undefined)?.headers ?? {};
-  return jsonResponse(statusOf(error), toOpenAIErrorBody(error), {
+  return jsonResponse(report.status, serialize(report), {
     ...extra,
     ...headers,
     "x-request-id": requestId,
   });
-}
-
-export class PayloadTooLargeError extends InvalidRequestError {
-  constructor(limit: number) {
-    super(`The request body is larger than the limit of ${limit} bytes.`, null, "request_too_large", 413);
-    this.name = "PayloadTooLargeError";
-  }
 }

@@ -1,5 +1,12 @@
 import type { ChatRequest } from "../dialects/openai-chat/wire.ts";
-import { InvalidRequestError, quoteCallerText } from "../errors.ts";
+import {
+  invalidJson,
+  invalidType,
+  invalidValue,
+  missingParameter,
+  nestingTooDeep,
+  quoteCallerText,
+} from "../errors.ts";
 import { bracketCount, DEFAULT_MAX_NESTING_DEPTH, exceedsDepth } from "../json-depth.ts";
 
 const ROLES = new Set(["system", "developer", "user", "assistant", "tool", "function"]);
@@ -14,30 +21,23 @@ export interface ParseChatOptions {
  * is not JSON, JSON that is not an object, and arrays and objects nested deeper than the limit.
  */
 export function parseJsonObject(body: string, options: ParseChatOptions = {}): Record<string, unknown> {
-  if (body.trim() === "")
-    throw new InvalidRequestError("The request body is empty; expected a JSON object.", null, "invalid_json");
+  if (body.trim() === "") throw invalidJson("The request body is empty; expected a JSON object.");
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
-    throw new InvalidRequestError(
+    throw invalidJson(
       "We could not parse the JSON body of your request. The body must be a valid JSON object.",
-      null,
-      "invalid_json",
     );
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new InvalidRequestError("The request body must be a JSON object.", null, "invalid_json");
+    throw invalidJson("The request body must be a JSON object.");
   }
   // JSON.parse is iterative in V8, but JSON.stringify and any walk of the value are recursive:
   // refuse deep bodies here, before anything else touches them.
   const limit = options.maxNestingDepth ?? DEFAULT_MAX_NESTING_DEPTH;
   if (bracketCount(body) > limit && exceedsDepth(json, limit)) {
-    throw new InvalidRequestError(
-      `The request body nests arrays and objects deeper than the limit of ${limit} levels.`,
-      null,
-      "nesting_too_deep",
-    );
+    throw nestingTooDeep(limit);
   }
   return json as Record<string, unknown>;
 }
@@ -50,38 +50,29 @@ export function parseJsonObject(body: string, options: ParseChatOptions = {}): R
 export function parseChatRequest(body: string, options: ParseChatOptions = {}): ChatRequest {
   const request = parseJsonObject(body, options);
 
-  if (request.model === undefined) throw missing("model");
+  if (request.model === undefined) throw missingParameter("model");
   if (typeof request.model !== "string" || request.model.trim() === "")
-    throw wrongType("model", "a non-empty string");
+    throw invalidType("model", "a non-empty string");
 
   const messages = request.messages;
-  if (messages === undefined) throw missing("messages");
-  if (!Array.isArray(messages)) throw wrongType("messages", "an array");
-  if (messages.length === 0)
-    throw new InvalidRequestError(
-      "'messages' must contain at least one message.",
-      "messages",
-      "invalid_value",
-    );
+  if (messages === undefined) throw missingParameter("messages");
+  if (!Array.isArray(messages)) throw invalidType("messages", "an array");
+  if (messages.length === 0) throw invalidValue("messages", "'messages' must contain at least one message.");
   for (const [i, message] of messages.entries()) checkMessage(message, i);
 
   if (request.stream !== undefined && request.stream !== null && typeof request.stream !== "boolean") {
-    throw wrongType("stream", "a boolean");
+    throw invalidType("stream", "a boolean");
   }
   if (request.stream_options !== undefined && request.stream_options !== null) {
     if (typeof request.stream_options !== "object" || Array.isArray(request.stream_options)) {
-      throw wrongType("stream_options", "an object");
+      throw invalidType("stream_options", "an object");
     }
     if (request.stream !== true) {
-      throw new InvalidRequestError(
-        "'stream_options' is only allowed when 'stream' is true.",
-        "stream_options",
-        "invalid_value",
-      );
+      throw invalidValue("stream_options", "'stream_options' is only allowed when 'stream' is true.");
     }
     const includeUsage = (request.stream_options as Record<string, unknown>).include_usage;
     if (includeUsage !== undefined && typeof includeUsage !== "boolean") {
-      throw wrongType("stream_options.include_usage", "a boolean");
+      throw invalidType("stream_options.include_usage", "a boolean");
     }
   }
   checkNumber(request, "temperature", 0, 2, false);
@@ -97,22 +88,21 @@ export function parseChatRequest(body: string, options: ParseChatOptions = {}): 
 function checkMessage(message: unknown, i: number): void {
   const param = `messages[${i}]`;
   if (typeof message !== "object" || message === null || Array.isArray(message))
-    throw wrongType(param, "an object");
+    throw invalidType(param, "an object");
   const m = message as Record<string, unknown>;
-  if (typeof m.role !== "string") throw missing(`${param}.role`);
+  if (typeof m.role !== "string") throw missingParameter(`${param}.role`);
   if (!ROLES.has(m.role)) {
-    throw new InvalidRequestError(
-      `Invalid value for '${param}.role': '${quoteCallerText(m.role)}'. Supported values are: ${[...ROLES].map((r) => `'${r}'`).join(", ")}.`,
+    throw invalidValue(
       `${param}.role`,
-      "invalid_value",
+      `Invalid value for '${param}.role': '${quoteCallerText(m.role)}'. Supported values are: ${[...ROLES].map((r) => `'${r}'`).join(", ")}.`,
     );
   }
   const content = m.content;
   const mayOmitContent = m.role === "assistant";
   if (content === undefined || content === null) {
-    if (!mayOmitContent) throw missing(`${param}.content`);
+    if (!mayOmitContent) throw missingParameter(`${param}.content`);
   } else if (typeof content !== "string" && !Array.isArray(content)) {
-    throw wrongType(`${param}.content`, "a string or an array of content parts");
+    throw invalidType(`${param}.content`, "a string or an array of content parts");
   }
 }
 
@@ -126,25 +116,9 @@ function checkNumber(
   const value = request[field];
   if (value === undefined || value === null) return;
   if (typeof value !== "number" || !Number.isFinite(value) || (integer && !Number.isInteger(value))) {
-    throw wrongType(field, integer ? "an integer" : "a number");
+    throw invalidType(field, integer ? "an integer" : "a number");
   }
   if (value < min || value > max) {
-    throw new InvalidRequestError(
-      `'${field}' must be between ${min} and ${max}, got ${value}.`,
-      field,
-      "invalid_value",
-    );
+    throw invalidValue(field, `'${field}' must be between ${min} and ${max}, got ${value}.`);
   }
-}
-
-function missing(param: string): InvalidRequestError {
-  return new InvalidRequestError(
-    `Missing required parameter: '${param}'.`,
-    param,
-    "missing_required_parameter",
-  );
-}
-
-function wrongType(param: string, expected: string): InvalidRequestError {
-  return new InvalidRequestError(`Invalid type for '${param}': expected ${expected}.`, param, "invalid_type");
 }

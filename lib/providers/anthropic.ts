@@ -19,7 +19,7 @@ import {
   toMessagesRequest,
 } from "../dialects/anthropic-messages/request.ts";
 import { usageFromAnthropic } from "../dialects/anthropic-messages/usage.ts";
-import { quoteCallerText, UpstreamError } from "../errors.ts";
+import { invalidResponse, quoteCallerText, UpstreamError } from "../errors.ts";
 import type { HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
 import { errorFromStatus, toUpstreamError } from "../retry/classify.ts";
@@ -322,13 +322,7 @@ function ownBody(body: Readonly<Obj>, model: string, streaming: boolean, prefill
 }
 
 function unreadable(providerId: string, what: string): UpstreamError {
-  return new UpstreamError(`${providerId} answered HTTP 200 with ${what}`, {
-    status: 502,
-    type: "api_error",
-    code: "upstream_invalid_response",
-    action: "failover",
-    providerId,
-  });
+  return invalidResponse(providerId, what);
 }
 
 /**

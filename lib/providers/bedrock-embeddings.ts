@@ -38,7 +38,16 @@ import {
   type EmbeddingVector,
   estimateEmbeddingTokens,
 } from "../core/embeddings.ts";
-import { InternalError, InvalidRequestError, quoteCallerText, UpstreamError } from "../errors.ts";
+import {
+  InternalError,
+  type InvalidRequestError,
+  invalidAnswer,
+  invalidType,
+  invalidValue,
+  quoteCallerText,
+  type UpstreamError,
+  unsupportedParameter,
+} from "../errors.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -199,11 +208,7 @@ function extensionOptions(
   const out: ExtensionOptions = {};
   if (extension === undefined || extension === null) return out;
   if (!isObject(extension))
-    throw new InvalidRequestError(
-      "Invalid type for 'bedrock': expected an object.",
-      "bedrock",
-      "invalid_type",
-    );
+    throw invalidType("bedrock", "an object", "Invalid type for 'bedrock': expected an object.");
   for (const key of Object.keys(extension)) {
     const value = extension[key];
     if (value === undefined || value === null) continue;
@@ -274,14 +279,9 @@ export function readBedrockEmbeddings(
   providerId: string,
 ): BedrockEmbeddingPart {
   const bad = (why: string) =>
-    new UpstreamError(
+    invalidAnswer(
+      providerId,
       `${providerId}: Bedrock ${plan.modelId} returned an answer that is not readable: ${why}`,
-      {
-        status: 502,
-        code: "upstream_invalid_response",
-        action: "failover",
-        providerId,
-      },
     );
   let json: unknown;
   try {
@@ -395,14 +395,9 @@ export async function runBedrockEmbeddings(
 }
 
 function mixedLengths(plan: BedrockEmbeddingPlan, providerId: string, a: number, b: number): UpstreamError {
-  return new UpstreamError(
+  return invalidAnswer(
+    providerId,
     `${providerId}: Bedrock ${plan.modelId} answered vectors of ${a} and ${b} dimensions`,
-    {
-      status: 502,
-      code: "upstream_invalid_response",
-      action: "failover",
-      providerId,
-    },
   );
 }
 
@@ -425,9 +420,9 @@ function isObject(value: unknown): value is Obj {
 }
 
 function cannotCarry(param: string, why = "is not supported by Amazon Bedrock targets"): InvalidRequestError {
-  return new InvalidRequestError(`'${param}' ${why}.`, param, "unsupported_parameter");
+  return unsupportedParameter(param, `'${param}' ${why}.`);
 }
 
 function invalid(param: string, why: string): InvalidRequestError {
-  return new InvalidRequestError(`Invalid '${param}': ${why}.`, param, "invalid_value");
+  return invalidValue(param, `Invalid '${param}': ${why}.`);
 }

@@ -7,8 +7,20 @@
  * before a stream (an HTTP status) or inside one (an `exception` event). They are told apart by
  * `name`, not `instanceof`, so this file never loads the SDK.
  */
-import { type ClientAbortError, type GatewayError, UpstreamError, UpstreamTimeoutError } from "../errors.ts";
-import { actionForStatus, toUpstreamError } from "../retry/classify.ts";
+import { openAIPassThrough } from "../dialects/openai-chat/errors.ts";
+import {
+  bedrockConfigFault,
+  bedrockFeatureRefused,
+  type ClientAbortError,
+  connectionFailed,
+  type ErrorAction,
+  type GatewayError,
+  providerNotConfigured,
+  type UpstreamError,
+  UpstreamTimeoutError,
+  upstreamReported,
+} from "../errors.ts";
+import { actionForStatus, saysContextLength, toUpstreamError } from "../retry/classify.ts";
 import { redactSecrets } from "../secrets/redact.ts";
 
 /** What the provider knows about the call that failed, to name the fix. */
@@ -125,15 +137,7 @@ function callerRefusal(
   providerId: string,
   cause: unknown,
 ): UpstreamError {
-  return new UpstreamError(message, {
-    status,
-    type: status === 403 ? "permission_error" : "invalid_request_error",
-    code: status === 403 ? "bedrock_feature_denied" : "bedrock_resource_not_found",
-    param: `bedrock.${field}`,
-    action: "return",
-    providerId,
-    cause,
-  });
+  return bedrockFeatureRefused(providerId, message, { field, status, cause });
 }
 
 /**
@@ -145,16 +149,13 @@ function callerRefusal(
 function configFault(
   call: BedrockCallContext,
   cause: unknown,
-  fault: { status: number; type: string; code: string; what: string },
+  fault: { status: number; fault: "access_denied" | "model_not_found"; what: string },
 ): UpstreamError {
-  return new UpstreamError(`${call.providerId} (Bedrock ${call.region}): ${fault.what}; the fix is logged`, {
-    status: fault.status,
-    type: fault.type,
-    code: fault.code,
-    action: "failover",
-    providerId: call.providerId,
-    cause,
-  });
+  return bedrockConfigFault(
+    call.providerId,
+    `${call.providerId} (Bedrock ${call.region}): ${fault.what}; the fix is logged`,
+    { fault: fault.fault, status: fault.status, cause },
+  );
 }
 
 /** Any error met while calling Bedrock, as a {@link GatewayError} (or the caller's abort). */
@@ -169,58 +170,41 @@ export function bedrockError(error: unknown, call: BedrockCallContext): GatewayE
         provider: providerId,
         fix: "run with an IAM role (on Lambda the function's role) or set AWS credentials in the environment or a profile",
       });
-      return new UpstreamError(`${providerId}: no AWS credentials for Amazon Bedrock`, {
-        status: 502,
-        type: "api_error",
-        code: "provider_not_configured",
-        action: "failover",
-        providerId,
-        cause: error,
-      });
+      return providerNotConfigured(providerId, "no AWS credentials for Amazon Bedrock", error);
     }
     if (
       (typeof code === "string" && /^(?:E[A-Z]+|ERR_HTTP2_[A-Z_]+)$/.test(code)) ||
       name === "TimeoutError"
     ) {
-      return new UpstreamError(
+      return connectionFailed(
+        providerId,
         `${providerId}: connection to Amazon Bedrock failed (${String(code ?? name)})`,
-        {
-          status: 502,
-          type: "api_error",
-          code: "upstream_connection_error",
-          action: "retry",
-          providerId,
-          cause: error,
-        },
+        { retry: true, cause: error },
       );
     }
     return toUpstreamError(providerId, error);
   }
   const message = redactSecrets(error.message || error.name);
   const status = error.$metadata?.httpStatusCode;
-  const upstream = (options: { status: number; code: string; action: "retry" | "failover"; type?: string }) =>
-    new UpstreamError(`${providerId} (Bedrock ${call.region}) ${error.name}: ${message}`, {
-      ...options,
-      providerId,
+  const upstream = (status: number, action: ErrorAction) =>
+    upstreamReported(providerId, `${providerId} (Bedrock ${call.region}) ${error.name}: ${message}`, {
+      status,
+      action,
+      upstreamCode: error.name,
       cause: error,
     });
   switch (error.name) {
     case "ThrottlingException":
     case "ServiceQuotaExceededException":
       // Bedrock sends no Retry-After: the gateway's backoff and the rate-limit cooldown decide.
-      return upstream({
-        status: 429,
-        type: "rate_limit_error",
-        code: "rate_limit_exceeded",
-        action: "retry",
-      });
+      return upstream(429, "retry");
     case "ServiceUnavailableException":
     case "ModelNotReadyException":
-      return upstream({ status: 503, code: "upstream_unavailable", action: "retry" });
+      return upstream(503, "retry");
     case "InternalServerException":
-      return upstream({ status: 500, code: "upstream_error", action: "retry" });
+      return upstream(500, "retry");
     case "ModelErrorException":
-      return upstream({ status: 502, code: "upstream_error", action: "failover" });
+      return upstream(502, "failover");
     case "ModelTimeoutException":
       return new BedrockTimeoutError(providerId, "response", `ModelTimeoutException: ${message}`, error);
     case "ModelStreamErrorException":
@@ -253,8 +237,7 @@ export function bedrockError(error: unknown, call: BedrockCallContext): GatewayE
       });
       return configFault(call, error, {
         status: 403,
-        type: "permission_error",
-        code: "bedrock_access_denied",
+        fault: "access_denied",
         what: "the gateway does not have access to the target's model (model access or the role's permissions)",
       });
     }
@@ -276,8 +259,7 @@ export function bedrockError(error: unknown, call: BedrockCallContext): GatewayE
       });
       return configFault(call, error, {
         status: 404,
-        type: "not_found_error",
-        code: "model_not_found",
+        fault: "model_not_found",
         what: "the target's model does not exist in this region (or needs an inference profile id)",
       });
     case "ValidationException": {
@@ -289,19 +271,22 @@ export function bedrockError(error: unknown, call: BedrockCallContext): GatewayE
         });
         return configFault(call, error, {
           status: 400,
-          type: "invalid_request_error",
-          code: "model_not_found",
+          fault: "model_not_found",
           what: "the target's model id cannot be called as configured (it may need an inference profile)",
         });
       }
-      const code = CONTEXT_LENGTH.test(error.message) ? "context_length_exceeded" : null;
-      return new UpstreamError(`${providerId} (Bedrock) rejected the request: ${message}`, {
+      const tooLong = CONTEXT_LENGTH.test(error.message);
+      const contextLength = tooLong || saysContextLength(400, null, message);
+      // Handed back in the OpenAI shape it always had (Bedrock's own body is not a caller's dialect).
+      const code = tooLong ? "context_length_exceeded" : null;
+      return upstreamReported(providerId, `${providerId} (Bedrock) rejected the request: ${message}`, {
         status: 400,
-        type: "invalid_request_error",
-        code,
         action: "return",
-        providerId,
-        upstreamBody: { error: { message, type: "invalid_request_error", param: null, code } },
+        contextLength,
+        upstreamCode: error.name,
+        passThrough: openAIPassThrough({
+          error: { message, type: "invalid_request_error", param: null, code },
+        }),
         cause: error,
       });
     }
@@ -309,15 +294,18 @@ export function bedrockError(error: unknown, call: BedrockCallContext): GatewayE
       const httpStatus = status ?? (error.$fault === "client" ? 400 : 502);
       const action = actionForStatus(httpStatus);
       if (action === "return") {
-        return new UpstreamError(`${providerId} (Bedrock) ${error.name}: ${message}`, {
+        return upstreamReported(providerId, `${providerId} (Bedrock) ${error.name}: ${message}`, {
           status: httpStatus,
           action,
-          providerId,
-          upstreamBody: { error: { message, type: "invalid_request_error", param: null, code: null } },
+          contextLength: saysContextLength(httpStatus, null, message),
+          upstreamCode: error.name,
+          passThrough: openAIPassThrough({
+            error: { message, type: "invalid_request_error", param: null, code: null },
+          }),
           cause: error,
         });
       }
-      return upstream({ status: httpStatus, code: "upstream_error", action });
+      return upstream(httpStatus, action);
     }
   }
 }

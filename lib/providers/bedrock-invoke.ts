@@ -23,7 +23,12 @@ import {
   toMessagesRequest,
 } from "../dialects/anthropic-messages/request.ts";
 import { usageFromAnthropic } from "../dialects/anthropic-messages/usage.ts";
-import { type ClientAbortError, type GatewayError, UpstreamError } from "../errors.ts";
+import {
+  type ClientAbortError,
+  countTokensUnsupported,
+  type GatewayError,
+  UpstreamError,
+} from "../errors.ts";
 import type {
   GenerationInput,
   GenerationOptions,
@@ -207,15 +212,9 @@ export function createInvokeChat(context: InvokeContext): InvokeChat {
 
     async countTokens(input, options) {
       if (!isClaudeModel(options.model)) {
-        throw new UpstreamError(
-          `${context.providerId}: Bedrock counts tokens here only for Claude models, not ${options.model}`,
-          {
-            status: 501,
-            type: "api_error",
-            code: "count_tokens_unsupported",
-            action: "failover",
-            providerId: context.providerId,
-          },
+        throw countTokensUnsupported(
+          context.providerId,
+          `Bedrock counts tokens here only for Claude models, not ${options.model}`,
         );
       }
       const own = countedBody(input);

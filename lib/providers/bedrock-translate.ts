@@ -41,7 +41,13 @@ import type {
   UserPart,
 } from "../core/request.ts";
 import type { Usage } from "../core/usage.ts";
-import { InvalidRequestError, quoteCallerText } from "../errors.ts";
+import {
+  type InvalidRequestError,
+  invalidValue,
+  nestingTooDeep,
+  quoteCallerText,
+  unsupportedParameter,
+} from "../errors.ts";
 import { DEFAULT_MAX_NESTING_DEPTH, exceedsDepth, textExceedsDepth } from "../json-depth.ts";
 import { namesOtherVendor } from "./bedrock-invoke.ts";
 
@@ -75,11 +81,11 @@ function isObject(value: unknown): value is Obj {
 }
 
 function cannotCarry(param: string, why = "is not supported by Amazon Bedrock targets"): InvalidRequestError {
-  return new InvalidRequestError(`'${param}' ${why}.`, param, "unsupported_parameter");
+  return unsupportedParameter(param, `'${param}' ${why}.`);
 }
 
-function invalid(param: string, why: string, code = "invalid_value"): InvalidRequestError {
-  return new InvalidRequestError(`Invalid '${param}': ${why}.`, param, code);
+function invalid(param: string, why: string): InvalidRequestError {
+  return invalidValue(param, `Invalid '${param}': ${why}.`);
 }
 
 /** A field name the caller chose, as it appears in a `param` path: bounded like any caller text. */
@@ -101,11 +107,7 @@ function checkDepth(value: unknown, param: string, limits: TranslateLimits): voi
 }
 
 function tooDeep(param: string, limits: TranslateLimits): InvalidRequestError {
-  return invalid(
-    param,
-    `nests arrays and objects deeper than the limit of ${limits.maxNestingDepth} levels`,
-    "nesting_too_deep",
-  );
+  return nestingTooDeep(limits.maxNestingDepth, param);
 }
 
 /** `target.push(...items)` without spreading: a spread passes every item as an argument, on the stack. */

@@ -25,7 +25,10 @@ import {
   type ClientAbortError,
   type GatewayError,
   InternalError,
-  UpstreamError,
+  invalidResponse,
+  responseTooDeep,
+  streamCut,
+  type UpstreamError,
   UpstreamTimeoutError,
 } from "../errors.ts";
 import { DEFAULT_MAX_NESTING_DEPTH } from "../json-depth.ts";
@@ -268,12 +271,8 @@ export function createBedrockProvider(
    * keeps the 200 as its status, which the error table would pass back as is).
    */
   const unreadable = (detail: string, cause?: unknown): UpstreamError =>
-    new UpstreamError(`${config.id} (Bedrock ${bedrock.region}) answered HTTP 200 with ${detail}`, {
-      status: 502,
-      type: "api_error",
-      code: "upstream_invalid_response",
-      action: "failover",
-      providerId: config.id,
+    invalidResponse(config.id, detail, {
+      origin: `${config.id} (Bedrock ${bedrock.region})`,
       ...(cause === undefined ? {} : { cause }),
     });
 
@@ -282,17 +281,7 @@ export function createBedrockProvider(
    * one, and every target would write the same, so it goes back to the caller and benches nothing.
    */
   const tooDeep = (cause?: unknown): UpstreamError =>
-    new UpstreamError(
-      `${config.id}: the answer nests JSON deeper than the gateway relays (maxNestingDepth ${limits.maxNestingDepth})`,
-      {
-        status: 502,
-        type: "api_error",
-        code: "response_too_deep",
-        action: "return",
-        providerId: config.id,
-        ...(cause === undefined ? {} : { cause }),
-      },
-    );
+    responseTooDeep(config.id, limits.maxNestingDepth, cause);
 
   const classify = (
     error: unknown,
@@ -455,12 +444,7 @@ export function createBedrockProvider(
         throw toError(error);
       }
       if (!translator.stopped) {
-        throw new UpstreamError(`${config.id}: Bedrock stream ended without messageStop (cut)`, {
-          status: 502,
-          code: "upstream_stream_cut",
-          action: "failover",
-          providerId: config.id,
-        });
+        throw streamCut(config.id, "Bedrock stream ended without messageStop (cut)");
       }
     } finally {
       call.abort();

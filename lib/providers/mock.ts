@@ -6,7 +6,7 @@ import { type GenerationRequest, lastUserText } from "../core/request.ts";
 import type { Deps } from "../deps.ts";
 import { createChunkDecoder, fromCompletion } from "../dialects/openai-chat/decode.ts";
 import { type ChatChunk, completionOutputChars, reportedUsage } from "../dialects/openai-chat/wire.ts";
-import { ClientAbortError, UpstreamError } from "../errors.ts";
+import { ClientAbortError, streamCut } from "../errors.ts";
 import { errorFromStatus } from "../retry/classify.ts";
 import { defineProvider } from "./definition.ts";
 import type { GenerationInput, GenerationStream, UpstreamEvent, WholeGeneration } from "./generation.ts";
@@ -186,12 +186,7 @@ export function createMockProvider(config: ProviderConfig<MockOptions>, deps: De
         await wait(options.firstTokenDelayMs, call.signal);
         for (const [i, token] of answer.tokens.entries()) {
           if (step.cutAfterTokens !== undefined && i >= step.cutAfterTokens) {
-            throw new UpstreamError(`${config.id}: stream cut after ${i} tokens (scripted)`, {
-              status: 502,
-              code: "upstream_stream_cut",
-              action: "failover",
-              providerId: config.id,
-            });
+            throw streamCut(config.id, `stream cut after ${i} tokens (scripted)`);
           }
           if (i > 0) await wait(options.tokenDelayMs, call.signal);
           yield chunk({ content: token }, null);

@@ -9,7 +9,14 @@ import {
   completionOutputChars,
   reportedUsage,
 } from "../dialects/openai-chat/wire.ts";
-import { quoteCallerText, redactSecrets, UpstreamError } from "../errors.ts";
+import {
+  invalidResponse,
+  providerKeyUnavailable,
+  providerNotConfigured,
+  quoteCallerText,
+  redactSecrets,
+  type UpstreamError,
+} from "../errors.ts";
 import type { HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
 import { errorFromStatus, errorFromStreamEvent, toUpstreamError } from "../retry/classify.ts";
@@ -71,16 +78,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     try {
       return await keys.get(config);
     } catch (error) {
-      throw new UpstreamError(
-        `${config.id}: its API key could not be read (${(error as Error)?.name ?? "error"})`,
-        {
-          status: 502,
-          code: "provider_key_unavailable",
-          action: "failover",
-          providerId: config.id,
-          cause: error,
-        },
-      );
+      throw providerKeyUnavailable(config.id, error);
     }
   }
 
@@ -93,12 +91,7 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
   ): Promise<HttpResponse> {
     const key = await keyOf();
     if (key === undefined) {
-      throw new UpstreamError(`${config.id}: no API key configured`, {
-        status: 502,
-        code: "provider_not_configured",
-        action: "failover",
-        providerId: config.id,
-      });
+      throw providerNotConfigured(config.id);
     }
     const base = prefill && config.prefillBaseUrl ? config.prefillBaseUrl : config.baseUrl;
     const t = options.timeouts;
@@ -333,13 +326,7 @@ function parseCompletion(providerId: string, body: string): Record<string, unkno
 }
 
 function unreadable(providerId: string, what: string): UpstreamError {
-  return new UpstreamError(`${providerId} answered HTTP 200 with ${what}`, {
-    status: 502,
-    type: "api_error",
-    code: "upstream_invalid_response",
-    action: "failover",
-    providerId,
-  });
+  return invalidResponse(providerId, what);
 }
 
 function isJson(contentType: string | string[] | undefined): boolean {

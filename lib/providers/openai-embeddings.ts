@@ -11,7 +11,7 @@
  */
 import type { EmbeddingRequest, EmbeddingResult } from "../core/embeddings.ts";
 import { fromOpenAIEmbeddings } from "../dialects/openai-embeddings/encode.ts";
-import { UpstreamError } from "../errors.ts";
+import { invalidResponse } from "../errors.ts";
 import type { HttpResponse } from "../http/client.ts";
 import { toUpstreamError } from "../retry/classify.ts";
 import type { EmbeddingsCapability, GenerationOptions } from "./generation.ts";
@@ -34,13 +34,7 @@ export function createOpenAIEmbeddings(providerId: string, post: EmbeddingsPost)
         try {
           json = JSON.parse(text);
         } catch {
-          throw new UpstreamError(`${providerId} answered HTTP 200 with a body that is not JSON`, {
-            status: 502,
-            type: "api_error",
-            code: "upstream_invalid_response",
-            action: "failover",
-            providerId,
-          });
+          throw invalidResponse(providerId, "a body that is not JSON");
         }
         const result = fromOpenAIEmbeddings(json, { providerId, request });
         return keepsBytes(result, request.encoding) ? { ...result, raw: text } : result;

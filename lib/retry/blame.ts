@@ -1,4 +1,4 @@
-import { type GatewayError, UpstreamTimeoutError } from "../errors.ts";
+import { type ErrorCode, type ErrorKind, type GatewayError, UpstreamTimeoutError } from "../errors.ts";
 
 /**
  * Whose fault a failed attempt was. Only faults of the target itself count against it (cooldowns,
@@ -14,27 +14,100 @@ import { type GatewayError, UpstreamTimeoutError } from "../errors.ts";
  */
 export type Fault = "provider" | "config" | "caller" | "gateway";
 
-/** Codes of failures that are the gateway's own: its limits, its pool, its bugs. */
-const GATEWAY_CODES = new Set([
-  "gateway_overloaded",
-  "response_too_large",
-  "internal_error",
+/**
+ * Faults a code fixes whatever else the error says: the gateway's own (its limits, its pool, its
+ * bugs, its keys) and the configuration's (a redirect means a wrong base URL; Bedrock's access
+ * denied and model not found for the model a target names). Every other code is judged from the
+ * error's action, kind and phase (`undefined`). The compiler holds every code to a line here.
+ * (Bedrock's access denied for a feature the caller chose is handed back to the caller, never
+ * failed over: `bedrock-errors.ts`.)
+ */
+const FAULT_OF_CODE: Record<ErrorCode, "gateway" | "config" | undefined> = {
+  gateway_overloaded: "gateway",
+  response_too_large: "gateway",
+  internal_error: "gateway",
   // The provider's key could not be read, or none is configured: our side, not the provider's.
-  "provider_key_unavailable",
-  "provider_not_configured",
+  provider_key_unavailable: "gateway",
+  provider_not_configured: "gateway",
+  count_tokens_unsupported: "gateway",
   // A restarted answer that did not begin with the text sent: at temperature > 0 that is expected
   // of a healthy provider, so it must not push the backup toward a bench.
-  "continuation_diverged",
-]);
+  continuation_diverged: "gateway",
+  upstream_redirect: "config",
+  bedrock_access_denied: "config",
+  bedrock_model_not_found: "config",
+  // Judged from the action, kind and phase.
+  upstream_error: undefined,
+  upstream_stream_cut: undefined,
+  upstream_empty_stream: undefined,
+  upstream_invalid_response: undefined,
+  upstream_connection_error: undefined,
+  response_too_deep: undefined,
+  context_length_exceeded: undefined,
+  bedrock_feature_denied: undefined,
+  bedrock_resource_not_found: undefined,
+  connect_timeout: undefined,
+  headers_timeout: undefined,
+  first_token_timeout: undefined,
+  idle_timeout: undefined,
+  response_timeout: undefined,
+  deadline_timeout: undefined,
+  // Never an attempt's: the caller's request, its key, the request's outcome. Judged like the rest.
+  invalid_json: undefined,
+  nesting_too_deep: undefined,
+  missing_required_parameter: undefined,
+  invalid_type: undefined,
+  invalid_value: undefined,
+  unsupported_parameter: undefined,
+  unsupported_value: undefined,
+  object_above_max_properties: undefined,
+  string_above_max_length: undefined,
+  invalid_path: undefined,
+  missing_host_header: undefined,
+  invalid_http_request: undefined,
+  expectation_failed: undefined,
+  request_timeout: undefined,
+  method_not_allowed: undefined,
+  unknown_url: undefined,
+  model_not_found: undefined,
+  response_not_found: undefined,
+  model_not_supported: undefined,
+  store_unavailable: undefined,
+  request_too_large: undefined,
+  request_headers_too_large: undefined,
+  invalid_api_key: undefined,
+  auth_unavailable: undefined,
+  rate_limit_exceeded: undefined,
+  budget_exceeded: undefined,
+  limits_unavailable: undefined,
+  no_available_provider: undefined,
+  providers_cooling_down: undefined,
+  deadline_exceeded: undefined,
+  upstream_timeout: undefined,
+  upstream_unavailable: undefined,
+  stream_interrupted: undefined,
+  client_closed: undefined,
+};
 
 /**
- * Codes of failures the configuration causes: a redirect (the base URL is wrong), and Bedrock's
- * access denied or model not found for the model a target names. (Bedrock's access denied for a
- * feature the caller chose is handed back to the caller, never failed over: `bedrock-errors.ts`.)
+ * Kinds of a failed-over error that concern the gateway's own key, credit or route at a provider
+ * (its 401, 402, 403, 404): only a fix to the configuration ends them.
  */
-const CONFIG_CODES = new Set(["upstream_redirect", "bedrock_access_denied", "model_not_found"]);
-/** Failed-over statuses about the gateway's own key, credit or route at an HTTP provider. */
-const CONFIG_STATUSES = new Set([401, 402, 403, 404]);
+const CONFIG_KINDS: Record<ErrorKind, boolean> = {
+  authentication: true,
+  quota: true,
+  permission: true,
+  not_found: true,
+  invalid_request: false,
+  request_too_large: false,
+  rate_limit: false,
+  overloaded: false,
+  unavailable: false,
+  timeout: false,
+  upstream: false,
+  internal: false,
+  cancelled: false,
+};
 
 /** Whether a fault counts against the target that failed (its breaker, its bench in the table). */
 export function countsAgainstTarget(fault: Fault): boolean {
@@ -47,7 +120,8 @@ export function countsAgainstTarget(fault: Fault): boolean {
  * spent, not the provider's silence.
  */
 export function faultOf(error: GatewayError, when: { now: number; deadline: number }): Fault {
-  if (error.code !== null && GATEWAY_CODES.has(error.code)) return "gateway";
+  const fixed = FAULT_OF_CODE[error.code];
+  if (fixed === "gateway") return "gateway";
   // Refused as the caller's request (a 4xx passed back), or the caller's own deadline.
   if (error.action === "return") return "caller";
   if (error instanceof UpstreamTimeoutError) {
@@ -60,10 +134,6 @@ export function faultOf(error: GatewayError, when: { now: number; deadline: numb
     if (error.phase === "response") return "caller";
     return "provider";
   }
-  if (error.action === "failover" && isConfigFault(error)) return "config";
+  if (error.action === "failover" && (fixed === "config" || CONFIG_KINDS[error.kind])) return "config";
   return "provider";
-}
-
-function isConfigFault(error: GatewayError): boolean {
-  return (error.code !== null && CONFIG_CODES.has(error.code)) || CONFIG_STATUSES.has(error.status);
 }

@@ -1,12 +1,22 @@
 import {
+  type OpenAIErrorBody,
+  openAIErrorObject,
+  openAIPassThrough,
+  readOpenAIErrorBody,
+} from "../dialects/openai-chat/errors.ts";
+import {
   ClientAbortError,
+  connectionFailed,
   type ErrorAction,
   GatewayError,
+  gatewayOverloaded,
   InternalError,
-  type OpenAIErrorBody,
   redactSecrets,
-  UpstreamError,
+  responseTooLarge,
+  type UpstreamError,
   UpstreamTimeoutError,
+  upstreamRedirect,
+  upstreamReported,
 } from "../errors.ts";
 import {
   HttpNetworkError,
@@ -63,34 +73,19 @@ function refusesCallerContent(
   return /"(?:flagged_input|reasons)"\s*:/.test(bodyText.slice(0, 4096));
 }
 
-/** How long a caller refused for want of a free upstream connection is told to wait. */
-export const OVERLOADED_RETRY_AFTER_MS = 1_000;
+/** What an upstream says when the prompt does not fit the model's context window (OpenAI's code). */
+const CONTEXT_LENGTH_CODE = "context_length_exceeded";
+/** The same said in words: DeepSeek and many OpenAI-compatible servers send no code. */
+const CONTEXT_LENGTH_WORDS =
+  /maximum context length|context length|context window|too many tokens|prompt is too long/i;
 
-/** Reads an OpenAI-shaped error out of an upstream body, if it has one. */
-function parseErrorBody(text: string): OpenAIErrorBody | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  return normaliseErrorObject((json as { error?: unknown } | null)?.error);
-}
-
-function normaliseErrorObject(error: unknown): OpenAIErrorBody | undefined {
-  if (typeof error === "string")
-    return { error: { message: error, type: "api_error", param: null, code: null } };
-  if (typeof error !== "object" || error === null) return undefined;
-  const e = error as Record<string, unknown>;
-  const message = typeof e.message === "string" ? e.message : "upstream error";
-  return {
-    error: {
-      message,
-      type: typeof e.type === "string" ? e.type : "api_error",
-      param: typeof e.param === "string" ? e.param : null,
-      code: typeof e.code === "string" ? e.code : typeof e.code === "number" ? String(e.code) : null,
-    },
-  };
+/**
+ * Whether an upstream refusal (a 400 or 413) says the prompt does not fit the model's context
+ * window: the error is then `context_length_exceeded`, the code the engine's context fallback reads.
+ */
+export function saysContextLength(status: number, code: string | null | undefined, message: string): boolean {
+  if (status !== 400 && status !== 413) return false;
+  return code === CONTEXT_LENGTH_CODE || CONTEXT_LENGTH_WORDS.test(message);
 }
 
 /** An upstream answered with a status other than 200. */
@@ -101,15 +96,10 @@ export function errorFromStatus(
   bodyText: string,
   now: number,
 ): UpstreamError {
-  if (isRedirect(status)) {
-    // Not the caller's request and not a status to hand on (a 302 without its Location means nothing
-    // to the caller): a 502 that names the likely cause, for the operator.
-    return new UpstreamError(
-      `${providerId} answered HTTP ${status} (a redirect, not followed): its configured base URL is likely wrong`,
-      { status: 502, type: "api_error", code: "upstream_redirect", action: "failover", providerId },
-    );
-  }
-  const parsed = parseErrorBody(bodyText);
+  // Not the caller's request and not a status to hand on (a 302 without its Location means nothing
+  // to the caller): a 502 that names the likely cause, for the operator.
+  if (isRedirect(status)) return upstreamRedirect(providerId, status);
+  const parsed = readOpenAIErrorBody(bodyText);
   const action = refusesCallerContent(status, bodyText, parsed) ? "return" : actionForStatus(status);
   const upstreamMessage = parsed ? redactSecrets(parsed.error.message) : `HTTP ${status}`;
   const retryAfterMs =
@@ -117,46 +107,50 @@ export function errorFromStatus(
   const options = {
     status,
     action,
-    providerId,
-    ...(parsed?.error.type ? { type: parsed.error.type } : {}),
-    ...(parsed?.error.code ? { code: parsed.error.code } : {}),
+    contextLength: saysContextLength(status, parsed?.error.code, upstreamMessage),
+    ...(parsed?.error.code ? { upstreamCode: parsed.error.code } : {}),
     ...(parsed?.error.param ? { param: parsed.error.param } : {}),
     ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
   };
   if (action === "return") {
     // The caller's request was refused: hand back the provider's own error (its reason included).
-    return new UpstreamError(upstreamMessage, {
+    return upstreamReported(providerId, upstreamMessage, {
       ...options,
-      upstreamBody: parsed ?? {
-        error: {
-          message: `upstream returned HTTP ${status}`,
-          type: "invalid_request_error",
-          param: null,
-          code: null,
+      passThrough: openAIPassThrough(
+        parsed ?? {
+          error: {
+            message: `upstream returned HTTP ${status}`,
+            type: "invalid_request_error",
+            param: null,
+            code: null,
+          },
         },
-      },
+      ),
     });
   }
   const what = status === 401 || status === 403 ? "rejected the gateway's credentials" : "answered";
-  return new UpstreamError(`${providerId} ${what} with HTTP ${status}: ${upstreamMessage}`, options);
+  return upstreamReported(
+    providerId,
+    `${providerId} ${what} with HTTP ${status}: ${upstreamMessage}`,
+    options,
+  );
 }
 
 /** An error event inside a 200 stream (`data: {"error": {...}}`). */
 export function errorFromStreamEvent(providerId: string, error: unknown): UpstreamError {
-  const parsed = normaliseErrorObject(error) ?? {
+  const parsed = openAIErrorObject(error) ?? {
     error: { message: "upstream error event", type: "api_error", param: null, code: null },
   };
   const { type, code, message } = parsed.error;
   const isRequestError = type === "invalid_request_error" && !/rate|overload/i.test(`${code} ${message}`);
   const rateLimited = /rate.?limit/i.test(`${type} ${code}`);
   const status = isRequestError ? 400 : rateLimited ? 429 : 502;
-  return new UpstreamError(`${providerId} sent an error event: ${redactSecrets(message)}`, {
+  return upstreamReported(providerId, `${providerId} sent an error event: ${redactSecrets(message)}`, {
     status,
-    type,
-    code,
     action: isRequestError ? "return" : "retry",
-    providerId,
-    ...(isRequestError ? { upstreamBody: parsed } : {}),
+    contextLength: isRequestError && saysContextLength(status, code, message),
+    ...(code === null ? {} : { upstreamCode: code }),
+    ...(isRequestError ? { passThrough: openAIPassThrough(parsed) } : {}),
   });
 }
 
@@ -169,42 +163,14 @@ export function toUpstreamError(providerId: string, error: unknown): GatewayErro
   if (error instanceof HttpPoolSaturatedError) {
     // The gateway's fault, not the provider's: every connection to it is in use. Another provider is
     // another origin with its own connections, so fail over; a caller left with nothing waits a second.
-    return new UpstreamError(
-      `${providerId}: the gateway has no free connection to this provider (all ${error.maxSockets} in use); retry shortly`,
-      {
-        status: 503,
-        type: "api_error",
-        code: "gateway_overloaded",
-        action: "failover",
-        retryAfterMs: OVERLOADED_RETRY_AFTER_MS,
-        headers: { "retry-after": String(Math.ceil(OVERLOADED_RETRY_AFTER_MS / 1000)) },
-        providerId,
-        cause: error,
-      },
-    );
+    return gatewayOverloaded({ providerId, maxSockets: error.maxSockets, cause: error });
   }
-  if (error instanceof HttpResponseTooLargeError) {
-    // Another provider would write an answer as long: hand the error back rather than try again.
-    return new UpstreamError(
-      `${providerId}: the answer exceeded the gateway's limit of ${error.limit} bytes (maxResponseBytes)`,
-      {
-        status: 502,
-        type: "api_error",
-        code: "response_too_large",
-        action: "return",
-        providerId,
-        cause: error,
-      },
-    );
-  }
+  // Another provider would write an answer as long: hand the error back rather than try again.
+  if (error instanceof HttpResponseTooLargeError) return responseTooLarge(providerId, error.limit, error);
   if (error instanceof HttpNetworkError) {
-    return new UpstreamError(`${providerId}: connection failed (${error.message})`, {
-      status: 502,
-      type: "api_error",
-      code: "upstream_connection_error",
-      // A request that never got a response was not processed: safe to send again.
-      action: error.beforeResponse ? "retry" : "failover",
-      providerId,
+    // A request that never got a response was not processed: safe to send again.
+    return connectionFailed(providerId, `${providerId}: connection failed (${error.message})`, {
+      retry: error.beforeResponse,
       cause: error,
     });
   }

@@ -357,7 +357,7 @@ export function redactSecrets(text: string): string {
 
 /**
  * {@link redactSecrets}, and every bare 12-digit number as an AWS account id: for what reaches a
- * caller (error bodies and stream error events, `toOpenAIErrorBody`), where a Bedrock AccessDenied
+ * caller (error bodies and stream error events, each dialect's serializer), where a Bedrock AccessDenied
  * must not tell the caller which account serves it (issue 16). Log lines keep such numbers.
  */
 export function redactForCaller(text: string): string {

@@ -3,7 +3,16 @@ import http, { type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Duplex } from "node:stream";
 import type { Logger } from "../deps.ts";
-import { GatewayError, InvalidRequestError } from "../errors.ts";
+import {
+  expectationFailed,
+  type GatewayError,
+  InternalError,
+  invalidHttpRequest,
+  methodNotAllowed,
+  missingHostHeader,
+  requestHeadersTooLarge,
+  requestTimeout,
+} from "../errors.ts";
 import type { Gateway, GatewayRequest } from "../gateway/gateway.ts";
 import type { GatewayResponse } from "../gateway/response.ts";
 
@@ -78,7 +87,7 @@ export function createNodeServer(gateway: Gateway, options: NodeServerOptions): 
     (req, res) => {
       if (req.httpVersion === "1.1" && req.headers.host === undefined) {
         // RFC 9112, section 3.2: a server must answer 400 to an HTTP/1.1 request without Host.
-        refuse(req, res, new InvalidRequestError("The Host header is missing.", null, "missing_host_header"));
+        refuse(req, res, missingHostHeader());
         return;
       }
       serve(gateway, options, req, res).catch((error: unknown) => {
@@ -92,15 +101,7 @@ export function createNodeServer(gateway: Gateway, options: NodeServerOptions): 
           res.destroy();
           return;
         }
-        refuse(
-          req,
-          res,
-          new GatewayError("Internal server error while sending the response.", {
-            status: 500,
-            type: "api_error",
-            code: "internal_error",
-          }),
-        );
+        refuse(req, res, new InternalError(error, "Internal server error while sending the response."));
       });
     },
   );
@@ -126,29 +127,11 @@ export function createNodeServer(gateway: Gateway, options: NodeServerOptions): 
   });
   // Node answers an Expect other than 100-continue with a bare 417 unless someone listens.
   server.on("checkExpectation", (req: IncomingMessage, res: ServerResponse) => {
-    refuse(
-      req,
-      res,
-      new InvalidRequestError(
-        "The Expect header is not supported, except for '100-continue'.",
-        null,
-        "expectation_failed",
-        417,
-      ),
-    );
+    refuse(req, res, expectationFailed());
   });
   // CONNECT is for proxies; without this listener Node closes the socket with no answer at all.
   server.on("connect", (_req: IncomingMessage, socket: Duplex) => {
-    endWith(
-      socket,
-      gateway.refuse(
-        new GatewayError("Method CONNECT is not allowed: this is not a proxy.", {
-          status: 405,
-          type: "invalid_request_error",
-          code: "method_not_allowed",
-        }),
-      ),
-    );
+    endWith(socket, gateway.refuse(methodNotAllowed("CONNECT", { reason: "this is not a proxy" })));
   });
   return server;
 }
@@ -160,26 +143,11 @@ function parserRefusal(error: Error & { code?: string }, timeouts: ServerTimeout
     case "EPIPE":
       return undefined;
     case "HPE_HEADER_OVERFLOW":
-      return new InvalidRequestError(
-        `The request headers are larger than the limit of ${http.maxHeaderSize} bytes.`,
-        null,
-        "request_headers_too_large",
-        431,
-      );
+      return requestHeadersTooLarge(http.maxHeaderSize);
     case "ERR_HTTP_REQUEST_TIMEOUT":
-      return new InvalidRequestError(
-        `The request did not arrive in time: headers are allowed ${timeouts.headersTimeoutMs} ms, ` +
-          `the whole request ${timeouts.requestTimeoutMs} ms.`,
-        null,
-        "request_timeout",
-        408,
-      );
+      return requestTimeout(timeouts);
     default:
-      return new InvalidRequestError(
-        `The request is not valid HTTP/1.1 (${error.code ?? "parse error"}).`,
-        null,
-        "invalid_http_request",
-      );
+      return invalidHttpRequest(error.code ?? "parse error");
   }
 }
 

@@ -2,6 +2,7 @@ import type { ConverseResponse, ConverseStreamOutput } from "@aws-sdk/client-bed
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { GenerationEvent } from "../../lib/core/events.ts";
+import { openAIErrorType } from "../../lib/dialects/openai-chat/errors.ts";
 import { toGeneration } from "../../lib/dialects/openai-chat/parse.ts";
 import { chatPlaces } from "../../lib/dialects/openai-chat/places.ts";
 import type { ChatRequest } from "../../lib/dialects/openai-chat/wire.ts";
@@ -51,7 +52,7 @@ describe("toConverseRequest under fuzzing", () => {
           const refused = error as InvalidRequestError;
           expect(refused).toBeInstanceOf(GatewayError);
           expect(refused.status).toBe(400);
-          expect(refused.type).toBe("invalid_request_error");
+          expect(openAIErrorType(refused)).toBe("invalid_request_error");
           expect(refused.param).toEqual(expect.any(String));
           expect(refused.param?.length).toBeLessThanOrEqual(MAX_MESSAGE);
           expect(refused.message.length).toBeLessThanOrEqual(MAX_MESSAGE);

@@ -310,12 +310,12 @@ describe("anthropic provider against a fake Anthropic API", () => {
     expect(limited).toMatchObject({
       status: 429,
       action: "retry",
-      type: "rate_limit_error",
+      kind: "rate_limit",
       retryAfterMs: 3000,
     });
 
     const overloaded = await failure({ kind: "status", status: 529, type: "overloaded_error" });
-    expect(overloaded).toMatchObject({ status: 529, action: "retry", type: "overloaded_error" });
+    expect(overloaded).toMatchObject({ status: 529, action: "retry", kind: "overloaded" });
 
     const refused = await failure({
       kind: "status",
@@ -323,8 +323,9 @@ describe("anthropic provider against a fake Anthropic API", () => {
       type: "invalid_request_error",
       message: "prompt is too long",
     });
-    expect(refused).toMatchObject({ status: 400, action: "return", type: "invalid_request_error" });
-    expect((refused as UpstreamError).upstreamBody?.error.message).toBe("prompt is too long");
+    // "prompt is too long" in words: the context-window fallback's code, as for OpenAI's wording.
+    expect(refused).toMatchObject({ status: 400, action: "return", code: "context_length_exceeded" });
+    expect(JSON.stringify((refused as UpstreamError).passThrough?.body)).toContain("prompt is too long");
   });
 
   it("reports a stream cut before message_stop, and an error event as the provider's error", async () => {
@@ -337,7 +338,8 @@ describe("anthropic provider against a fake Anthropic API", () => {
     fake.queue.push({ kind: "errorEvent", afterTokens: 1 });
     const failed = await drain(await provider().chat.stream(messagesInput(claudeCodeBody()), options()));
     expect(text(failed.events)).toBe("Hello");
-    expect(failed.error).toMatchObject({ type: "overloaded_error", action: "retry" });
+    // An overloaded_error event is retried, then failed over (its type is read by the classifier).
+    expect(failed.error).toMatchObject({ action: "retry" });
   });
 
   it("reports a body that ends cleanly before message_stop as a cut", async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { isContextLengthError } from "../../lib/engine/outcome.ts";
+import { passedThroughBody } from "../../lib/dialects/openai-chat/errors.ts";
 import { ClientAbortError, GatewayError, InternalError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import { bedrockError } from "../../lib/providers/bedrock-errors.ts";
 import { redactSecrets } from "../../lib/secrets/redact.ts";
@@ -49,7 +49,12 @@ describe("bedrockError", () => {
 
   it("makes a throttle a rate limit, so the cooldown treats it as one", () => {
     const { result } = classify(serviceError("ThrottlingException", "Too many requests", 429));
-    expect(result).toMatchObject({ type: "rate_limit_error", code: "rate_limit_exceeded" });
+    expect(result).toMatchObject({
+      status: 429,
+      kind: "rate_limit",
+      code: "upstream_error",
+      upstreamCode: "ThrottlingException",
+    });
   });
 
   it("makes model timeouts and stream errors timeouts, failed over", () => {
@@ -94,14 +99,14 @@ describe("bedrockError", () => {
       );
       expect(result).toMatchObject({
         status: 403,
-        type: "permission_error",
+        kind: "permission",
         code: "bedrock_feature_denied",
         param: "bedrock.guardrailConfig",
         action: "return",
         message:
           "The guardrail in 'bedrock.guardrailConfig' cannot be applied: the gateway's role lacks permission to apply it (bedrock:ApplyGuardrail).",
       });
-      expect((result as GatewayError).upstreamBody).toBeUndefined();
+      expect((result as GatewayError).passThrough).toBeUndefined();
       // The operator's line names the fix; Bedrock's own text is kept there only.
       expect(warnings).toHaveLength(1);
       expect(warnings[0]).toMatchObject({ field: "bedrock.guardrailConfig", provider: "bedrock-east" });
@@ -180,12 +185,12 @@ describe("bedrockError", () => {
       serviceError("ValidationException", "Input is too long for requested model.", 400),
     );
     expect(tooLong).toMatchObject({ status: 400, action: "return", code: "context_length_exceeded" });
-    expect(isContextLengthError(tooLong as GatewayError)).toBe(true);
     const { result: other, warnings } = classify(
       serviceError("ValidationException", "temperature: must be less than or equal to 1", 400),
     );
-    expect(other).toMatchObject({ status: 400, action: "return", code: null });
-    expect((other as GatewayError).upstreamBody?.error.message).toContain("temperature");
+    expect(other).toMatchObject({ status: 400, action: "return", code: "upstream_error" });
+    expect(passedThroughBody((other as GatewayError).passThrough)?.error.code).toBeNull();
+    expect(passedThroughBody((other as GatewayError).passThrough)?.error.message).toContain("temperature");
     expect(warnings).toHaveLength(0);
   });
 

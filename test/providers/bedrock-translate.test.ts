@@ -2,6 +2,7 @@ import type { ConverseResponse, ConverseStreamOutput } from "@aws-sdk/client-bed
 import { describe, expect, it } from "vitest";
 import type { GenerationEvent } from "../../lib/core/events.ts";
 import { createChunkEncoder, toCompletion } from "../../lib/dialects/openai-chat/encode.ts";
+import { openAIErrorType } from "../../lib/dialects/openai-chat/errors.ts";
 import { finishToOpenAI } from "../../lib/dialects/openai-chat/finish.ts";
 import { toGeneration } from "../../lib/dialects/openai-chat/parse.ts";
 import { chatPlaces } from "../../lib/dialects/openai-chat/places.ts";
@@ -373,7 +374,7 @@ describe("toConverseRequest bounds (issue 16: shapes that once gave a 500)", () 
       messages: [{ role: "user", content: "hi" }, toolCall(nestedArrays(100_000))],
     });
     expect(error.status).toBe(400);
-    expect(error.type).toBe("invalid_request_error");
+    expect(openAIErrorType(error)).toBe("invalid_request_error");
     expect(error.code).toBe("nesting_too_deep");
     expect(error.param).toBe("messages[1].tool_calls[0].function.arguments");
     expect(error.message).toContain("64 levels");

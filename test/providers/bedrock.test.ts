@@ -259,7 +259,7 @@ describe("Bedrock provider against a fake runtime endpoint (HTTP/2, eventstream)
     });
     const error = await stream(provider(), request({ stream: true })).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(GatewayError);
-    expect(error).toMatchObject({ status: 429, action: "retry", type: "rate_limit_error" });
+    expect(error).toMatchObject({ status: 429, action: "retry", kind: "rate_limit" });
   });
 
   it("throws a throttling exception event met mid-stream as a rate limit, after the text before it", async () => {
@@ -352,7 +352,7 @@ describe("a Bedrock 200 that is not a readable answer (issue 16)", () => {
     expect(error).toBeInstanceOf(UpstreamError);
     expect(error).toMatchObject({
       status: 502,
-      type: "api_error",
+      kind: "upstream",
       code: "upstream_invalid_response",
       action: "failover",
       providerId: "bedrock-east",

@@ -356,7 +356,12 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
     it("401 invalid_api_key: the gateway's credentials, fail over", async () => {
       const error = await refusal(R.openai401);
       expect(error).toBeInstanceOf(UpstreamError);
-      expect(error).toMatchObject({ status: 401, code: "invalid_api_key", action: "failover" });
+      expect(error).toMatchObject({
+        status: 401,
+        kind: "authentication",
+        upstreamCode: "invalid_api_key",
+        action: "failover",
+      });
       expect((error as Error).message).not.toContain(KEY);
     });
 
@@ -364,8 +369,8 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
       const error = await refusal(R.openai429);
       expect(error).toMatchObject({
         status: 429,
-        type: "requests",
-        code: "rate_limit_exceeded",
+        kind: "rate_limit",
+        upstreamCode: "rate_limit_exceeded",
         action: "retry",
         retryAfterMs: 120,
       });
@@ -376,13 +381,17 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
       expect(error).toMatchObject({
         status: 400,
         action: "return",
-        upstreamBody: JSON.parse(fixtureBytes(R.openai400Context.fixture).toString("utf8")),
+        code: "context_length_exceeded",
+        passThrough: {
+          dialect: "openai-chat",
+          body: JSON.parse(fixtureBytes(R.openai400Context.fixture).toString("utf8")),
+        },
       });
     });
 
     it("500 server_error: retried", async () => {
       const error = await refusal(R.openai500);
-      expect(error).toMatchObject({ status: 500, type: "server_error", action: "retry" });
+      expect(error).toMatchObject({ status: 500, kind: "upstream", action: "retry" });
     });
 
     it("a streamed request meets the same errors before any event", async () => {
@@ -510,7 +519,7 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
         deepseek.chat.complete(chatInput(request("deepseek-chat")), options("deepseek-chat")),
       ).rejects.toMatchObject({
         status: 401,
-        type: "authentication_error",
+        kind: "authentication",
         action: "failover",
       });
     });
@@ -522,8 +531,11 @@ describe("recorded answers through the OpenAI-compatible provider", () => {
       ).rejects.toMatchObject({
         status: 400,
         action: "return",
-        upstreamBody: {
-          error: { message: expect.stringMatching(/^This model's maximum context length is 65536/) },
+        passThrough: {
+          dialect: "openai-chat",
+          body: {
+            error: { message: expect.stringMatching(/^This model's maximum context length is 65536/) },
+          },
         },
       });
     });

@@ -74,7 +74,7 @@ describe("boundedHealthCheck", () => {
       config,
       deps,
       { timeoutMs: 500 },
-      () => new GatewayError("p answered with HTTP 403", { status: 403, type: "api_error" }),
+      () => new GatewayError("p answered with HTTP 403", { status: 403, code: "upstream_error" }),
       async () => {
         throw new Error("raw");
       },

@@ -459,12 +459,12 @@ describe("a 200 that is not a chat completion (issue 16)", () => {
     expect(error).toBeInstanceOf(UpstreamError);
     expect(error).toMatchObject({
       status: 502,
-      type: "api_error",
+      kind: "upstream",
       code: "upstream_invalid_response",
       action: "failover",
       providerId: "openai",
     });
-    expect((error as UpstreamError).upstreamBody).toBeUndefined();
+    expect((error as UpstreamError).passThrough).toBeUndefined();
     expect(blame(error)).toBe("provider");
   });
 

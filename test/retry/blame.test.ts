@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { GatewayError, UpstreamTimeoutError } from "../../lib/errors.ts";
+import { type ErrorCode, GatewayError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import { bedrockError } from "../../lib/providers/bedrock-errors.ts";
 import { countsAgainstTarget, faultOf } from "../../lib/retry/blame.ts";
+import { errorFromStatus } from "../../lib/retry/classify.ts";
 
 const when = { now: 1_000, deadline: 10_000 };
-const failed = (code: string | null, action: "retry" | "failover" | "return" = "failover", status = 502) =>
+const failed = (code: ErrorCode, action: "retry" | "failover" | "return" = "failover", status = 502) =>
   new GatewayError("x", { status, code, action });
 
 describe("whose fault a failed attempt was", () => {
@@ -15,7 +16,7 @@ describe("whose fault a failed attempt was", () => {
     "provider_key_unavailable",
     "provider_not_configured",
     "continuation_diverged",
-  ])("%s is the gateway's", (code) => {
+  ] as const)("%s is the gateway's", (code) => {
     expect(faultOf(failed(code), when)).toBe("gateway");
   });
 
@@ -35,7 +36,7 @@ describe("whose fault a failed attempt was", () => {
       expect(faultOf(new UpstreamTimeoutError("p", phase, 500), when)).toBe("provider");
     }
     expect(faultOf(failed("upstream_stream_cut"), when)).toBe("provider");
-    expect(faultOf(failed(null, "retry", 503), when)).toBe("provider");
+    expect(faultOf(failed("upstream_error", "retry", 503), when)).toBe("provider");
     expect(faultOf(failed("upstream_error", "failover", 502), when)).toBe("provider");
   });
 
@@ -52,14 +53,26 @@ describe("whose fault a failed attempt was", () => {
 
   it.each([
     ["bedrock_access_denied", 403],
-    ["model_not_found", 404],
-    ["model_not_found", 400],
+    ["bedrock_model_not_found", 404],
+    ["bedrock_model_not_found", 400],
     ["upstream_redirect", 502],
-    ["invalid_api_key", 401],
-    ["insufficient_balance", 402],
-    [null, 403],
-  ])("a failed-over %s (%s) is the configuration's", (code, status) => {
+    // The upstream's own 401 (the gateway's key), 402 (its credit), 403 and 404 (its route): by kind.
+    ["upstream_error", 401],
+    ["upstream_error", 402],
+    ["upstream_error", 403],
+    ["upstream_error", 404],
+  ] as const)("a failed-over %s (%s) is the configuration's", (code, status) => {
     expect(faultOf(failed(code, "failover", status), when)).toBe("config");
+  });
+
+  it("an upstream's own code never passes for the gateway's (issue 17): its 503 saying internal_error is its fault", () => {
+    for (const code of ["internal_error", "gateway_overloaded", "provider_not_configured"]) {
+      const body = JSON.stringify({ error: { message: "busy", type: "server_error", code } });
+      const error = errorFromStatus("p", 503, {}, body, 0);
+      expect(error.code).toBe("upstream_error");
+      expect(error.upstreamCode).toBe(code);
+      expect(faultOf(error, when)).toBe("provider");
+    }
   });
 
   it("a 403 handed back (a feature the caller chose) is the caller's, not the configuration's", () => {

@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { passedThroughBody } from "../../lib/dialects/openai-chat/errors.ts";
 import { ClientAbortError, UpstreamTimeoutError } from "../../lib/errors.ts";
 import {
   HttpNetworkError,
@@ -50,7 +51,8 @@ describe("classification", () => {
       0,
     );
     expect(error.action).toBe("return");
-    expect(error.upstreamBody?.error.code).toBe("x");
+    expect(passedThroughBody(error.passThrough)?.error.code).toBe("x");
+    expect(error).toMatchObject({ code: "upstream_error", kind: "invalid_request", upstreamCode: "x" });
     expect(error.message).not.toContain("sk-abcdef");
   });
 
@@ -60,7 +62,7 @@ describe("classification", () => {
     expect(errorFromStatus("p", 500, { "retry-after": "3" }, "", 0).retryAfterMs).toBeUndefined();
   });
 
-  it("retries Anthropic's 529 overloaded_error, its type kept (issue 18)", () => {
+  it("retries Anthropic's 529 overloaded_error (issue 18)", () => {
     const body = JSON.stringify({
       type: "error",
       error: { type: "overloaded_error", message: "Overloaded" },
@@ -68,7 +70,7 @@ describe("classification", () => {
     const error = errorFromStatus("anthropic", 529, {}, body, 0);
     expect(error.action).toBe("retry");
     expect(error.status).toBe(529);
-    expect(error.type).toBe("overloaded_error");
+    expect(error.kind).toBe("overloaded");
   });
 
   it("does not blame the caller for the gateway's own bad key", () => {
@@ -100,7 +102,7 @@ describe("classification", () => {
       0,
     );
     expect(flagged).toMatchObject({ status: 403, action: "return" });
-    expect(flagged.upstreamBody?.error.message).toBe("Request refused");
+    expect(passedThroughBody(flagged.passThrough)?.error.message).toBe("Request refused");
     const worded = errorFromStatus(
       "p",
       403,
@@ -143,7 +145,7 @@ describe("classification", () => {
   it("classifies error events inside a stream", () => {
     expect(
       errorFromStreamEvent("p", { message: "Rate limit reached", type: "rate_limit_error" }),
-    ).toMatchObject({ status: 429, action: "retry" });
+    ).toMatchObject({ status: 429, action: "retry", kind: "rate_limit", code: "upstream_error" });
     expect(errorFromStreamEvent("p", { message: "bad", type: "invalid_request_error" })).toMatchObject({
       status: 400,
       action: "return",
@@ -152,11 +154,69 @@ describe("classification", () => {
   });
 });
 
+describe("the upstream's codes, typed (issue 17)", () => {
+  it("says context_length_exceeded in the gateway's code when the upstream does, from a status or an event", () => {
+    const body = {
+      message: "This model's maximum context length is 8192 tokens",
+      type: "invalid_request_error",
+      code: "context_length_exceeded",
+    };
+    const status = errorFromStatus("p", 400, {}, JSON.stringify({ error: body }), 0);
+    expect(status).toMatchObject({
+      code: "context_length_exceeded",
+      kind: "request_too_large",
+      action: "return",
+    });
+    expect(passedThroughBody(status.passThrough)).toEqual({ error: { ...body, param: null } });
+    const event = errorFromStreamEvent("p", body);
+    expect(event).toMatchObject({ code: "context_length_exceeded", action: "return" });
+  });
+
+  it("decides context_length_exceeded from words alone (DeepSeek sends no code), on a 400 or 413 only", () => {
+    const worded = (status: number, message: string) =>
+      errorFromStatus(
+        "p",
+        status,
+        {},
+        JSON.stringify({ error: { message, type: "invalid_request_error" } }),
+        0,
+      );
+    const deepseek = worded(
+      400,
+      "This model's maximum context length is 65536 tokens. However, you requested 70000",
+    );
+    expect(deepseek).toMatchObject({ code: "context_length_exceeded", action: "return" });
+    // The caller sees the upstream's body as it came: no code added to it.
+    expect(passedThroughBody(deepseek.passThrough)?.error.code).toBeNull();
+    expect(worded(413, "prompt is too long").code).toBe("context_length_exceeded");
+    expect(worded(400, "temperature must be at most 2").code).toBe("upstream_error");
+    // The engine falls back to a larger window only for a 400 or 413, whatever the body says.
+    const coded = JSON.stringify({ error: { message: "x", code: "context_length_exceeded" } });
+    expect(errorFromStatus("p", 422, {}, coded, 0).code).toBe("upstream_error");
+    const event = errorFromStreamEvent("p", { message: "prompt is too long", type: "invalid_request_error" });
+    expect(event).toMatchObject({ code: "context_length_exceeded", action: "return" });
+  });
+
+  it("keeps the upstream's own code apart from the gateway's, and reads its kind from the status", () => {
+    const body = JSON.stringify({
+      error: { message: "no money", type: "insufficient_quota", code: "insufficient_quota" },
+    });
+    const error = errorFromStatus("p", 402, {}, body, 0);
+    expect(error).toMatchObject({
+      code: "upstream_error",
+      kind: "quota",
+      upstreamCode: "insufficient_quota",
+      action: "failover",
+    });
+    expect(error.passThrough).toBeUndefined();
+  });
+});
+
 describe("odd outcomes (issue 9)", () => {
   it("fails a redirect over as a 502 that names the likely cause, never as the 3xx", () => {
     const error = errorFromStatus("p", 302, { location: "https://elsewhere.example/v1" }, "<html>", 0);
     expect(error).toMatchObject({ status: 502, action: "failover", code: "upstream_redirect" });
-    expect(error.upstreamBody).toBeUndefined();
+    expect(error.passThrough).toBeUndefined();
     expect(error.message).toContain("HTTP 302");
     expect(error.message).toContain("base URL is likely wrong");
     expect(error.message).not.toContain("elsewhere.example");
@@ -166,7 +226,7 @@ describe("odd outcomes (issue 9)", () => {
     const error = toUpstreamError("p", new HttpPoolSaturatedError(512));
     expect(error).toMatchObject({
       status: 503,
-      type: "api_error",
+      kind: "overloaded",
       code: "gateway_overloaded",
       action: "failover",
       retryAfterMs: 1000,

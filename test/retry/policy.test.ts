@@ -21,7 +21,7 @@ function fakeClock() {
 }
 
 const retryable = (extra: { retryAfterMs?: number } = {}) =>
-  new GatewayError("busy", { status: 503, action: "retry", ...extra });
+  new GatewayError("busy", { status: 503, code: "upstream_error", action: "retry", ...extra });
 
 describe("retry", () => {
   it("retries with jittered backoff until it succeeds", async () => {
@@ -128,7 +128,7 @@ describe("retry", () => {
       retry(
         async () => {
           calls++;
-          throw new GatewayError("timeout", { status: 504, action: "failover" });
+          throw new GatewayError("timeout", { status: 504, code: "upstream_error", action: "failover" });
         },
         policy,
         deps,

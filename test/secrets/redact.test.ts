@@ -1,7 +1,8 @@
 import { describe, expect, it } from "vitest";
 import type { ProviderConfig } from "../../lib/config/types.ts";
 import { jsonLogger } from "../../lib/deps.ts";
-import { toOpenAIErrorBody, UpstreamError } from "../../lib/errors.ts";
+import { openAIErrorBody } from "../../lib/dialects/openai-chat/errors.ts";
+import { reportOf, UpstreamError } from "../../lib/errors.ts";
 import { type ApiKeys, registeringKeys } from "../../lib/providers/keys.ts";
 import {
   bodyOf,
@@ -204,9 +205,9 @@ describe("a Bedrock AccessDenied, to the caller and in the log (issue 16)", () =
     "(account 123456789012, ref 210987654321)";
 
   it("the error body names no ARN and no account id", () => {
-    const error = new UpstreamError(denied, { status: 502, providerId: "p" });
+    const error = new UpstreamError(denied, { status: 502, code: "upstream_error", providerId: "p" });
 
-    expect(toOpenAIErrorBody(error).error.message).toBe(
+    expect(openAIErrorBody(reportOf(error)).error.message).toBe(
       "p (Bedrock us-east-1) AccessDeniedException: User: [redacted] is not authorized to perform: " +
         "bedrock:ApplyGuardrail on resource: [redacted] (account [redacted], ref [redacted])",
     );

@@ -16,7 +16,7 @@
 import type { GenerationEvent, GenerationResult } from "../../core/events.ts";
 import type { AssistantPart } from "../../core/request.ts";
 import { estimateTokens, type Usage } from "../../core/usage.ts";
-import { GatewayError } from "../../errors.ts";
+import { streamEndedIncomplete } from "../../errors.ts";
 import { toAnthropicError } from "./errors.ts";
 import { finishToAnthropic } from "./finish.ts";
 import { ANTHROPIC_FAMILY } from "./parse.ts";
@@ -262,14 +262,7 @@ export function createMessageStreamEncoder(head: MessageHead): MessageStreamEnco
     },
     end() {
       if (closed) return "";
-      if (finish === undefined)
-        return encoder.fail(
-          new GatewayError("The upstream's stream ended before the answer was complete.", {
-            status: 502,
-            type: "api_error",
-            code: "upstream_stream_cut",
-          }),
-        );
+      if (finish === undefined) return encoder.fail(streamEndedIncomplete());
       start();
       settle();
       const final: AnthropicUsage =

@@ -1,11 +1,13 @@
 /**
  * Gateway errors in the Messages API's error shape (issue 18):
  * `{"type":"error","error":{"type":…,"message":…}}`, https://docs.anthropic.com/en/api/errors.
- * Messages are the ones {@link toOpenAIErrorBody} writes, so the redaction is the same; the type is
- * Anthropic's for the status (Claude Code and the SDKs decide retries from the status and the type:
+ * Messages are the ones the OpenAI serializer writes (`openAIErrorBody`), so the redaction and a
+ * passed-through upstream's message are the same; the type is Anthropic's for the status (Claude Code and the SDKs decide retries from the status and the type:
  * `overloaded_error` and `rate_limit_error` are retried, `invalid_request_error` is not).
  */
-import { statusOf, toOpenAIErrorBody } from "../../errors.ts";
+import type { ErrorKind } from "../../core/error.ts";
+import { reportOf } from "../../errors.ts";
+import { openAIErrorBody } from "../openai-chat/errors.ts";
 
 /** The error types the Messages API documents. */
 export type AnthropicErrorType =
@@ -35,23 +37,22 @@ export function toAnthropicError(
   error: unknown,
   requestId?: string,
 ): { status: number; body: AnthropicErrorBody } {
-  const open = toOpenAIErrorBody(error).error;
-  const status = statusOf(error);
+  const report = reportOf(error);
+  const { status } = report;
   const body: AnthropicErrorBody = {
     type: "error",
-    error: { type: anthropicErrorType(status, open.type), message: open.message },
+    error: { type: anthropicErrorType(status, report.kind), message: openAIErrorBody(report).error.message },
   };
   if (requestId !== undefined) body.request_id = requestId;
   return { status, body };
 }
 
 /**
- * Anthropic's error type for a status (the gateway's `type` decides only where the status does not:
- * a 500 that was a timeout). The gateway's own types are OpenAI's (a bad caller key is
- * `invalid_request_error` with 401 there); Anthropic says `authentication_error`, and Claude Code acts
- * on the difference.
+ * Anthropic's error type for a status (the error's kind decides only where the status does not: a
+ * 5xx that was a timeout). OpenAI calls a bad caller key `invalid_request_error` with 401; Anthropic
+ * says `authentication_error`, and Claude Code acts on the difference.
  */
-export function anthropicErrorType(status: number, type?: string): AnthropicErrorType {
+export function anthropicErrorType(status: number, kind?: ErrorKind): AnthropicErrorType {
   switch (status) {
     case 400:
       return "invalid_request_error";
@@ -74,5 +75,5 @@ export function anthropicErrorType(status: number, type?: string): AnthropicErro
       return "timeout_error";
   }
   if (status < 500) return "invalid_request_error";
-  return type === "timeout_error" ? "timeout_error" : "api_error";
+  return kind === "timeout" ? "timeout_error" : "api_error";
 }

@@ -27,7 +27,14 @@ import type {
   ToolResultPart,
   UserPart,
 } from "../../core/request.ts";
-import { InvalidRequestError, quoteCallerText } from "../../errors.ts";
+import {
+  type InvalidRequestError,
+  invalidJson,
+  invalidType,
+  invalidValue,
+  missingParameter,
+  quoteCallerText,
+} from "../../errors.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -71,7 +78,7 @@ const ROLES = "'user', 'assistant', 'system'";
  * role of `tool`); keeps a well-formed field it cannot map in `unmapped`.
  */
 export function toGeneration(body: unknown): GenerationRequest {
-  if (!isObject(body)) throw new InvalidRequestError("The request body must be a JSON object.", null);
+  if (!isObject(body)) throw invalidJson("The request body must be a JSON object.");
   if (typeof body.model !== "string") throw badField(body.model, "model", "a string");
   if (!Array.isArray(body.messages)) throw badField(body.messages, "messages", "an array");
   const maxTokens = body.max_tokens;
@@ -122,10 +129,9 @@ function readMessages(messages: unknown[], out: GenerationRequest): void {
     if (role !== "user" && role !== "assistant" && role !== "system") {
       if (!present(role)) throw missing(`${param}.role`);
       if (typeof role !== "string") throw wrongType(`${param}.role`, "a string");
-      throw new InvalidRequestError(
-        `${param}.role: Input should be ${ROLES}; got '${quoteCallerText(role)}'.`,
+      throw invalidValue(
         `${param}.role`,
-        "invalid_value",
+        `${param}.role: Input should be ${ROLES}; got '${quoteCallerText(role)}'.`,
       );
     }
     extras(message, MESSAGE_FIELDS, param, out.unmapped);
@@ -285,7 +291,7 @@ function jsonText(block: Obj, param: string): string {
   try {
     return JSON.stringify(block.input);
   } catch {
-    throw new InvalidRequestError(`${param}.input: nested too deeply.`, `${param}.input`, "invalid_value");
+    throw invalidValue(`${param}.input`, `${param}.input: nested too deeply.`);
   }
 }
 
@@ -486,9 +492,9 @@ function badField(value: unknown, param: string, expected: string): InvalidReque
 }
 
 function missing(param: string): InvalidRequestError {
-  return new InvalidRequestError(`${param}: Field required`, param, "missing_required_parameter");
+  return missingParameter(param, `${param}: Field required`);
 }
 
 function wrongType(param: string, expected: string): InvalidRequestError {
-  return new InvalidRequestError(`${param}: Input should be ${expected}`, param, "invalid_type");
+  return invalidType(param, expected, `${param}: Input should be ${expected}`);
 }

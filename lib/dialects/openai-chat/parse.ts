@@ -26,7 +26,14 @@ import type {
   ToolResultPart,
   UserPart,
 } from "../../core/request.ts";
-import { InvalidRequestError, quoteCallerText } from "../../errors.ts";
+import {
+  type InvalidRequestError,
+  invalidJson,
+  invalidType,
+  invalidValue,
+  missingParameter,
+  quoteCallerText,
+} from "../../errors.ts";
 import type { ChatRequest } from "./wire.ts";
 
 type Obj = Record<string, unknown>;
@@ -75,9 +82,9 @@ const ROLES = "'system', 'developer', 'user', 'assistant', 'tool'";
  * `stop` of numbers); keeps a well-formed field it cannot map in `unmapped`.
  */
 export function toGeneration(body: ChatRequest): GenerationRequest {
-  if (!isObject(body)) throw new InvalidRequestError("The request body must be a JSON object.", null);
-  if (typeof body.model !== "string") throw wrongType("model", "a string");
-  if (!Array.isArray(body.messages)) throw wrongType("messages", "an array");
+  if (!isObject(body)) throw invalidJson("The request body must be a JSON object.");
+  if (typeof body.model !== "string") throw invalidType("model", "a string");
+  if (!Array.isArray(body.messages)) throw invalidType("messages", "an array");
   const out: GenerationRequest = {
     model: body.model,
     system: [],
@@ -133,10 +140,10 @@ function readMessages(messages: unknown[], out: GenerationRequest): void {
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i];
     const param = `messages[${i}]`;
-    if (!isObject(message)) throw wrongType(param, "an object");
+    if (!isObject(message)) throw invalidType(param, "an object");
     const role = message.role;
-    if (role === undefined || role === null) throw missing(`${param}.role`);
-    if (typeof role !== "string") throw wrongType(`${param}.role`, "a string");
+    if (role === undefined || role === null) throw missingParameter(`${param}.role`);
+    if (typeof role !== "string") throw invalidType(`${param}.role`, "a string");
     // A Map, not an object: a role of `constructor` or `__proto__` finds nothing.
     const fields = MESSAGE_FIELDS.get(role);
     if (fields === undefined) {
@@ -146,10 +153,9 @@ function readMessages(messages: unknown[], out: GenerationRequest): void {
         toolTurn = undefined;
         continue;
       }
-      throw new InvalidRequestError(
-        `Invalid value for '${param}.role': '${quoteCallerText(role)}'. Supported values are: ${ROLES}.`,
+      throw invalidValue(
         `${param}.role`,
-        "invalid_value",
+        `Invalid value for '${param}.role': '${quoteCallerText(role)}'. Supported values are: ${ROLES}.`,
       );
     }
     for (const field of Object.keys(message)) {
@@ -193,32 +199,32 @@ function readMessages(messages: unknown[], out: GenerationRequest): void {
 
 /** Text content (a string or text parts) appended to `into`; other parts go to `unmapped`. */
 function textParts(content: unknown, param: string, into: TextPart[], unmapped: Obj): void {
-  if (!present(content)) throw missing(param);
+  if (!present(content)) throw missingParameter(param);
   if (typeof content === "string") {
     into.push({ type: "text", text: content });
     return;
   }
-  if (!Array.isArray(content)) throw wrongType(param, "a string or an array of content parts");
+  if (!Array.isArray(content)) throw invalidType(param, "a string or an array of content parts");
   for (let j = 0; j < content.length; j++) {
     const part = content[j];
     const partParam = `${param}[${j}]`;
-    if (!isObject(part)) throw wrongType(partParam, "an object");
+    if (!isObject(part)) throw invalidType(partParam, "an object");
     if (part.type === "text") into.push(textPart(part, partParam, unmapped));
     else unmappedPart(part, partParam, unmapped);
   }
 }
 
 function userParts(content: unknown, param: string, into: UserPart[], unmapped: Obj): void {
-  if (!present(content)) throw missing(param);
+  if (!present(content)) throw missingParameter(param);
   if (typeof content === "string") {
     into.push({ type: "text", text: content });
     return;
   }
-  if (!Array.isArray(content)) throw wrongType(param, "a string or an array of content parts");
+  if (!Array.isArray(content)) throw invalidType(param, "a string or an array of content parts");
   for (let j = 0; j < content.length; j++) {
     const part = content[j];
     const partParam = `${param}[${j}]`;
-    if (!isObject(part)) throw wrongType(partParam, "an object");
+    if (!isObject(part)) throw invalidType(partParam, "an object");
     if (part.type === "text") into.push(textPart(part, partParam, unmapped));
     else if (part.type === "image_url") into.push(imagePart(part, partParam, unmapped));
     // `input_audio`, `file` and any later kind: well-formed, with no canonical place.
@@ -259,12 +265,12 @@ function imagePart(part: Obj, param: string, unmapped: Obj): ImagePart {
     url = part.image_url.url;
     detail = part.image_url.detail;
     extras(part.image_url, PART_FIELDS.imageUrl, `${param}.image_url`, unmapped);
-  } else if (!present(url)) throw missing(`${param}.image_url`);
+  } else if (!present(url)) throw missingParameter(`${param}.image_url`);
   const urlParam = isObject(part.image_url) ? `${param}.image_url.url` : `${param}.image_url`;
   if (typeof url !== "string") throw badField(url, urlParam, "a string");
   const image: ImagePart = { type: "image", mediaType: "image/*", ...fromUrl(url) };
   if (present(detail)) {
-    if (typeof detail !== "string") throw wrongType(`${param}.image_url.detail`, "a string");
+    if (typeof detail !== "string") throw invalidType(`${param}.image_url.detail`, "a string");
     image.detail = detail;
   }
   if (present(part.cache_control)) image.cache = cacheOf(part.cache_control, `${param}.cache_control`);
@@ -286,7 +292,7 @@ function assistantParts(message: Obj, param: string, unmapped: Obj): AssistantPa
   const content: AssistantPart[] = [];
   const reasoning = message.reasoning_content;
   if (present(reasoning)) {
-    if (typeof reasoning !== "string") throw wrongType(`${param}.reasoning_content`, "a string");
+    if (typeof reasoning !== "string") throw invalidType(`${param}.reasoning_content`, "a string");
     if (reasoning !== "") content.push({ type: "reasoning", text: reasoning });
   }
   const body = message.content;
@@ -295,23 +301,23 @@ function assistantParts(message: Obj, param: string, unmapped: Obj): AssistantPa
     for (let j = 0; j < body.length; j++) {
       const part = body[j];
       const partParam = `${param}.content[${j}]`;
-      if (!isObject(part)) throw wrongType(partParam, "an object");
+      if (!isObject(part)) throw invalidType(partParam, "an object");
       if (part.type === "text") content.push(textPart(part, partParam, unmapped));
       else if (part.type === "refusal") {
-        if (typeof part.refusal !== "string") throw wrongType(`${partParam}.refusal`, "a string");
+        if (typeof part.refusal !== "string") throw invalidType(`${partParam}.refusal`, "a string");
         extras(part, PART_FIELDS.refusal, partParam, unmapped);
         content.push({ type: "refusal", text: part.refusal });
       } else unmappedPart(part, partParam, unmapped);
     }
-  } else if (present(body)) throw wrongType(`${param}.content`, "a string or an array of content parts");
+  } else if (present(body)) throw invalidType(`${param}.content`, "a string or an array of content parts");
   const refusal = message.refusal;
   if (present(refusal)) {
-    if (typeof refusal !== "string") throw wrongType(`${param}.refusal`, "a string");
+    if (typeof refusal !== "string") throw invalidType(`${param}.refusal`, "a string");
     content.push({ type: "refusal", text: refusal });
   }
   const calls = message.tool_calls;
   if (present(calls)) {
-    if (!Array.isArray(calls)) throw wrongType(`${param}.tool_calls`, "an array");
+    if (!Array.isArray(calls)) throw invalidType(`${param}.tool_calls`, "an array");
     for (let j = 0; j < calls.length; j++) {
       const callParam = `${param}.tool_calls[${j}]`;
       const call = toolCall(calls[j], callParam);
@@ -328,7 +334,7 @@ function assistantParts(message: Obj, param: string, unmapped: Obj): AssistantPa
  * part of it and are not kept.
  */
 function toolCall(call: unknown, param: string): ToolCallPart | undefined {
-  if (!isObject(call)) throw wrongType(param, "an object");
+  if (!isObject(call)) throw invalidType(param, "an object");
   if (typeof call.id !== "string") throw badField(call.id, `${param}.id`, "a string");
   const type = call.type ?? "function";
   if (type === "function") {
@@ -336,7 +342,7 @@ function toolCall(call: unknown, param: string): ToolCallPart | undefined {
     if (!isObject(fn)) throw badField(fn, `${param}.function`, "an object");
     if (typeof fn.name !== "string") throw badField(fn.name, `${param}.function.name`, "a string");
     const args = fn.arguments ?? "";
-    if (typeof args !== "string") throw wrongType(`${param}.function.arguments`, "a string (JSON text)");
+    if (typeof args !== "string") throw invalidType(`${param}.function.arguments`, "a string (JSON text)");
     return { type: "tool-call", id: call.id, name: fn.name, input: args };
   }
   if (type === "custom") {
@@ -344,10 +350,10 @@ function toolCall(call: unknown, param: string): ToolCallPart | undefined {
     if (!isObject(custom)) throw badField(custom, `${param}.custom`, "an object");
     if (typeof custom.name !== "string") throw badField(custom.name, `${param}.custom.name`, "a string");
     const input = custom.input ?? "";
-    if (typeof input !== "string") throw wrongType(`${param}.custom.input`, "a string");
+    if (typeof input !== "string") throw invalidType(`${param}.custom.input`, "a string");
     return { type: "tool-call", id: call.id, name: custom.name, input, custom: true };
   }
-  if (typeof type !== "string") throw wrongType(`${param}.type`, "a string");
+  if (typeof type !== "string") throw invalidType(`${param}.type`, "a string");
   return undefined;
 }
 
@@ -372,12 +378,12 @@ const TOOL_FIELDS = {
 
 /** `function` and `custom` tools; a tool of another kind is kept in `unmapped` as `tools[i]`. */
 function readTools(tools: unknown, unmapped: Obj): ToolDefinition[] {
-  if (!Array.isArray(tools)) throw wrongType("tools", "an array");
+  if (!Array.isArray(tools)) throw invalidType("tools", "an array");
   const out: ToolDefinition[] = [];
   for (let i = 0; i < tools.length; i++) {
     const tool = tools[i];
     const param = `tools[${i}]`;
-    if (!isObject(tool)) throw wrongType(param, "an object");
+    if (!isObject(tool)) throw invalidType(param, "an object");
     let definition: ToolDefinition;
     if (tool.type === "function") {
       const fn = tool.function;
@@ -387,7 +393,7 @@ function readTools(tools: unknown, unmapped: Obj): ToolDefinition[] {
       if (description !== undefined) definition.description = description;
       if (present(fn.parameters)) {
         if (!isObject(fn.parameters))
-          throw wrongType(`${param}.function.parameters`, "an object (a JSON Schema)");
+          throw invalidType(`${param}.function.parameters`, "an object (a JSON Schema)");
         definition.parameters = fn.parameters;
       }
       const strict = optional(fn, "strict", "boolean", `${param}.function.strict`);
@@ -424,12 +430,11 @@ function nameOf(definition: Obj, param: string): string {
 function readToolChoice(choice: unknown): ToolChoice | undefined {
   if (choice === "none" || choice === "auto" || choice === "required") return { type: choice };
   if (typeof choice === "string")
-    throw new InvalidRequestError(
-      `Invalid value for 'tool_choice': '${quoteCallerText(choice)}'. Supported values are: 'none', 'auto', 'required' or an object naming a tool.`,
+    throw invalidValue(
       "tool_choice",
-      "invalid_value",
+      `Invalid value for 'tool_choice': '${quoteCallerText(choice)}'. Supported values are: 'none', 'auto', 'required' or an object naming a tool.`,
     );
-  if (!isObject(choice)) throw wrongType("tool_choice", "a string or an object");
+  if (!isObject(choice)) throw invalidType("tool_choice", "a string or an object");
   const type = choice.type;
   if (type === "function" || type === "custom") {
     const named = choice[type];
@@ -443,11 +448,11 @@ function readToolChoice(choice: unknown): ToolChoice | undefined {
 
 function readStop(stop: unknown): string[] {
   if (typeof stop === "string") return [stop];
-  if (!Array.isArray(stop)) throw wrongType("stop", "a string or an array of strings");
+  if (!Array.isArray(stop)) throw invalidType("stop", "a string or an array of strings");
   const out: string[] = [];
   for (let k = 0; k < stop.length; k++) {
     const sequence = stop[k];
-    if (typeof sequence !== "string") throw wrongType(`stop[${k}]`, "a string");
+    if (typeof sequence !== "string") throw invalidType(`stop[${k}]`, "a string");
     out.push(sequence);
   }
   return out;
@@ -455,7 +460,7 @@ function readStop(stop: unknown): string[] {
 
 /** `text` is the default (none); `json_object` is JSON of any shape; `json_schema` names a schema. */
 function readResponseFormat(format: unknown): GenerationRequest["responseFormat"] | "unmapped" {
-  if (!isObject(format)) throw wrongType("response_format", "an object");
+  if (!isObject(format)) throw invalidType("response_format", "an object");
   if (format.type === "text") return undefined;
   if (format.type === "json_object") return { type: "json" };
   if (format.type === "json_schema") {
@@ -480,7 +485,7 @@ function readResponseFormat(format: unknown): GenerationRequest["responseFormat"
  * send on parts, messages and tools for OpenAI-compatible servers that honour it.
  */
 function cacheOf(value: unknown, param: string): NonNullable<CacheMark["cache"]> {
-  if (!isObject(value)) throw wrongType(param, "an object");
+  if (!isObject(value)) throw invalidType(param, "an object");
   const ttl = optional(value, "ttl", "string", `${param}.ttl`);
   return ttl === undefined ? {} : { ttl };
 }
@@ -524,29 +529,17 @@ function optional<K extends keyof TypeName>(
   const value = object[field];
   if (!present(value)) return undefined;
   if (typeof value !== type || (type === "number" && !Number.isFinite(value)))
-    throw wrongType(param, type === "boolean" ? "a boolean" : `a ${type}`);
+    throw invalidType(param, type === "boolean" ? "a boolean" : `a ${type}`);
   return value as TypeName[K];
 }
 
 function optionalInteger(object: Obj, field: string): number | undefined {
   const value = optional(object, field, "number");
-  if (value !== undefined && !Number.isInteger(value)) throw wrongType(field, "an integer");
+  if (value !== undefined && !Number.isInteger(value)) throw invalidType(field, "an integer");
   return value;
 }
 
 /** The 400 for a required field that is absent or of the wrong type. */
 function badField(value: unknown, param: string, expected: string): InvalidRequestError {
-  return present(value) ? wrongType(param, expected) : missing(param);
-}
-
-function missing(param: string): InvalidRequestError {
-  return new InvalidRequestError(
-    `Missing required parameter: '${param}'.`,
-    param,
-    "missing_required_parameter",
-  );
-}
-
-function wrongType(param: string, expected: string): InvalidRequestError {
-  return new InvalidRequestError(`Invalid type for '${param}': expected ${expected}.`, param, "invalid_type");
+  return present(value) ? invalidType(param, expected) : missingParameter(param);
 }

@@ -5,10 +5,11 @@
  * chunk (it always asks for one, to meter the request) is kept from a caller who did not ask.
  */
 
-import { type GatewayError, toOpenAIErrorBody } from "../../errors.ts";
+import { type GatewayError, reportOf } from "../../errors.ts";
 import { SSE_DONE, sseData } from "../../http/sse.ts";
 import type { UpstreamEvent, WholeGeneration } from "../../providers/generation.ts";
 import { type AnswerHead, createChunkEncoder, toCompletion } from "./encode.ts";
+import { openAIErrorBody } from "./errors.ts";
 import type { ChatChunk } from "./wire.ts";
 
 export interface ChatStreamOptions {
@@ -44,7 +45,7 @@ export function createChatStreamEncoder(options: ChatStreamOptions): {
       return out;
     },
     end: () => SSE_DONE,
-    fail: (error) => sseData(JSON.stringify(toOpenAIErrorBody(error))),
+    fail: (error) => sseData(JSON.stringify(openAIErrorBody(reportOf(error)))),
   };
 }
 

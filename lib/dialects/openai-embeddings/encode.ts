@@ -9,7 +9,7 @@
  */
 import type { EmbeddingRequest, EmbeddingResult, EmbeddingVector } from "../../core/embeddings.ts";
 import { estimateEmbeddingTokens } from "../../core/embeddings.ts";
-import { UpstreamError } from "../../errors.ts";
+import { invalidAnswer, type UpstreamError } from "../../errors.ts";
 import { errorFromStreamEvent } from "../../retry/classify.ts";
 
 type Obj = Record<string, unknown>;
@@ -93,12 +93,7 @@ export interface EmbeddingsAnswerContext {
 export function fromOpenAIEmbeddings(json: unknown, context: EmbeddingsAnswerContext): EmbeddingResult {
   const { providerId, request } = context;
   const bad = (why: string) =>
-    new UpstreamError(`${providerId} returned an embeddings answer that is not readable: ${why}`, {
-      status: 502,
-      code: "upstream_invalid_response",
-      action: "failover",
-      providerId,
-    });
+    invalidAnswer(providerId, `${providerId} returned an embeddings answer that is not readable: ${why}`);
   if (!isObject(json)) throw bad("not a JSON object");
   if (json.error !== undefined && json.data === undefined) throw errorFromStreamEvent(providerId, json.error);
   const data = json.data;

@@ -11,7 +11,14 @@
  * bounded by the body size limit): no recursion, no spread of caller arrays.
  */
 import type { EmbeddingInput, EmbeddingRequest } from "../../core/embeddings.ts";
-import { InvalidRequestError, quoteCallerText } from "../../errors.ts";
+import {
+  type InvalidRequestError,
+  invalidJson,
+  invalidType,
+  invalidValue,
+  missingParameter,
+  quoteCallerText,
+} from "../../errors.ts";
 
 type Obj = Record<string, unknown>;
 
@@ -28,9 +35,9 @@ const READ = new Set(["model", "input", "encoding_format", "dimensions", "user",
  * integer.
  */
 export function toEmbeddingRequest(body: unknown): EmbeddingRequest {
-  if (!isObject(body)) throw new InvalidRequestError("The request body must be a JSON object.", null);
-  if (!present(body.model)) throw missing("model");
-  if (typeof body.model !== "string") throw wrongType("model", "a string");
+  if (!isObject(body)) throw invalidJson("The request body must be a JSON object.");
+  if (!present(body.model)) throw missingParameter("model");
+  if (typeof body.model !== "string") throw invalidType("model", "a string");
   const out: EmbeddingRequest = {
     model: body.model,
     inputs: readInput(body.input),
@@ -44,17 +51,17 @@ export function toEmbeddingRequest(body: unknown): EmbeddingRequest {
   if (present(body.dimensions)) {
     const dimensions = body.dimensions;
     if (typeof dimensions !== "number" || !Number.isInteger(dimensions))
-      throw wrongType("dimensions", "an integer");
+      throw invalidType("dimensions", "an integer");
     if (dimensions < 1)
-      throw invalidValue("dimensions", `${quoteCallerText(String(dimensions))}; it must be at least 1`);
+      throw badValue("dimensions", `${quoteCallerText(String(dimensions))}; it must be at least 1`);
     out.dimensions = dimensions;
   }
   if (present(body.user)) {
-    if (typeof body.user !== "string") throw wrongType("user", "a string");
+    if (typeof body.user !== "string") throw invalidType("user", "a string");
     out.user = body.user;
   }
   if (present(body.bedrock)) {
-    if (!isObject(body.bedrock)) throw wrongType("bedrock", "an object");
+    if (!isObject(body.bedrock)) throw invalidType("bedrock", "an object");
     out.extensions.bedrock = body.bedrock;
   }
   return out;
@@ -66,18 +73,18 @@ export function toEmbeddingRequest(body: unknown): EmbeddingRequest {
  * shapes, never a mix.
  */
 function readInput(input: unknown): EmbeddingInput[] {
-  if (!present(input)) throw missing("input");
+  if (!present(input)) throw missingParameter("input");
   if (typeof input === "string") {
     if (input === "") throw emptyString("input");
     return [{ text: input }];
   }
-  if (!Array.isArray(input)) throw wrongType("input", "a string or an array");
-  if (input.length === 0) throw invalidValue("input", "an empty array; give at least one input");
+  if (!Array.isArray(input)) throw invalidType("input", "a string or an array");
+  if (input.length === 0) throw badValue("input", "an empty array; give at least one input");
   const first: unknown = input[0];
   // A flat array of token ids is one input.
   if (typeof first === "number") return [{ tokens: readTokens(input, "input") }];
   if (input.length > MAX_EMBEDDING_INPUTS)
-    throw invalidValue(
+    throw badValue(
       "input",
       `an array of ${input.length} inputs; at most ${MAX_EMBEDDING_INPUTS} are allowed`,
     );
@@ -86,7 +93,7 @@ function readInput(input: unknown): EmbeddingInput[] {
     for (let i = 0; i < input.length; i++) {
       const item: unknown = input[i];
       const param = `input[${i}]`;
-      if (typeof item !== "string") throw wrongType(param, "a string, as every input before it");
+      if (typeof item !== "string") throw invalidType(param, "a string, as every input before it");
       if (item === "") throw emptyString(param);
       inputs[i] = { text: item };
     }
@@ -96,13 +103,13 @@ function readInput(input: unknown): EmbeddingInput[] {
     for (let i = 0; i < input.length; i++) {
       const item: unknown = input[i];
       const param = `input[${i}]`;
-      if (!Array.isArray(item)) throw wrongType(param, "an array of token ids, as every input before it");
-      if (item.length === 0) throw invalidValue(param, "an empty token array");
+      if (!Array.isArray(item)) throw invalidType(param, "an array of token ids, as every input before it");
+      if (item.length === 0) throw badValue(param, "an empty token array");
       inputs[i] = { tokens: readTokens(item, param) };
     }
     return inputs;
   }
-  throw wrongType("input[0]", "a string, a token id or an array of token ids");
+  throw invalidType("input[0]", "a string, a token id or an array of token ids");
 }
 
 /** A token array, checked: every element a non-negative integer. Kept by reference, not copied. */
@@ -110,10 +117,9 @@ function readTokens(tokens: unknown[], param: string): number[] {
   for (let j = 0; j < tokens.length; j++) {
     const token = tokens[j];
     if (typeof token !== "number" || !Number.isInteger(token) || token < 0)
-      throw new InvalidRequestError(
-        `Invalid value for '${param}[${j}]': ${quoteCallerText(typeof token === "number" ? String(token) : token)}; a token id is a non-negative integer.`,
+      throw invalidValue(
         `${param}[${j}]`,
-        "invalid_value",
+        `Invalid value for '${param}[${j}]': ${quoteCallerText(typeof token === "number" ? String(token) : token)}; a token id is a non-negative integer.`,
       );
   }
   return tokens as number[];
@@ -122,11 +128,10 @@ function readTokens(tokens: unknown[], param: string): number[] {
 function readEncoding(value: unknown): EmbeddingRequest["encoding"] {
   if (!present(value)) return "float";
   if (value === "float" || value === "base64") return value;
-  if (typeof value !== "string") throw wrongType("encoding_format", "a string");
-  throw new InvalidRequestError(
-    `Invalid value for 'encoding_format': '${quoteCallerText(value)}'. Supported values are: 'float', 'base64'.`,
+  if (typeof value !== "string") throw invalidType("encoding_format", "a string");
+  throw invalidValue(
     "encoding_format",
-    "invalid_value",
+    `Invalid value for 'encoding_format': '${quoteCallerText(value)}'. Supported values are: 'float', 'base64'.`,
   );
 }
 
@@ -146,22 +151,10 @@ function put(record: Obj, key: string, value: unknown): void {
   Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
-function missing(param: string): InvalidRequestError {
-  return new InvalidRequestError(
-    `Missing required parameter: '${param}'.`,
-    param,
-    "missing_required_parameter",
-  );
-}
-
-function wrongType(param: string, expected: string): InvalidRequestError {
-  return new InvalidRequestError(`Invalid type for '${param}': expected ${expected}.`, param, "invalid_type");
-}
-
-function invalidValue(param: string, what: string): InvalidRequestError {
-  return new InvalidRequestError(`Invalid value for '${param}': ${what}.`, param, "invalid_value");
+function badValue(param: string, what: string): InvalidRequestError {
+  return invalidValue(param, `Invalid value for '${param}': ${what}.`);
 }
 
 function emptyString(param: string): InvalidRequestError {
-  return invalidValue(param, "an empty string; every input must hold some text");
+  return badValue(param, "an empty string; every input must hold some text");
 }

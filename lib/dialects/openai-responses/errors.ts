@@ -5,16 +5,12 @@
  * with `response.failed`, whose response carries `error: {code, message}`
  * (https://platform.openai.com/docs/api-reference/responses-streaming/response/failed).
  */
-import {
-  InvalidRequestError,
-  type OpenAIErrorBody,
-  quoteCallerText,
-  toOpenAIErrorBody,
-} from "../../errors.ts";
+import { reportOf } from "../../errors.ts";
+import { type OpenAIErrorBody, openAIErrorBody } from "../openai-chat/errors.ts";
 
 /** The error body of a failed `POST /v1/responses` (and of the stored-response routes). */
 export function toResponsesErrorBody(error: unknown): OpenAIErrorBody {
-  return toOpenAIErrorBody(error);
+  return openAIErrorBody(reportOf(error));
 }
 
 /** A response object's `error`: what `response.failed` says. */
@@ -27,19 +23,12 @@ export interface ResponseErrorObject {
  * The `error` of a failed response. The code is the error's own when it has one (Codex reads
  * `context_length_exceeded` and `insufficient_quota` from here, and retries anything else); else
  * `rate_limit_exceeded` for a 429 and `server_error` otherwise, as OpenAI's are. The message is the
- * one {@link toOpenAIErrorBody} writes: redacted, never a stack.
+ * one {@link toResponsesErrorBody} writes: redacted, never a stack. (The 404 for a stored response
+ * that is not there is `responseNotFound` in `lib/errors.ts`.)
  */
 export function toResponseError(error: unknown): ResponseErrorObject {
-  const body = toOpenAIErrorBody(error).error;
-  const status =
-    typeof error === "object" && error !== null && "status" in error && typeof error.status === "number"
-      ? error.status
-      : 500;
-  const code = body.code ?? (status === 429 ? "rate_limit_exceeded" : "server_error");
+  const report = reportOf(error);
+  const body = openAIErrorBody(report).error;
+  const code = body.code ?? (report.status === 429 ? "rate_limit_exceeded" : "server_error");
   return { code, message: body.message };
-}
-
-/** The 404 for an unknown, expired, deleted or another key's stored response, in OpenAI's words. */
-export function responseNotFound(id: string): InvalidRequestError {
-  return new InvalidRequestError(`Response with id '${quoteCallerText(id)}' not found.`, null, null, 404);
 }

@@ -34,7 +34,17 @@ import type {
   ToolResultPart,
   UserPart,
 } from "../../core/request.ts";
-import { InvalidRequestError, quoteCallerText } from "../../errors.ts";
+import {
+  type InvalidRequestError,
+  invalidJson,
+  invalidType,
+  invalidValue,
+  missingParameter,
+  quoteCallerText,
+  stringTooLong,
+  tooManyProperties,
+  unsupportedValue,
+} from "../../errors.ts";
 import { openReasoning } from "./reasoning.ts";
 
 type Obj = Record<string, unknown>;
@@ -135,9 +145,9 @@ const METADATA_MAX_VALUE = 512;
  * `tool_choice` that requires a hosted tool; keeps a well-formed field it cannot map in `unmapped`.
  */
 export function parseResponsesRequest(body: unknown): ParsedResponsesRequest {
-  if (!isObject(body)) throw new InvalidRequestError("The request body must be a JSON object.", null);
+  if (!isObject(body)) throw invalidJson("The request body must be a JSON object.");
   if (typeof body.model !== "string") throw badField(body.model, "model", "a string");
-  if (!present(body.input)) throw missing("input");
+  if (!present(body.input)) throw missingParameter("input");
   const generation: GenerationRequest = {
     model: body.model,
     system: [],
@@ -182,7 +192,7 @@ export function parseResponsesRequest(body: unknown): ParsedResponsesRequest {
   const user = optional(body, "safety_identifier", "string") ?? optional(body, "user", "string");
   if (user !== undefined) generation.user = user;
   if (present(body.stream_options) && !isObject(body.stream_options))
-    throw wrongType("stream_options", "an object");
+    throw invalidType("stream_options", "an object");
 
   const store = optional(body, "store", "boolean") ?? true;
   const previousResponseId = optional(body, "previous_response_id", "string");
@@ -244,7 +254,7 @@ function readInput(input: unknown, out: GenerationRequest): unknown[] {
     out.messages.push({ role: "user", content: [{ type: "text", text: input }] });
     return [{ type: "message", role: "user", content: input }];
   }
-  if (!Array.isArray(input)) throw wrongType("input", "a string or an array of input items");
+  if (!Array.isArray(input)) throw invalidType("input", "a string or an array of input items");
   const unmapped = out.unmapped;
   // The assistant turn or the user turn of tool results the previous items opened, if still open.
   let assistant: { role: "assistant"; content: AssistantPart[] } | undefined;
@@ -260,11 +270,11 @@ function readInput(input: unknown, out: GenerationRequest): unknown[] {
   for (let i = 0; i < input.length; i++) {
     const item = input[i];
     const param = `input[${i}]`;
-    if (!isObject(item)) throw wrongType(param, "an object");
+    if (!isObject(item)) throw invalidType(param, "an object");
     // An "easy" input message (`{role, content}`) may leave out its type.
     const type = item.type ?? (present(item.role) ? "message" : undefined);
-    if (type === undefined || type === null) throw missing(`${param}.type`);
-    if (typeof type !== "string") throw wrongType(`${param}.type`, "a string");
+    if (type === undefined || type === null) throw missingParameter(`${param}.type`);
+    if (typeof type !== "string") throw invalidType(`${param}.type`, "a string");
     const fields = ITEM_FIELDS.get(type);
     if (fields === undefined) {
       // `item_reference` (resolved by the store before parsing), `web_search_call`, `compaction`...
@@ -275,8 +285,8 @@ function readInput(input: unknown, out: GenerationRequest): unknown[] {
     switch (type) {
       case "message": {
         const role = item.role;
-        if (!present(role)) throw missing(`${param}.role`);
-        if (typeof role !== "string") throw wrongType(`${param}.role`, "a string");
+        if (!present(role)) throw missingParameter(`${param}.role`);
+        if (typeof role !== "string") throw invalidType(`${param}.role`, "a string");
         if (role === "system" || role === "developer") {
           textContent(item.content, `${param}.content`, out.system, unmapped);
         } else if (role === "user") {
@@ -288,10 +298,9 @@ function readInput(input: unknown, out: GenerationRequest): unknown[] {
         } else if (role === "assistant") {
           assistantContent(item.content, `${param}.content`, assistantTurn(), unmapped);
         } else {
-          throw new InvalidRequestError(
-            `Invalid value for '${param}.role': '${quoteCallerText(role)}'. Supported values are: ${ROLES}.`,
+          throw invalidValue(
             `${param}.role`,
-            "invalid_value",
+            `Invalid value for '${param}.role': '${quoteCallerText(role)}'. Supported values are: ${ROLES}.`,
           );
         }
         break;
@@ -303,7 +312,7 @@ function readInput(input: unknown, out: GenerationRequest): unknown[] {
         const name = requiredString(item, "name", param);
         const field = custom ? "input" : "arguments";
         const text = item[field] ?? "";
-        if (typeof text !== "string") throw wrongType(`${param}.${field}`, "a string");
+        if (typeof text !== "string") throw invalidType(`${param}.${field}`, "a string");
         assistantTurn().push({
           type: "tool-call",
           id: callId,
@@ -333,32 +342,32 @@ function readInput(input: unknown, out: GenerationRequest): unknown[] {
 
 /** System and developer content: a string or `input_text` parts; other parts go to `unmapped`. */
 function textContent(content: unknown, param: string, into: TextPart[], unmapped: Obj): void {
-  if (!present(content)) throw missing(param);
+  if (!present(content)) throw missingParameter(param);
   if (typeof content === "string") {
     into.push({ type: "text", text: content });
     return;
   }
-  if (!Array.isArray(content)) throw wrongType(param, "a string or an array of content parts");
+  if (!Array.isArray(content)) throw invalidType(param, "a string or an array of content parts");
   for (let j = 0; j < content.length; j++) {
     const part = content[j];
     const partParam = `${param}[${j}]`;
-    if (!isObject(part)) throw wrongType(partParam, "an object");
+    if (!isObject(part)) throw invalidType(partParam, "an object");
     if (part.type === "input_text") into.push(textPart(part, partParam, unmapped));
     else unmappedPart(part, partParam, unmapped);
   }
 }
 
 function userContent(content: unknown, param: string, into: UserPart[], unmapped: Obj): void {
-  if (!present(content)) throw missing(param);
+  if (!present(content)) throw missingParameter(param);
   if (typeof content === "string") {
     into.push({ type: "text", text: content });
     return;
   }
-  if (!Array.isArray(content)) throw wrongType(param, "a string or an array of content parts");
+  if (!Array.isArray(content)) throw invalidType(param, "a string or an array of content parts");
   for (let j = 0; j < content.length; j++) {
     const part = content[j];
     const partParam = `${param}[${j}]`;
-    if (!isObject(part)) throw wrongType(partParam, "an object");
+    if (!isObject(part)) throw invalidType(partParam, "an object");
     if (part.type === "input_text") into.push(textPart(part, partParam, unmapped));
     else if (part.type === "input_image" && present(part.image_url))
       into.push(imagePart(part, partParam, unmapped));
@@ -369,16 +378,16 @@ function userContent(content: unknown, param: string, into: UserPart[], unmapped
 
 /** An assistant message's parts: `output_text` (and `input_text`, which clients also send) and `refusal`. */
 function assistantContent(content: unknown, param: string, into: AssistantPart[], unmapped: Obj): void {
-  if (!present(content)) throw missing(param);
+  if (!present(content)) throw missingParameter(param);
   if (typeof content === "string") {
     into.push({ type: "text", text: content });
     return;
   }
-  if (!Array.isArray(content)) throw wrongType(param, "a string or an array of content parts");
+  if (!Array.isArray(content)) throw invalidType(param, "a string or an array of content parts");
   for (let j = 0; j < content.length; j++) {
     const part = content[j];
     const partParam = `${param}[${j}]`;
-    if (!isObject(part)) throw wrongType(partParam, "an object");
+    if (!isObject(part)) throw invalidType(partParam, "an object");
     if (part.type === "output_text" || part.type === "input_text") {
       if (typeof part.text !== "string") throw badField(part.text, `${partParam}.text`, "a string");
       into.push({ type: "text", text: part.text });
@@ -420,7 +429,7 @@ function unmappedPart(part: Obj, param: string, unmapped: Obj): void {
  */
 function imagePart(part: Obj, param: string, unmapped: Obj): ImagePart {
   const url = part.image_url;
-  if (typeof url !== "string") throw wrongType(`${param}.image_url`, "a string");
+  if (typeof url !== "string") throw invalidType(`${param}.image_url`, "a string");
   extras(part, PART_FIELDS.image, param, unmapped);
   const image: ImagePart = { type: "image", mediaType: "image/*", ...fromUrl(url) };
   const detail = optional(part, "detail", "string", `${param}.detail`);
@@ -447,7 +456,7 @@ function reasoningPart(item: Obj, param: string): ReasoningPart {
   let text = "";
   let hasContent = false;
   if (present(item.content)) {
-    if (!Array.isArray(item.content)) throw wrongType(`${param}.content`, "an array");
+    if (!Array.isArray(item.content)) throw invalidType(`${param}.content`, "an array");
     for (let j = 0; j < item.content.length; j++) {
       const part = item.content[j];
       if (!isObject(part) || typeof part.text !== "string")
@@ -457,8 +466,8 @@ function reasoningPart(item: Obj, param: string): ReasoningPart {
     }
   }
   const summary = item.summary;
-  if (!present(summary)) throw missing(`${param}.summary`);
-  if (!Array.isArray(summary)) throw wrongType(`${param}.summary`, "an array");
+  if (!present(summary)) throw missingParameter(`${param}.summary`);
+  if (!Array.isArray(summary)) throw invalidType(`${param}.summary`, "an array");
   for (let j = 0; j < summary.length; j++) {
     const part = summary[j];
     if (!isObject(part) || typeof part.text !== "string")
@@ -501,18 +510,18 @@ const TOOL_FIELDS = {
  * and its kind is added to `dropped`, once.
  */
 function readTools(tools: unknown, dropped: string[], custom: string[], unmapped: Obj): ToolDefinition[] {
-  if (!Array.isArray(tools)) throw wrongType("tools", "an array");
+  if (!Array.isArray(tools)) throw invalidType("tools", "an array");
   const out: ToolDefinition[] = [];
   for (let i = 0; i < tools.length; i++) {
     const tool = tools[i];
     const param = `tools[${i}]`;
-    if (!isObject(tool)) throw wrongType(param, "an object");
+    if (!isObject(tool)) throw invalidType(param, "an object");
     if (tool.type === "function") {
       const definition: ToolDefinition = { name: requiredString(tool, "name", param) };
       const description = optional(tool, "description", "string", `${param}.description`);
       if (description !== undefined) definition.description = description;
       if (present(tool.parameters)) {
-        if (!isObject(tool.parameters)) throw wrongType(`${param}.parameters`, "an object (a JSON Schema)");
+        if (!isObject(tool.parameters)) throw invalidType(`${param}.parameters`, "an object (a JSON Schema)");
         definition.parameters = tool.parameters;
       }
       const strict = optional(tool, "strict", "boolean", `${param}.strict`);
@@ -540,20 +549,18 @@ function readTools(tools: unknown, dropped: string[], custom: string[], unmapped
 
 /** A custom tool's `format`: `{type: "text"}` (free text: no grammar) or `{type: "grammar", syntax, definition}`. */
 function grammarOf(format: unknown, param: string): { syntax: string; definition: string } | undefined {
-  if (!isObject(format)) throw wrongType(param, "an object");
+  if (!isObject(format)) throw invalidType(param, "an object");
   if (format.type === "text") return undefined;
   if (format.type !== "grammar")
-    throw new InvalidRequestError(
-      `Invalid value for '${param}.type': '${quoteCallerText(format.type)}'. Supported values are: 'text', 'grammar'.`,
+    throw invalidValue(
       `${param}.type`,
-      "invalid_value",
+      `Invalid value for '${param}.type': '${quoteCallerText(format.type)}'. Supported values are: 'text', 'grammar'.`,
     );
   const syntax = requiredString(format, "syntax", param);
   if (syntax !== "lark" && syntax !== "regex")
-    throw new InvalidRequestError(
-      `Invalid value for '${param}.syntax': '${quoteCallerText(syntax)}'. Supported values are: 'lark', 'regex'.`,
+    throw invalidValue(
       `${param}.syntax`,
-      "invalid_value",
+      `Invalid value for '${param}.syntax': '${quoteCallerText(syntax)}'. Supported values are: 'lark', 'regex'.`,
     );
   return { syntax, definition: requiredString(format, "definition", param) };
 }
@@ -573,12 +580,11 @@ function readToolChoice(
     return { type: choice };
   }
   if (typeof choice === "string")
-    throw new InvalidRequestError(
-      `Invalid value for 'tool_choice': '${quoteCallerText(choice)}'. Supported values are: 'none', 'auto', 'required' or an object naming a tool.`,
+    throw invalidValue(
       "tool_choice",
-      "invalid_value",
+      `Invalid value for 'tool_choice': '${quoteCallerText(choice)}'. Supported values are: 'none', 'auto', 'required' or an object naming a tool.`,
     );
-  if (!isObject(choice)) throw wrongType("tool_choice", "a string or an object");
+  if (!isObject(choice)) throw invalidType("tool_choice", "a string or an object");
   const type = choice.type;
   if (type === "function" || type === "custom")
     return { type: "tool", name: requiredString(choice, "name", "tool_choice") };
@@ -588,22 +594,21 @@ function readToolChoice(
 }
 
 function hostedRequired(kind: string | undefined): InvalidRequestError {
-  return new InvalidRequestError(
-    `'tool_choice' requires the hosted tool '${quoteCallerText(kind)}', which this gateway's targets cannot run.`,
+  return unsupportedValue(
     "tool_choice",
-    "unsupported_value",
+    `'tool_choice' requires the hosted tool '${quoteCallerText(kind)}', which this gateway's targets cannot run.`,
   );
 }
 
 /** `text.format` into `responseFormat`; `text.verbosity` and any other key are unmapped. */
 function readText(text: unknown, out: GenerationRequest): void {
-  if (!isObject(text)) throw wrongType("text", "an object");
+  if (!isObject(text)) throw invalidType("text", "an object");
   for (const key of Object.keys(text)) {
     if (key !== "format" && present(text[key])) put(out.unmapped, `text.${key}`, text[key]);
   }
   const format = text.format;
   if (!present(format)) return;
-  if (!isObject(format)) throw wrongType("text.format", "an object");
+  if (!isObject(format)) throw invalidType("text.format", "an object");
   if (format.type === "text") return;
   if (format.type === "json_object") {
     out.responseFormat = { type: "json" };
@@ -612,8 +617,8 @@ function readText(text: unknown, out: GenerationRequest): void {
   if (format.type === "json_schema") {
     const spec: NonNullable<GenerationRequest["responseFormat"]> = { type: "json" };
     spec.name = requiredString(format, "name", "text.format");
-    if (!present(format.schema)) throw missing("text.format.schema");
-    if (!isObject(format.schema)) throw wrongType("text.format.schema", "an object (a JSON Schema)");
+    if (!present(format.schema)) throw missingParameter("text.format.schema");
+    if (!isObject(format.schema)) throw invalidType("text.format.schema", "an object (a JSON Schema)");
     spec.schema = format.schema;
     const description = optional(format, "description", "string", "text.format.description");
     if (description !== undefined) spec.description = description;
@@ -623,25 +628,24 @@ function readText(text: unknown, out: GenerationRequest): void {
     return;
   }
   if (typeof format.type !== "string") throw badField(format.type, "text.format.type", "a string");
-  throw new InvalidRequestError(
-    `Invalid value for 'text.format.type': '${quoteCallerText(format.type)}'. Supported values are: 'text', 'json_object', 'json_schema'.`,
+  throw invalidValue(
     "text.format.type",
-    "invalid_value",
+    `Invalid value for 'text.format.type': '${quoteCallerText(format.type)}'. Supported values are: 'text', 'json_object', 'json_schema'.`,
   );
 }
 
 /** `reasoning.effort` into the canonical request; returns `reasoning.summary` (or the older `generate_summary`). */
 function readReasoning(reasoning: unknown, out: GenerationRequest): string | undefined {
-  if (!isObject(reasoning)) throw wrongType("reasoning", "an object");
+  if (!isObject(reasoning)) throw invalidType("reasoning", "an object");
   let summary: string | undefined;
   for (const key of Object.keys(reasoning)) {
     const value = reasoning[key];
     if (!present(value)) continue;
     if (key === "effort") {
-      if (typeof value !== "string") throw wrongType("reasoning.effort", "a string");
+      if (typeof value !== "string") throw invalidType("reasoning.effort", "a string");
       out.reasoning = { effort: value };
     } else if (key === "summary" || key === "generate_summary") {
-      if (typeof value !== "string") throw wrongType(`reasoning.${key}`, "a string");
+      if (typeof value !== "string") throw invalidType(`reasoning.${key}`, "a string");
       summary = value;
     } else put(out.unmapped, `reasoning.${key}`, value);
   }
@@ -649,40 +653,37 @@ function readReasoning(reasoning: unknown, out: GenerationRequest): string | und
 }
 
 function readStrings(value: unknown, param: string): string[] {
-  if (!Array.isArray(value)) throw wrongType(param, "an array of strings");
+  if (!Array.isArray(value)) throw invalidType(param, "an array of strings");
   const out: string[] = [];
   for (let k = 0; k < value.length; k++) {
     const item = value[k];
-    if (typeof item !== "string") throw wrongType(`${param}[${k}]`, "a string");
+    if (typeof item !== "string") throw invalidType(`${param}[${k}]`, "a string");
     out.push(item);
   }
   return out;
 }
 
 function readMetadata(value: unknown): Record<string, string> {
-  if (!isObject(value)) throw wrongType("metadata", "an object of strings");
+  if (!isObject(value)) throw invalidType("metadata", "an object of strings");
   const keys = Object.keys(value);
   if (keys.length > METADATA_MAX_PAIRS)
-    throw new InvalidRequestError(
-      `Invalid 'metadata': too many properties. Expected at most ${METADATA_MAX_PAIRS} properties, got ${keys.length}.`,
+    throw tooManyProperties(
       "metadata",
-      "object_above_max_properties",
+      `Invalid 'metadata': too many properties. Expected at most ${METADATA_MAX_PAIRS} properties, got ${keys.length}.`,
     );
   const out: Record<string, string> = {};
   for (const key of keys) {
     const text = value[key];
     if (key.length > METADATA_MAX_KEY)
-      throw new InvalidRequestError(
+      throw invalidValue(
+        "metadata",
         `Invalid 'metadata': a key is longer than ${METADATA_MAX_KEY} characters: '${quoteCallerText(key)}'.`,
-        "metadata",
-        "invalid_value",
       );
-    if (typeof text !== "string") throw wrongType(`metadata.${quoteCallerText(key)}`, "a string");
+    if (typeof text !== "string") throw invalidType(`metadata.${quoteCallerText(key)}`, "a string");
     if (text.length > METADATA_MAX_VALUE)
-      throw new InvalidRequestError(
-        `Invalid 'metadata.${quoteCallerText(key)}': longer than ${METADATA_MAX_VALUE} characters.`,
+      throw stringTooLong(
         "metadata",
-        "string_above_max_length",
+        `Invalid 'metadata.${quoteCallerText(key)}': longer than ${METADATA_MAX_VALUE} characters.`,
       );
     put(out, key, text);
   }
@@ -733,29 +734,17 @@ function optional<K extends keyof TypeName>(
   const value = object[field];
   if (!present(value)) return undefined;
   if (typeof value !== type || (type === "number" && !Number.isFinite(value)))
-    throw wrongType(param, type === "boolean" ? "a boolean" : `a ${type}`);
+    throw invalidType(param, type === "boolean" ? "a boolean" : `a ${type}`);
   return value as TypeName[K];
 }
 
 function optionalInteger(object: Obj, field: string): number | undefined {
   const value = optional(object, field, "number");
-  if (value !== undefined && !Number.isInteger(value)) throw wrongType(field, "an integer");
+  if (value !== undefined && !Number.isInteger(value)) throw invalidType(field, "an integer");
   return value;
 }
 
 /** The 400 for a required field that is absent or of the wrong type. */
 function badField(value: unknown, param: string, expected: string): InvalidRequestError {
-  return present(value) ? wrongType(param, expected) : missing(param);
-}
-
-function missing(param: string): InvalidRequestError {
-  return new InvalidRequestError(
-    `Missing required parameter: '${param}'.`,
-    param,
-    "missing_required_parameter",
-  );
-}
-
-function wrongType(param: string, expected: string): InvalidRequestError {
-  return new InvalidRequestError(`Invalid type for '${param}': expected ${expected}.`, param, "invalid_type");
+  return present(value) ? invalidType(param, expected) : missingParameter(param);
 }

@@ -1,4 +1,4 @@
-import { mayUseModel, modelNotFound } from "../../callers/bearer.ts";
+import { mayUseModel } from "../../callers/bearer.ts";
 import type { AdmissionRequest } from "../../callers/types.ts";
 import type { ModelRoute } from "../../config/types.ts";
 import { estimateTokens } from "../../core/usage.ts";
@@ -8,8 +8,9 @@ import type { ChatRequest } from "../../dialects/openai-chat/wire.ts";
 import { relayAnswer } from "../../engine/relay.ts";
 import { answeredBy, attemptCount, type Call, type RequestRun } from "../../engine/run.ts";
 import { type Served, serve, streamedAnswer, wholeAnswer } from "../../engine/serve.ts";
+import { modelNotFound, requestTooLarge } from "../../errors.ts";
 import type { Endpoint, GatewayContext } from "../endpoint.ts";
-import { errorResponse, type GatewayResponse, jsonHeaders, PayloadTooLargeError } from "../response.ts";
+import { errorResponse, type GatewayResponse, jsonHeaders } from "../response.ts";
 import { admit, afterResponse, deadlineOf } from "../steps.ts";
 import { parseChatRequest } from "../validate.ts";
 
@@ -25,8 +26,7 @@ export function chatCompletions(context: GatewayContext): Endpoint {
     method: "POST",
     path: "/v1/chat/completions",
     async handle({ request, requestId, caller }) {
-      if (Buffer.byteLength(request.body) > config.maxBodyBytes)
-        throw new PayloadTooLargeError(config.maxBodyBytes);
+      if (Buffer.byteLength(request.body) > config.maxBodyBytes) throw requestTooLarge(config.maxBodyBytes);
       const body = parseChatRequest(request.body, { maxNestingDepth: config.maxNestingDepth });
       const route = routes.get(body.model);
       // A route the key may not use answers as no route does (issue 16): same status, code and text.

@@ -1,4 +1,4 @@
-import { mayUseModel, modelNotFound } from "../../callers/bearer.ts";
+import { mayUseModel } from "../../callers/bearer.ts";
 import type { ModelRoute } from "../../config/types.ts";
 import { estimateEmbeddingTokens } from "../../core/embeddings.ts";
 import { CHARS_PER_TOKEN } from "../../core/usage.ts";
@@ -7,9 +7,9 @@ import { toEmbeddingRequest } from "../../dialects/openai-embeddings/parse.ts";
 import { type EmbeddingCall, embedding, servesEmbeddings } from "../../engine/embed.ts";
 import { answeredBy, attemptCount } from "../../engine/run.ts";
 import { serve } from "../../engine/serve.ts";
-import { InvalidRequestError, quoteCallerText } from "../../errors.ts";
+import { modelNotFound, modelNotSupported, requestTooLarge } from "../../errors.ts";
 import type { Endpoint, GatewayContext } from "../endpoint.ts";
-import { errorResponse, type GatewayResponse, jsonHeaders, PayloadTooLargeError } from "../response.ts";
+import { errorResponse, type GatewayResponse, jsonHeaders } from "../response.ts";
 import { admit, afterResponse, deadlineOf } from "../steps.ts";
 import { parseJsonObject } from "../validate.ts";
 
@@ -25,8 +25,7 @@ export function embeddings(context: GatewayContext): Endpoint {
     method: "POST",
     path: "/v1/embeddings",
     async handle({ request, requestId, caller }) {
-      if (Buffer.byteLength(request.body) > config.maxBodyBytes)
-        throw new PayloadTooLargeError(config.maxBodyBytes);
+      if (Buffer.byteLength(request.body) > config.maxBodyBytes) throw requestTooLarge(config.maxBodyBytes);
       const body = toEmbeddingRequest(
         parseJsonObject(request.body, { maxNestingDepth: config.maxNestingDepth }),
       );
@@ -34,12 +33,7 @@ export function embeddings(context: GatewayContext): Endpoint {
       // A route the key may not use answers as no route does (issue 16): same status, code and text.
       if (route === undefined || (caller !== undefined && !mayUseModel(caller, body.model)))
         throw modelNotFound(body.model);
-      if (!servesEmbeddings(factory, route))
-        throw new InvalidRequestError(
-          `The model '${quoteCallerText(body.model)}' does not serve embeddings.`,
-          "model",
-          "model_not_supported",
-        );
+      if (!servesEmbeddings(factory, route)) throw modelNotSupported(body.model, "embeddings");
       const promptTokens = estimateEmbeddingTokens(body.inputs);
       const deadline = deadlineOf(context, request);
       const admitting = admit(context, caller, () => ({

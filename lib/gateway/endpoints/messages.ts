@@ -1,4 +1,4 @@
-import { mayUseModel, modelNotFound } from "../../callers/bearer.ts";
+import { mayUseModel } from "../../callers/bearer.ts";
 import type { AdmissionRequest } from "../../callers/types.ts";
 import type { ModelRoute } from "../../config/types.ts";
 import { estimatePromptTokens } from "../../core/prompt-size.ts";
@@ -11,9 +11,9 @@ import { createMessagesStreamEncoder, messageBody } from "../../dialects/anthrop
 import { relayAnswer } from "../../engine/relay.ts";
 import { answeredBy, attemptCount, type Call } from "../../engine/run.ts";
 import { type Served, serve, streamedAnswer, wholeAnswer } from "../../engine/serve.ts";
-import { GatewayError } from "../../errors.ts";
+import { GatewayError, modelNotFound, requestTooLarge } from "../../errors.ts";
 import type { Endpoint, GatewayContext, RequestContext } from "../endpoint.ts";
-import { type GatewayResponse, jsonHeaders, jsonResponse, PayloadTooLargeError } from "../response.ts";
+import { type GatewayResponse, jsonHeaders, jsonResponse } from "../response.ts";
 import { admit, afterResponse, deadlineOf } from "../steps.ts";
 import { parseJsonObject } from "../validate.ts";
 
@@ -32,8 +32,7 @@ export function messages(context: GatewayContext): Endpoint[] {
     { request, caller }: RequestContext,
     parse: (json: Record<string, unknown>) => GenerationRequest,
   ): { body: Record<string, unknown>; canonical: GenerationRequest; route: ModelRoute } {
-    if (Buffer.byteLength(request.body) > config.maxBodyBytes)
-      throw new PayloadTooLargeError(config.maxBodyBytes);
+    if (Buffer.byteLength(request.body) > config.maxBodyBytes) throw requestTooLarge(config.maxBodyBytes);
     const body = parseJsonObject(request.body, { maxNestingDepth: config.maxNestingDepth });
     const canonical = parse(body);
     const route = routes.get(canonical.model);
@@ -189,7 +188,6 @@ function failed(served: Served<unknown> & { ok: false }): GatewayResponse {
     error.code === "upstream_unavailable"
       ? new GatewayError(error.message, {
           status: 529,
-          type: "overloaded_error",
           code: error.code,
           headers: error.headers,
           cause: error,

@@ -1,5 +1,5 @@
-import { mayUseModel, modelNotFound } from "../../callers/bearer.ts";
-import { InvalidRequestError, quoteCallerText } from "../../errors.ts";
+import { mayUseModel } from "../../callers/bearer.ts";
+import { invalidPath, modelNotFound } from "../../errors.ts";
 import type { Endpoint, GatewayContext, RequestContext } from "../endpoint.ts";
 import { jsonResponse } from "../response.ts";
 
@@ -67,10 +67,6 @@ function decodePathSegment(segment: string): string {
   try {
     return decodeURIComponent(segment);
   } catch {
-    throw new InvalidRequestError(
-      `The path segment '${quoteCallerText(segment)}' is not valid percent-encoded UTF-8.`,
-      null,
-      "invalid_path",
-    );
+    throw invalidPath(segment);
   }
 }

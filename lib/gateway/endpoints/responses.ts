@@ -1,4 +1,4 @@
-import { mayUseModel, modelNotFound } from "../../callers/bearer.ts";
+import { mayUseModel } from "../../callers/bearer.ts";
 import type { Caller } from "../../callers/types.ts";
 import type { ModelRoute } from "../../config/types.ts";
 import type { GenerationRequest } from "../../core/request.ts";
@@ -10,7 +10,6 @@ import {
   type ResponseStreamEncoder,
   toResponse,
 } from "../../dialects/openai-responses/encode.ts";
-import { responseNotFound } from "../../dialects/openai-responses/errors.ts";
 import { parseResponsesRequest } from "../../dialects/openai-responses/parse.ts";
 import {
   expandHistory,
@@ -21,11 +20,18 @@ import type { StreamEncoder } from "../../engine/forward.ts";
 import { relayAnswer } from "../../engine/relay.ts";
 import { answeredBy, type Call } from "../../engine/run.ts";
 import { serve, streamedAnswer, wholeAnswer } from "../../engine/serve.ts";
-import { GatewayError, InvalidRequestError, quoteCallerText } from "../../errors.ts";
+import {
+  InvalidRequestError,
+  modelNotFound,
+  quoteCallerText,
+  requestTooLarge,
+  responseNotFound,
+  storeUnavailable,
+} from "../../errors.ts";
 import type { GenerationInput } from "../../providers/generation.ts";
 import { fitsStoredBound, isResponseId, OPEN_OWNER, type ResponseStore } from "../../responses/store.ts";
 import type { Endpoint, GatewayContext, RequestContext } from "../endpoint.ts";
-import { type GatewayResponse, jsonHeaders, jsonResponse, PayloadTooLargeError } from "../response.ts";
+import { type GatewayResponse, jsonHeaders, jsonResponse } from "../response.ts";
 import { admit, afterResponse, deadlineOf } from "../steps.ts";
 import { parseJsonObject } from "../validate.ts";
 import { eventStreamHeaders, failed } from "./chat-completions.ts";
@@ -66,8 +72,7 @@ function create(context: GatewayContext): Endpoint {
     method: "POST",
     path: "/v1/responses",
     async handle({ request, requestId, caller }) {
-      if (Buffer.byteLength(request.body) > config.maxBodyBytes)
-        throw new PayloadTooLargeError(config.maxBodyBytes);
+      if (Buffer.byteLength(request.body) > config.maxBodyBytes) throw requestTooLarge(config.maxBodyBytes);
       const body = parseJsonObject(request.body, { maxNestingDepth: config.maxNestingDepth });
       let parsed = parseResponsesRequest(body);
       const model = parsed.generation.model;
@@ -269,12 +274,7 @@ async function fromTable<T>(read: Promise<T>): Promise<T> {
   try {
     return await read;
   } catch (error) {
-    throw new GatewayError("Stored responses are unavailable; retry later.", {
-      status: 503,
-      type: "api_error",
-      code: "store_unavailable",
-      cause: error,
-    });
+    throw storeUnavailable(error);
   }
 }
 

@@ -7,7 +7,11 @@ import { describe, expect, it } from "vitest";
 import type { GenerationEvent } from "../../../lib/core/events.ts";
 import { createEventDecoder } from "../../../lib/dialects/anthropic-messages/decode.ts";
 import { createMessageStreamEncoder, toMessage } from "../../../lib/dialects/anthropic-messages/encode.ts";
-import { GatewayError } from "../../../lib/errors.ts";
+import { upstreamReported } from "../../../lib/errors.ts";
+
+/** An upstream's 529, as the engine hands it to the encoder. */
+const overloaded = (message: string) =>
+  upstreamReported("anthropic", message, { status: 529, action: "failover" });
 
 const head = { id: "msg_gw1", model: "route-a", inputTokens: 321 };
 
@@ -38,7 +42,7 @@ function encodeAll(events: GenerationEvent[], close: "end" | "fail" = "end"): Fr
   const encoder = createMessageStreamEncoder(head);
   let text = "";
   for (const event of events) text += encoder.push(event);
-  text += close === "end" ? encoder.end() : encoder.fail(new GatewayError("boom", { status: 529 }));
+  text += close === "end" ? encoder.end() : encoder.fail(overloaded("boom"));
   return frames(text);
 }
 
@@ -216,7 +220,7 @@ describe("createMessageStreamEncoder", () => {
     const encoder = createMessageStreamEncoder(head);
     const text =
       encoder.push({ type: "text", choice: 0, text: "Hel" }) +
-      encoder.fail(new GatewayError("anthropic: overloaded", { status: 529 })) +
+      encoder.fail(overloaded("anthropic: overloaded")) +
       encoder.push({ type: "text", choice: 0, text: "lo" }) +
       encoder.end() +
       encoder.ping();
@@ -536,7 +540,7 @@ describe("the official SDK reads the encoder's stream", () => {
     const encoder = createMessageStreamEncoder(head);
     const text =
       encoder.push({ type: "text", choice: 0, text: "Hel" }) +
-      encoder.fail(new GatewayError("upstream overloaded", { status: 529 }));
+      encoder.fail(overloaded("upstream overloaded"));
     const server = await serve(text);
     try {
       const client = new Anthropic({ apiKey: "k", baseURL: server.url, maxRetries: 0 });

@@ -4,35 +4,33 @@ import { anthropicErrorType, toAnthropicError } from "../../../lib/dialects/anth
 import { toGeneration } from "../../../lib/dialects/anthropic-messages/parse.ts";
 import { toChatRequest } from "../../../lib/dialects/openai-chat/request.ts";
 import {
-  GatewayError,
   InternalError,
-  InvalidRequestError,
+  invalidApiKey,
+  missingParameter,
+  rateLimitExceeded,
   UpstreamTimeoutError,
+  upstreamReported,
 } from "../../../lib/errors.ts";
+
+/** An error an upstream reported with `status`, handed back to the caller. */
+const reported = (message: string, status: number) =>
+  upstreamReported("p", message, { status, action: "return" });
 
 describe("toAnthropicError", () => {
   it.each([
-    [new InvalidRequestError("messages: Field required", "messages"), 400, "invalid_request_error"],
+    [missingParameter("messages", "messages: Field required"), 400, "invalid_request_error"],
     // The caller gate's bad key is OpenAI's invalid_request_error; Anthropic calls it authentication.
-    [
-      new GatewayError("Invalid API key", { status: 401, type: "invalid_request_error" }),
-      401,
-      "authentication_error",
-    ],
-    [new GatewayError("Budget spent", { status: 402 }), 402, "billing_error"],
-    [
-      new GatewayError("model not allowed", { status: 403, type: "invalid_request_error" }),
-      403,
-      "permission_error",
-    ],
-    [new GatewayError("no such route", { status: 404 }), 404, "not_found_error"],
-    [new GatewayError("body too large", { status: 413 }), 413, "request_too_large"],
-    [new GatewayError("slow down", { status: 429, type: "requests" }), 429, "rate_limit_error"],
-    [new GatewayError("bad gateway", { status: 502 }), 502, "api_error"],
-    [new GatewayError("no target available", { status: 503 }), 503, "overloaded_error"],
-    [new GatewayError("overloaded", { status: 529 }), 529, "overloaded_error"],
+    [invalidApiKey("Invalid API key"), 401, "authentication_error"],
+    [reported("Budget spent", 402), 402, "billing_error"],
+    [reported("model not allowed", 403), 403, "permission_error"],
+    [reported("no such route", 404), 404, "not_found_error"],
+    [reported("body too large", 413), 413, "request_too_large"],
+    [rateLimitExceeded("slow down"), 429, "rate_limit_error"],
+    [reported("bad gateway", 502), 502, "api_error"],
+    [reported("no target available", 503), 503, "overloaded_error"],
+    [reported("overloaded", 529), 529, "overloaded_error"],
     [new UpstreamTimeoutError("claude", "first_token", 5000), 504, "timeout_error"],
-    [new GatewayError("unprocessable", { status: 422 }), 422, "invalid_request_error"],
+    [reported("unprocessable", 422), 422, "invalid_request_error"],
   ])("%s is %i %s", (error, status, type) => {
     const { status: got, body } = toAnthropicError(error);
     expect(got).toBe(status);
@@ -53,13 +51,13 @@ describe("toAnthropicError", () => {
       message: "Internal server error",
     });
     const key = "sk-ant-api03-abcdefghijklmnopqrstuvwxyz0123456789";
-    const { body } = toAnthropicError(new GatewayError(`upstream said: bad key ${key}`, { status: 502 }));
+    const { body } = toAnthropicError(reported(`upstream said: bad key ${key}`, 502));
     expect(body.error.message).not.toContain(key);
   });
 
   it("keeps a timeout's type on a 5xx other than 504, api_error otherwise", () => {
-    expect(anthropicErrorType(500, "timeout_error")).toBe("timeout_error");
-    expect(anthropicErrorType(500, "api_error")).toBe("api_error");
+    expect(anthropicErrorType(500, "timeout")).toBe("timeout_error");
+    expect(anthropicErrorType(500, "upstream")).toBe("api_error");
     expect(anthropicErrorType(418)).toBe("invalid_request_error");
   });
 });

@@ -414,7 +414,7 @@ describe("toGeneration: the canonical request for a Messages body", () => {
   ])("refuses a malformed body, naming the field (%#)", (body, param, message) => {
     const error = refused(body);
     expect(error.status).toBe(400);
-    expect(error.type).toBe("invalid_request_error");
+    expect(error.kind).toBe("invalid_request");
     expect(error.param).toBe(param);
     expect(error.message).toBe(message);
   });

@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import type { GenerationEvent, GenerationResult } from "../../../lib/core/events.ts";
+import { openAIPassThrough } from "../../../lib/dialects/openai-chat/errors.ts";
 import {
   createResponseStreamEncoder,
   type ResponseEncodingOptions,
@@ -8,7 +9,7 @@ import {
 } from "../../../lib/dialects/openai-responses/encode.ts";
 import { toResponseError, toResponsesErrorBody } from "../../../lib/dialects/openai-responses/errors.ts";
 import { openReasoning } from "../../../lib/dialects/openai-responses/reasoning.ts";
-import { GatewayError, UpstreamError } from "../../../lib/errors.ts";
+import { streamCut, upstreamReported } from "../../../lib/errors.ts";
 import { type Frame, framesOf, headFor } from "./frames.ts";
 
 const usage = {
@@ -293,11 +294,7 @@ describe("createResponseStreamEncoder", () => {
   it("ends a failure with response.failed and the error, never response.completed", () => {
     // Prepare
     const encoder = createResponseStreamEncoder(headFor());
-    const error = new UpstreamError("openai: the stream was cut", {
-      status: 502,
-      code: "upstream_stream_cut",
-      providerId: "openai",
-    });
+    const error = streamCut("openai", "the stream was cut");
     // Act
     const sse =
       encoder.encode({ type: "text", choice: 0, text: "Hal" }) + encoder.fail(error) + encoder.end();
@@ -393,7 +390,14 @@ describe("toResponse", () => {
 describe("errors", () => {
   it("writes OpenAI's error body and a failed response's error object", () => {
     // Prepare
-    const limited = new GatewayError("Too many requests", { status: 429 });
+    // An upstream's 429 passed back without a code: the failed response still says rate_limit_exceeded.
+    const limited = upstreamReported("p", "Too many requests", {
+      status: 429,
+      action: "return",
+      passThrough: openAIPassThrough({
+        error: { message: "Too many requests", type: "rate_limit_error", param: null, code: null },
+      }),
+    });
     // Act / Assess
     expect(toResponsesErrorBody(limited)).toEqual({
       error: { message: "Too many requests", type: "rate_limit_error", param: null, code: null },

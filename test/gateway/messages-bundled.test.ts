@@ -16,7 +16,9 @@ import { startFunctionUrl } from "../support/lambda-runtime.ts";
  */
 const CLIENT_KEY = "sk-gw-messages-client-key-123456";
 const outdir = resolve(`cdk.out/test-messages-bundle-${process.pid}`);
-const MODEL = "us.anthropic.claude-test-v1:0";
+// Not a Claude model: Messages callers of Claude go through InvokeModel (test/providers/bedrock-invoke.test.ts);
+// any other Bedrock model is served to them through Converse, which the shared fake speaks.
+const MODEL = "us.amazon.nova-test-v1:0";
 
 let bedrock: FakeBedrock;
 let table: TestTable;

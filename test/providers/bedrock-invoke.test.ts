@@ -259,7 +259,7 @@ describe("Bedrock InvokeModel for Messages callers of Claude (fake runtime, HTTP
       errorType: "ThrottlingException",
       message: "Too many requests",
     });
-    expect(throttled).toMatchObject({ status: 429, action: "retry", type: "rate_limit_error" });
+    expect(throttled).toMatchObject({ status: 429, action: "retry", kind: "rate_limit" });
     const invalid = await failure({
       kind: "bedrockError",
       status: 400,
@@ -267,7 +267,7 @@ describe("Bedrock InvokeModel for Messages callers of Claude (fake runtime, HTTP
       message: "messages: roles must alternate",
     });
     expect(invalid).toBeInstanceOf(UpstreamError);
-    expect(invalid).toMatchObject({ status: 400, action: "return", type: "invalid_request_error" });
+    expect(invalid).toMatchObject({ status: 400, action: "return", kind: "invalid_request" });
   });
 
   it("continues a cut answer from a trailing assistant message, trimmed, thinking off", async () => {
@@ -295,7 +295,7 @@ describe("Bedrock InvokeModel for Messages callers of Claude (fake runtime, HTTP
         (error: unknown) => error,
       );
     // The fake serves only InvokeModel: the Converse route is not found there.
-    expect(viaConverse).toMatchObject({ code: "model_not_found" });
+    expect(viaConverse).toMatchObject({ code: "bedrock_model_not_found" });
     const nova = await provider()
       .chat.complete(
         messagesInput({ model: "r", max_tokens: 10, messages: [{ role: "user", content: "Hi" }] }),
@@ -305,7 +305,7 @@ describe("Bedrock InvokeModel for Messages callers of Claude (fake runtime, HTTP
         () => undefined,
         (error: unknown) => error,
       );
-    expect(nova).toMatchObject({ code: "model_not_found" });
+    expect(nova).toMatchObject({ code: "bedrock_model_not_found" });
     expect(fake.requests).toHaveLength(0);
   });
 

@@ -14,7 +14,9 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
 
 /**
  * The gateway as `npm start` runs it (node:http adapter, DynamoDB health store on an embedded
- * dynalite), in its own process, pointed at the benchmark upstream. Logs are silenced, as a
+ * dynalite), in its own process, pointed at the benchmark upstream: `bench-model` on its
+ * OpenAI-compatible side (chat, and Messages and Responses translated), `bench-claude` on its
+ * Messages side through an `anthropic` provider, `bench-embed` for embeddings. Logs are silenced, as a
  * production deployment's log shipping is not what is measured. Answers "stats" messages with its
  * memory, CPU time, the requests it served and the table reads it made.
  *
@@ -35,8 +37,18 @@ const config = customConfig
         timeouts: { firstTokenMs: 30_000, idleMs: 30_000, headersMs: 30_000 },
       },
       health: { cacheTtlMs: 5_000 },
-      providers: [{ id: "upstream", type: "openai", baseUrl: upstreamUrl, apiKey: { env: "BENCH_KEY" } }],
-      models: { "bench-model": { targets: [{ provider: "upstream", model: "bench-model" }] } },
+      // One fake upstream behind two provider types: `upstream` (OpenAI-compatible) serves chat
+      // callers as they came, Messages and Responses callers translated, and embeddings;
+      // `claude` (anthropic, the same fake's /v1/messages) serves Messages callers as they came.
+      providers: [
+        { id: "upstream", type: "openai", baseUrl: upstreamUrl, apiKey: { env: "BENCH_KEY" } },
+        { id: "claude", type: "anthropic", baseUrl: upstreamUrl, apiKey: { env: "BENCH_KEY" } },
+      ],
+      models: {
+        "bench-model": { targets: [{ provider: "upstream", model: "bench-model" }] },
+        "bench-claude": { targets: [{ provider: "claude", model: "bench-claude" }] },
+        "bench-embed": { targets: [{ provider: "upstream", model: "bench-embed" }] },
+      },
     });
 const dynamo = await startLocalDynamo(0);
 const client = createDynamoClient({ endpoint: dynamo.endpoint });

@@ -33,6 +33,61 @@ const streamBody = JSON.stringify({
   stream: true,
   messages: [{ role: "user", content: "Hello" }],
 });
+/** How one token shows in a chat stream (the streaming loop counts these). */
+const CHAT_TOKEN = '"content":" tok"';
+const messagesBody = (model: string, stream = false) =>
+  JSON.stringify({
+    model,
+    max_tokens: 64,
+    ...(stream ? { stream } : {}),
+    messages: [{ role: "user", content: "Hello" }],
+  });
+
+/**
+ * The lines beside chat (issues 17 to 20): one caller's request each, measured on the gateway and
+ * on the upstream call it stands for, sequentially and non-streaming, one after another in one
+ * block (chat pass-through first, measured again there so that every line is taken in the same
+ * conditions). `direct` is the fake upstream's own path for that dialect; a translated line's is
+ * `chat`: the gateway turns it into a chat completion, so the chat line's direct run is its baseline.
+ */
+const DIALECT_LINES: {
+  name: string;
+  gatewayPath: string;
+  payload: string;
+  direct: "chat" | { path: string; payload: string };
+}[] = [
+  {
+    name: "chat pass-through",
+    gatewayPath: "/v1/chat/completions",
+    payload: body,
+    direct: { path: "/chat/completions", payload: body },
+  },
+  {
+    name: "messages pass-through",
+    gatewayPath: "/v1/messages",
+    payload: messagesBody("bench-claude"),
+    direct: { path: "/v1/messages", payload: messagesBody("bench-claude") },
+  },
+  {
+    name: "messages translated",
+    gatewayPath: "/v1/messages",
+    payload: messagesBody("bench-model"),
+    direct: "chat",
+  },
+  {
+    name: "responses translated",
+    gatewayPath: "/v1/responses",
+    // Codex's way: no stored response, so the line measures translation, not the table.
+    payload: JSON.stringify({ model: "bench-model", input: "Hello", store: false }),
+    direct: "chat",
+  },
+  {
+    name: "embeddings",
+    gatewayPath: "/v1/embeddings",
+    payload: JSON.stringify({ model: "bench-embed", input: "Hello" }),
+    direct: { path: "/embeddings", payload: JSON.stringify({ model: "bench-embed", input: "Hello" }) },
+  },
+];
 
 /** One request, read to the end; resolves with its latency in ms. */
 function request(agent: http.Agent, url: string, payload: string): Promise<number> {
@@ -58,13 +113,24 @@ function request(agent: http.Agent, url: string, payload: string): Promise<numbe
   });
 }
 
-async function sequential(url: string, count: number): Promise<number[]> {
+const WARM_UP = Math.min(200, SEQUENTIAL);
+
+/**
+ * `SEQUENTIAL` requests one after another after a warm-up: their latencies, and the CPU (user +
+ * system) the process serving `url` spent per request, warm-ups included.
+ */
+async function sequential(
+  child: BenchChild,
+  url: string,
+  payload = body,
+): Promise<{ latencies: number[]; cpuMicros: number }> {
+  const before = (await child.stats()).cpuMicros;
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  for (let i = 0; i < Math.min(200, count); i++) await request(agent, url, body); // warm-up
+  for (let i = 0; i < WARM_UP; i++) await request(agent, url, payload);
   const latencies: number[] = [];
-  for (let i = 0; i < count; i++) latencies.push(await request(agent, url, body));
+  for (let i = 0; i < SEQUENTIAL; i++) latencies.push(await request(agent, url, payload));
   agent.destroy();
-  return latencies;
+  return { latencies, cpuMicros: ((await child.stats()).cpuMicros - before) / (SEQUENTIAL + WARM_UP) };
 }
 
 async function concurrent(
@@ -92,8 +158,11 @@ async function concurrent(
   return { latencies, rps: latencies.length / seconds };
 }
 
-/** Streams `count` answers one after another: time to first byte, first token, and the gaps between tokens. */
-async function streaming(url: string, count: number) {
+/**
+ * Streams `count` answers one after another: time to first byte, first token, and the gaps between
+ * tokens (each a `token` in the stream's text).
+ */
+async function streaming(url: string, count: number, payload = streamBody, token = CHAT_TOKEN) {
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
   const ttfb: number[] = [];
   const ttft: number[] = [];
@@ -111,7 +180,7 @@ async function streaming(url: string, count: number) {
           res.on("data", (text: string) => {
             const now = ms();
             if (ttfb.length === i) ttfb.push(now);
-            const tokens = text.split('"content":" tok"').length - 1;
+            const tokens = text.split(token).length - 1;
             for (let t = 0; t < tokens; t++) {
               if (last === undefined) ttft.push(now);
               else gaps.push(now - last);
@@ -122,7 +191,7 @@ async function streaming(url: string, count: number) {
         },
       );
       req.on("error", reject);
-      req.end(streamBody);
+      req.end(payload);
     });
   }
   agent.destroy();
@@ -192,6 +261,14 @@ async function coldStart() {
 type Target = "direct" | "proxy" | "gateway";
 const TARGETS: Target[] = ["direct", "proxy", "gateway"];
 
+/** One line beside chat: its sequential runs on the gateway and on the direct baseline. */
+interface DialectResult {
+  name: string;
+  directPath: string;
+  direct: Awaited<ReturnType<typeof sequential>>;
+  gateway: Awaited<ReturnType<typeof sequential>>;
+}
+
 interface Row {
   name: string;
   values: Record<Target, number>;
@@ -256,10 +333,9 @@ async function main() {
   const cpu = {} as Record<Target, number>;
   const seq = {} as Record<Target, number[]>;
   for (const target of TARGETS) {
-    const before = (await processes[target].stats()).cpuMicros;
-    seq[target] = await sequential(urls[target], SEQUENTIAL);
-    cpu[target] =
-      ((await processes[target].stats()).cpuMicros - before) / (SEQUENTIAL + Math.min(200, SEQUENTIAL));
+    const run = await sequential(processes[target], urls[target]);
+    seq[target] = run.latencies;
+    cpu[target] = run.cpuMicros;
     sequentialResults[target] = latencySummary(seq[target]);
   }
   results.sequential = {
@@ -290,6 +366,44 @@ async function main() {
       unit: "ms",
     });
   }
+
+  process.stderr.write("sequential non-streaming, other dialects...\n");
+  const dialects: DialectResult[] = [];
+  for (const line of DIALECT_LINES) {
+    const direct =
+      line.direct === "chat"
+        ? dialects[0]?.direct
+        : await sequential(upstream, `${upstream.url}${line.direct.path}`, line.direct.payload);
+    if (direct === undefined) throw new Error(`${line.name}: the chat line must come first`);
+    const gatewayRun = await sequential(gateway, `${gateway.url}${line.gatewayPath}`, line.payload);
+    dialects.push({
+      name: line.name,
+      directPath: line.direct === "chat" ? "/chat/completions" : line.direct.path,
+      direct,
+      gateway: gatewayRun,
+    });
+  }
+  const chatLine = dialects[0] as DialectResult;
+  results.dialects = {
+    requests: SEQUENTIAL,
+    note:
+      "sequential, non-streaming, one block after the chat table's sequential run (chat measured " +
+      "again in it); direct = the fake upstream's path the gateway calls for that line (a " +
+      "translated line's is its chat completion: the chat line's direct run); CPU per request is " +
+      "the gateway process's (the upstream's for direct)",
+    ...Object.fromEntries(
+      dialects.map((d) => [
+        d.name,
+        {
+          directPath: d.directPath,
+          direct: { ...latencySummary(d.direct.latencies), cpuMicros: round(d.direct.cpuMicros, 1) },
+          gateway: { ...latencySummary(d.gateway.latencies), cpuMicros: round(d.gateway.cpuMicros, 1) },
+          addedP50: round(percentile(d.gateway.latencies, 50) - percentile(d.direct.latencies, 50)),
+          gatewayCpuVsChat: round(d.gateway.cpuMicros / chatLine.gateway.cpuMicros),
+        },
+      ]),
+    ),
+  };
 
   const levels: Record<string, unknown> = {};
   for (const inFlight of LEVELS) {
@@ -327,20 +441,25 @@ async function main() {
   process.stderr.write("streaming...\n");
   const streams = {} as Record<Target, Awaited<ReturnType<typeof streaming>>>;
   for (const target of TARGETS) streams[target] = await streaming(urls[target], STREAMS);
+  // Messages translated, streamed: the gateway turns chat chunks into Messages events as they come.
+  const messagesStream = await streaming(
+    `${gateway.url}/v1/messages`,
+    STREAMS,
+    messagesBody("bench-model", true),
+    '"text":" tok"',
+  );
+  const streamSummary = (s: Awaited<ReturnType<typeof streaming>>) => ({
+    ttfbP50: round(percentile(s.ttfb, 50)),
+    ttftP50: round(percentile(s.ttft, 50)),
+    gapMean: round(mean(s.gaps)),
+    gapP99: round(percentile(s.gaps, 99)),
+  });
+  const messagesStreamSummary = streamSummary(messagesStream);
   results.streaming = {
     streams: STREAMS,
     upstreamTokenGapMs: TOKEN_GAP_MS,
-    ...Object.fromEntries(
-      TARGETS.map((t) => [
-        t,
-        {
-          ttfbP50: round(percentile(streams[t].ttfb, 50)),
-          ttftP50: round(percentile(streams[t].ttft, 50)),
-          gapMean: round(mean(streams[t].gaps)),
-          gapP99: round(percentile(streams[t].gaps, 99)),
-        },
-      ]),
-    ),
+    ...Object.fromEntries(TARGETS.map((t) => [t, streamSummary(streams[t])])),
+    gatewayMessagesTranslated: messagesStreamSummary,
   };
   const streamRow = (name: string, f: (s: (typeof streams)[Target]) => number) =>
     rows.push({
@@ -403,6 +522,24 @@ async function main() {
         `${(v.gateway / v.direct).toFixed(2)}x`.padStart(10)
       );
     }),
+    "",
+    `beside chat (sequential, non-streaming, ${SEQUENTIAL} requests each; direct = the fake upstream's path the gateway calls)`,
+    `${"line".padEnd(24)}${"direct path".padEnd(19)}${"direct p50".padStart(11)}${"gw p50".padStart(9)}${"gw-direct".padStart(11)}${"gw CPU/req".padStart(12)}${"CPU vs chat".padStart(13)}`,
+    ...dialects.map((d) => {
+      const added = percentile(d.gateway.latencies, 50) - percentile(d.direct.latencies, 50);
+      return (
+        d.name.padEnd(24) +
+        d.directPath.padEnd(19) +
+        percentile(d.direct.latencies, 50).toFixed(3).padStart(11) +
+        percentile(d.gateway.latencies, 50).toFixed(3).padStart(9) +
+        `${added >= 0 ? "+" : ""}${added.toFixed(3)}`.padStart(11) +
+        (d.gateway.cpuMicros / 1000).toFixed(3).padStart(12) +
+        `${(d.gateway.cpuMicros / chatLine.gateway.cpuMicros).toFixed(2)}x`.padStart(13)
+      );
+    }),
+    `messages translated, streamed (${STREAMS} streams): first token p50 ${messagesStreamSummary.ttftP50.toFixed(3)} ms ` +
+      `(chat through the gateway ${percentile(streams.gateway.ttft, 50).toFixed(3)}, direct ${percentile(streams.direct.ttft, 50).toFixed(3)}), ` +
+      `inter-token gap mean ${messagesStreamSummary.gapMean.toFixed(3)} ms`,
     "",
     `health table reads during the non-streaming run: ${tableReads} for ${requests} requests ` +
       `(${(tableReads / requests).toExponential(2)} per request; cache TTL 5 s)`,

@@ -9,10 +9,12 @@
  * global profile (`global.`) routes to any commercial region and is granted, as AWS documents, on the
  * foundation model's region-less ARN
  * (https://docs.aws.amazon.com/bedrock/latest/userguide/global-cross-region-inference.html). An ARN
- * is granted as it is.
+ * is granted as it is. `bedrock:CountTokens` (Messages' `count_tokens`, issue 18) is granted apart, on
+ * the model each Claude route target counts for (see `BedrockGrants.countTokens`).
  */
 
 import type { ModelRoute, ProviderConfig } from "../lib/config/types.ts";
+import { countTokensModel } from "../lib/providers/bedrock-invoke.ts";
 
 /** One model a Bedrock provider is asked for: a route target's, or its health probe's. */
 export interface BedrockTarget {
@@ -20,6 +22,8 @@ export interface BedrockTarget {
   region: string;
   /** A model id, an inference profile id, or an ARN. */
   model: string;
+  /** The provider's health probe, which never counts tokens; else a route target, which may. */
+  probe?: boolean;
 }
 
 /**
@@ -63,6 +67,12 @@ export const PROFILE_REGIONS: Readonly<Record<string, readonly string[]>> = {
 export interface BedrockGrants {
   /** Resource ARNs for `bedrock:InvokeModel` and `bedrock:InvokeModelWithResponseStream`, sorted, unique. */
   resources: string[];
+  /**
+   * Resource ARNs for `bedrock:CountTokens` (Messages' `count_tokens`, issue 18), sorted, unique: the
+   * Claude models route targets name, each as the call names it (`countTokensModel`): a profile's
+   * foundation model in the provider's region, an ARN as it is. For the chat function only.
+   */
+  countTokens: string[];
   /** What the stack cannot grant by itself and the operator must know (synth warnings). */
   warnings: string[];
 }
@@ -76,11 +86,15 @@ export function bedrockGrants(
   scope: { partition: string; account: string },
 ): BedrockGrants {
   const resources = new Set<string>();
+  const countTokens = new Set<string>();
   const warnings: string[] = [];
   const { partition, account } = scope;
   const foundationModel = (region: string, model: string) =>
     `arn:${partition}:bedrock:${region}::foundation-model/${model}`;
-  for (const { providerId, region, model } of targets) {
+  for (const { providerId, region, model, probe } of targets) {
+    const counted = probe === true ? undefined : countTokensModel(model);
+    if (counted !== undefined)
+      countTokens.add(counted.startsWith("arn:") ? counted : foundationModel(region, counted));
     if (model.startsWith("arn:")) {
       resources.add(model);
       if (/:application-inference-profile\//.test(model)) {
@@ -109,7 +123,7 @@ export function bedrockGrants(
     }
     resources.add(foundationModel(region, model));
   }
-  return { resources: [...resources].sort(), warnings };
+  return { resources: [...resources].sort(), countTokens: [...countTokens].sort(), warnings };
 }
 
 /**
@@ -129,7 +143,7 @@ export function bedrockTargets(
     regions.set(p.id, region);
     // A chat probe's model, or an embeddings probe's (issue 20: a provider that serves only embeddings).
     if (p.healthProbe.kind !== "models")
-      targets.push({ providerId: p.id, region, model: p.healthProbe.model });
+      targets.push({ providerId: p.id, region, model: p.healthProbe.model, probe: true });
   }
   for (const route of config.models) {
     for (const t of route.targets) {

@@ -281,6 +281,17 @@ export class GatewayStack extends Stack {
         );
       }
     }
+    // Messages' count_tokens (issue 18): Bedrock's CountTokens on the Claude models routes name, for
+    // the chat function only (the health checks never count).
+    if (bedrock.countTokens.length > 0) {
+      chat.addToRolePolicy(
+        new PolicyStatement({
+          effect: Effect.ALLOW,
+          actions: ["bedrock:CountTokens"],
+          resources: bedrock.countTokens,
+        }),
+      );
+    }
     for (const warning of bedrock.warnings)
       Annotations.of(this).addWarningV2("@llm-gateway/bedrock", warning);
 

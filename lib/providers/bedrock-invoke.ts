@@ -108,10 +108,14 @@ export function namesOtherVendor(modelId: string): boolean {
 }
 
 /**
- * The foundation model a cross-region profile id names (`us.anthropic.claude-…` →
- * `anthropic.claude-…`): `CountTokens` counts for a model, not a profile, and the count is the same.
+ * The model `CountTokens` is asked for a target's model, or undefined when it has no count here (a
+ * model other than Claude). A cross-region profile id names its foundation model
+ * (`us.anthropic.claude-…` → `anthropic.claude-…`): `CountTokens` counts for a model, not a profile,
+ * and the count is the same. The stack grants `bedrock:CountTokens` on exactly this model
+ * (`infra/bedrock-grants.ts`).
  */
-function foundationModel(modelId: string): string {
+export function countTokensModel(modelId: string): string | undefined {
+  if (!isClaudeModel(modelId)) return undefined;
   return modelId.replace(/^(?:[a-z]{2,6}(?:-[a-z]+)?)\.(?=anthropic\.)/, "");
 }
 
@@ -211,7 +215,8 @@ export function createInvokeChat(context: InvokeContext): InvokeChat {
     },
 
     async countTokens(input, options) {
-      if (!isClaudeModel(options.model)) {
+      const model = countTokensModel(options.model);
+      if (model === undefined) {
         throw countTokensUnsupported(
           context.providerId,
           `Bedrock counts tokens here only for Claude models, not ${options.model}`,
@@ -227,7 +232,6 @@ export function createInvokeChat(context: InvokeContext): InvokeChat {
           typeof budget === "number" ? Math.max(DEFAULT_MAX_TOKENS, budget + 1) : DEFAULT_MAX_TOKENS;
       }
       const body = JSON.stringify(own);
-      const model = foundationModel(options.model);
       const runtime = await context.runtime(model);
       const { value, dispose } = await context.timed(
         model,

@@ -50,6 +50,28 @@ describe("bedrockGrants", () => {
     expect(warnings[0]).toContain("application inference profile");
   });
 
+  it("grants CountTokens on the Claude models route targets name, as the call names them, and on nothing else", () => {
+    const arn = "arn:aws:bedrock:us-west-2::foundation-model/anthropic.claude-v2";
+    const { countTokens } = bedrockGrants(
+      [
+        { providerId: "b", region: "us-east-1", model: "us.anthropic.claude-x-v1:0" },
+        { providerId: "b", region: "eu-central-1", model: "global.anthropic.claude-y-v1:0" },
+        { providerId: "b", region: "us-east-1", model: "anthropic.claude-x-v1:0" },
+        { providerId: "b", region: "us-west-2", model: arn },
+        // Not Claude: Bedrock has no count for it here, and none is asked.
+        { providerId: "b", region: "us-east-1", model: "amazon.nova-pro-v1:0" },
+        // A health probe never counts.
+        { providerId: "b", region: "eu-west-1", model: "eu.anthropic.claude-z-v1:0", probe: true },
+      ],
+      scope,
+    );
+    expect(countTokens).toEqual([
+      "arn:aws:bedrock:eu-central-1::foundation-model/anthropic.claude-y-v1:0",
+      "arn:aws:bedrock:us-east-1::foundation-model/anthropic.claude-x-v1:0",
+      arn,
+    ]);
+  });
+
   it("lists each resource once", () => {
     const target = { providerId: "b", region: "us-east-1", model: "anthropic.claude-v2" };
     expect(bedrockGrants([target, target], scope).resources).toHaveLength(1);

@@ -8,6 +8,7 @@ import { toAnthropicError } from "../../dialects/anthropic-messages/errors.ts";
 import { messagesInput } from "../../dialects/anthropic-messages/input.ts";
 import { toGeneration } from "../../dialects/anthropic-messages/parse.ts";
 import { createMessagesStreamEncoder, messageBody } from "../../dialects/anthropic-messages/stream.ts";
+import { mayCountTokens, tokenCount } from "../../engine/count-tokens.ts";
 import { relayAnswer } from "../../engine/relay.ts";
 import { answeredBy, attemptCount, type Call } from "../../engine/run.ts";
 import { type Served, serve, streamedAnswer, wholeAnswer } from "../../engine/serve.ts";
@@ -16,6 +17,13 @@ import type { Endpoint, GatewayContext, RequestContext } from "../endpoint.ts";
 import { type GatewayResponse, jsonHeaders, jsonResponse } from "../response.ts";
 import { admit, afterResponse, deadlineOf } from "../steps.ts";
 import { parseJsonObject } from "../validate.ts";
+
+/** A request's body, its canonical form and the caller's route, as `read` checked them. */
+interface ReadRequest {
+  body: Record<string, unknown>;
+  canonical: GenerationRequest;
+  route: ModelRoute;
+}
 
 /**
  * `POST /v1/messages` and `POST /v1/messages/count_tokens`: the Anthropic Messages dialect over the
@@ -31,7 +39,7 @@ export function messages(context: GatewayContext): Endpoint[] {
   function read(
     { request, caller }: RequestContext,
     parse: (json: Record<string, unknown>) => GenerationRequest,
-  ): { body: Record<string, unknown>; canonical: GenerationRequest; route: ModelRoute } {
+  ): ReadRequest {
     if (Buffer.byteLength(request.body) > config.maxBodyBytes) throw requestTooLarge(config.maxBodyBytes);
     const body = parseJsonObject(request.body, { maxNestingDepth: config.maxNestingDepth });
     const canonical = parse(body);
@@ -67,11 +75,7 @@ export function messages(context: GatewayContext): Endpoint[] {
 async function createMessage(
   context: GatewayContext,
   { request, requestId, caller }: RequestContext,
-  {
-    body,
-    canonical,
-    route,
-  }: { body: Record<string, unknown>; canonical: GenerationRequest; route: ModelRoute },
+  { body, canonical, route }: ReadRequest,
 ): Promise<GatewayResponse> {
   const { deps } = context;
   const deadline = deadlineOf(context, request);
@@ -127,16 +131,19 @@ async function createMessage(
 }
 
 /**
- * `count_tokens`: an estimate from the canonical request's text (see `estimatePromptTokens`), never
- * an upstream call. Free upstream, and so never metered as tokens; but it is a request of the key
- * (Claude Code and IDE extensions send dozens at start-up), so it goes through admission like any
- * other: `rpm` and `maxConcurrent` count it, a key over a budget is refused, and the ledger counts
+ * `count_tokens`: the target's own count where it has one (the Anthropic API's `count_tokens`,
+ * Bedrock's `CountTokens` for Claude), asked of the route's targets through the engine, so it fails
+ * over like any call (see `tokenCount`); when no target counts, or every one failed, an estimate from
+ * the canonical request's text (see `estimatePromptTokens`). `x-gateway-token-count` says which:
+ * `provider` or `estimated`. Free upstream, and so never metered as tokens; but it is a request of
+ * the key (Claude Code and IDE extensions send dozens at start-up), so it goes through admission like
+ * any other: `rpm` and `maxConcurrent` count it, a key over a budget is refused, and the ledger counts
  * it as a request with no tokens.
  */
 async function countTokens(
   context: GatewayContext,
   { request, requestId, caller }: RequestContext,
-  { canonical }: { canonical: GenerationRequest },
+  { body, canonical, route }: ReadRequest,
 ): Promise<GatewayResponse> {
   const deadline = deadlineOf(context, request);
   const admitting = admit(context, caller, () => ({
@@ -146,14 +153,48 @@ async function countTokens(
     choices: 1,
   }));
   const meter = admitting === undefined ? undefined : await admitting;
-  meter?.record({ ...NO_USAGE, estimated: false });
-  const response = jsonResponse(
-    200,
-    { input_tokens: estimatePromptTokens(canonical) },
-    { "request-id": requestId, "x-request-id": requestId },
-  );
+  const ids = { "request-id": requestId, "x-request-id": requestId };
+  const estimate = (headers: Record<string, string>) =>
+    jsonResponse(
+      200,
+      { input_tokens: estimatePromptTokens(canonical) },
+      { ...headers, ...ids, [TOKEN_COUNT_HEADER]: "estimated" },
+    );
+  let response: GatewayResponse;
+  if (!mayCountTokens(context.factory, route)) {
+    meter?.record({ ...NO_USAGE, estimated: false });
+    response = estimate({});
+  } else {
+    // The engine's run tells the meter its usage, none here: no attempt is counted as work.
+    const served = await serve(
+      context,
+      {
+        input: messagesInput(body, request.headers, canonical),
+        streaming: false,
+        choices: 1,
+        promptChars: request.body.length,
+        operation: "count_tokens",
+        route,
+        requestId,
+        signal: request.signal,
+        deadline,
+        meter,
+      },
+      tokenCount,
+    );
+    response = served.ok
+      ? jsonResponse(
+          200,
+          { input_tokens: served.value },
+          { ...answeredBy(served.run, served.candidate), ...ids, [TOKEN_COUNT_HEADER]: "provider" },
+        )
+      : estimate({ "x-gateway-attempts": String(attemptCount(served.run.attempts)) });
+  }
   return afterResponse(context, response, deadline);
 }
+
+/** Says whether a `count_tokens` answer is a target's own count (`provider`) or the gateway's (`estimated`). */
+const TOKEN_COUNT_HEADER = "x-gateway-token-count";
 
 /** Any failure in Anthropic's shape, with its headers (`Retry-After`) and the request id twice. */
 export function anthropicErrorResponse(

@@ -41,7 +41,7 @@ import {
 import { boundedHealthCheck, chatProbe, embeddingsProbe } from "./base.ts";
 import { createBedrockEmbeddings } from "./bedrock-embed.ts";
 import { type BedrockCallContext, bedrockError } from "./bedrock-errors.ts";
-import { createInvokeChat, type InvokeCalls, sdkInvokeCalls } from "./bedrock-invoke.ts";
+import { countTokensModel, createInvokeChat, type InvokeCalls, sdkInvokeCalls } from "./bedrock-invoke.ts";
 import {
   answerExceedsDepth,
   createStreamTranslator,
@@ -368,6 +368,7 @@ export function createBedrockProvider(
 
     // Bedrock's CountTokens, for Claude (bedrock-invoke.ts); another model rejects.
     countTokens: (input, options) => invoke.countTokens(input, options),
+    countsTokensFor: (model) => countTokensModel(model) !== undefined,
   };
 
   const provider: Provider = {

@@ -99,6 +99,11 @@ export interface ChatCapability {
    * model has no count (a Bedrock model other than Claude) rejects with `count_tokens_unsupported`.
    */
   countTokens?(input: GenerationInput, options: GenerationOptions): Promise<number>;
+  /**
+   * Whether `countTokens` counts for this model (Bedrock counts only Claude's); absent, it counts for
+   * every model. A target that cannot count is left out of the plan, not tried and refused.
+   */
+  countsTokensFor?(model: string): boolean;
 }
 
 /**

@@ -128,15 +128,12 @@ describe("count_tokens", () => {
     expect(data).toEqual({ input_tokens: 42 });
     expect(headers.get("x-gateway-token-count")).toBe("provider");
     expect(headers.get("x-gateway-provider")).toBe("good");
-    // Nova was asked (and refused, before any call); the OpenAI-compatible target never was.
-    expect(headers.get("x-gateway-attempts")).toBe("2");
+    // Neither the OpenAI-compatible target nor Bedrock Nova (Bedrock counts only Claude) is asked:
+    // both are left out of the plan, so nothing fails and nothing is benched.
+    expect(headers.get("x-gateway-attempts")).toBe("1");
     expect(openai?.requests).toHaveLength(0);
-    // Refusing to count is no fault of Bedrock's: it is not benched for the route's other calls.
     const log = gateway?.logs.find((l) => l.msg === "count_tokens");
-    expect(log?.attempts).toMatchObject([
-      { provider: "bedrock", outcome: "error", code: "count_tokens_unsupported", fault: "gateway" },
-      { provider: "good", outcome: "ok" },
-    ]);
+    expect(log?.attempts).toMatchObject([{ provider: "good", outcome: "ok" }]);
     expect(gateway?.runtime.cooldowns.get("bedrock/amazon.nova-pro-v1:0", Date.now())).toBeUndefined();
   });
 
@@ -160,7 +157,8 @@ describe("count_tokens", () => {
 
     expect(data).toEqual({ input_tokens: ESTIMATE });
     expect(headers.get("x-gateway-token-count")).toBe("estimated");
-    expect(headers.get("x-gateway-attempts")).toBe("2");
+    // The one target that can count failed; Nova is not planned for counting.
+    expect(headers.get("x-gateway-attempts")).toBe("1");
     expect(bad?.requests).toHaveLength(1);
   });
 

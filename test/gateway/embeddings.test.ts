@@ -19,8 +19,8 @@ import { fakeProvider, jsonOf, startGateway, type TestGateway } from "../support
  * Issue 20: `POST /v1/embeddings` through the official `openai` SDK (its default asks for base64,
  * little-endian float32; `encoding_format: "float"` for JSON numbers), over fake OpenAI-compatible
  * servers and a fake Bedrock runtime (h2c, Titan v2 and Cohere bodies, refusing keys a family does
- * not take). The Vercel AI SDK's `embedMany` and LangChain's `OpenAIEmbeddings` need Node 22 in their
- * current versions and are not installed: both call this same endpoint in OpenAI's shape.
+ * not take). The Vercel AI SDK's `embedMany` and LangChain's `OpenAIEmbeddings`, and the bundled
+ * handler, are in embeddings-clients.test.ts.
  */
 
 const TITAN = "amazon.titan-embed-text-v2:0";

@@ -1,3 +1,4 @@
+import { boolean, type ConfigObject, optional } from "../config/fields.ts";
 import type { ProviderConfig } from "../config/types.ts";
 import type { Deps } from "../deps.ts";
 import { type ChunkDecoder, createChunkDecoder, fromCompletion } from "../dialects/openai-chat/decode.ts";
@@ -30,6 +31,7 @@ import type {
   WholeGeneration,
 } from "./generation.ts";
 import { createOpenAIEmbeddings } from "./openai-embeddings.ts";
+import { createOpenAIResponses } from "./openai-responses.ts";
 import type { Provider } from "./types.ts";
 
 /** What sets one OpenAI-compatible provider type apart: data, no code. */
@@ -41,20 +43,35 @@ export interface OpenAICompatibleFacts {
   prefillBaseUrl?: string;
 }
 
+/** What an OpenAI-compatible provider's configuration has beyond the fields every provider has. */
+export interface OpenAICompatibleOptions {
+  /**
+   * The server speaks OpenAI's Responses API too (issue 19; default false): a Responses caller is
+   * sent its own body at `{baseUrl}/responses` (see `openai-responses.ts`); every other caller, and
+   * a continuation, still goes through chat completions.
+   */
+  responsesApi: boolean;
+}
+
+function openAICompatibleOptions(provider: ConfigObject, field: string): OpenAICompatibleOptions {
+  return { responsesApi: optional(provider, "responsesApi", field, boolean, false) };
+}
+
 /**
  * The definition of a provider type that speaks the OpenAI wire format: an API key is required, the
- * base URL may be changed (a proxy, a self-hosted server), prefill is off unless configured, and the
- * health probe is `GET /models` unless a one-token chat is configured.
+ * base URL may be changed (a proxy, a self-hosted server), prefill is off unless configured, the
+ * Responses API is used only if configured, and the health probe is `GET /models` unless a
+ * one-token chat is configured.
  */
 export function defineOpenAICompatible(facts: OpenAICompatibleFacts): RegisteredProvider {
-  return defineProvider<undefined>({
+  return defineProvider<OpenAICompatibleOptions>({
     type: facts.type,
     apiKey: "required",
     baseUrl: { default: facts.baseUrl, configurable: true },
     prefillBaseUrl: facts.prefillBaseUrl,
     capabilities: { assistantPrefill: false },
     healthProbe: { default: { kind: "models" }, kinds: ["models", "chat", "embeddings"] },
-    options: () => undefined,
+    options: openAICompatibleOptions,
     create: createOpenAICompatibleProvider,
   });
 }
@@ -64,9 +81,13 @@ export function defineOpenAICompatible(facts: OpenAICompatibleFacts): Registered
  * spoken by OpenAI, DeepSeek, and most self-hosted servers: the `openai-chat` dialect natively. An
  * OpenAI chat caller's body is sent as it came, with `model` set to the target's upstream name
  * (unknown fields untouched), and the answer's bytes are handed on beside their canonical events;
- * a caller of another dialect is sent the body built from its canonical request.
+ * a caller of another dialect is sent the body built from its canonical request. With `responsesApi`,
+ * a Responses caller's body goes to `/responses` instead, and its answer's bytes come back likewise.
  */
-export function createOpenAICompatibleProvider(config: ProviderConfig, context: ProviderContext): Provider {
+export function createOpenAICompatibleProvider(
+  config: ProviderConfig<OpenAICompatibleOptions>,
+  context: ProviderContext,
+): Provider {
   const { http, keys, deps } = context;
 
   /**
@@ -152,10 +173,23 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     return body;
   };
 
+  const responses = config.options.responsesApi
+    ? createOpenAIResponses(
+        config.id,
+        (body, options, streaming) => post(body, options, false, streaming, "/responses"),
+        deps,
+      )
+    : undefined;
+  /** The Responses upstream for a Responses caller's own body; a continuation (a prefill) goes as chat. */
+  const natively = (input: GenerationInput) =>
+    input.dialect === "openai-responses" && input.prefill === undefined ? responses : undefined;
+
   const chat: Provider["chat"] = {
     resume: config.assistantPrefill ? "prefill" : "restart",
 
     async complete(input, options): Promise<WholeGeneration> {
+      const native = natively(input);
+      if (native !== undefined) return native.complete(input, options);
       // Non-streaming answers arrive whole, so one timer in the HTTP client bounds headers and body.
       try {
         const body = upstreamBody(input, options.model, false, fromCanonical);
@@ -175,6 +209,8 @@ export function createOpenAICompatibleProvider(config: ProviderConfig, context: 
     },
 
     async stream(input, options): Promise<GenerationStream> {
+      const native = natively(input);
+      if (native !== undefined) return native.stream(input, options);
       const body = upstreamBody(input, options.model, true, fromCanonical);
       const response = await post(body, options, input.prefill !== undefined, true);
       if (isJson(response.headers["content-type"])) {

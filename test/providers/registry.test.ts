@@ -172,7 +172,7 @@ describe("each definition validates its own fields", () => {
       prefillBaseUrl: undefined,
       assistantPrefill: false,
       healthProbe: { kind: "models" },
-      options: undefined,
+      options: { responsesApi: false },
     });
     // A configured base URL replaces the default, trailing slash dropped; the /beta default stays.
     expect(seek).toMatchObject({
@@ -299,7 +299,7 @@ describe("a registry drives validation and the factory", () => {
     const [provider] = validateConfig(
       documentWith({ id: "o", type: "openai", apiKey: { env: "K" }, mock: { script: "nonsense" } }),
     ).providers;
-    expect(provider?.options).toBeUndefined();
+    expect(provider?.options).toEqual({ responsesApi: false });
     expect(provider).not.toHaveProperty("mock");
   });
 });

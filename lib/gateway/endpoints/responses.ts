@@ -10,7 +10,7 @@ import {
   type ResponseStreamEncoder,
   toResponse,
 } from "../../dialects/openai-responses/encode.ts";
-import { parseResponsesRequest } from "../../dialects/openai-responses/parse.ts";
+import { parseResponsesRequest, type ResponseEcho } from "../../dialects/openai-responses/parse.ts";
 import {
   expandHistory,
   RESPONSE_TTL_SECONDS,
@@ -41,7 +41,11 @@ import { eventStreamHeaders, failed } from "./chat-completions.ts";
  * stored-response routes. The caller's body is parsed into the canonical request (custom tools as
  * functions of one string, so every target can call them; the encoder turns those calls back), served
  * with the engine's retries, failover and continuation as chat is, and written back in the Responses
- * shapes. With `store` (OpenAI's default) the response and the input its model saw are kept on the
+ * shapes. A target that speaks Responses itself (`responsesApi`) is sent the caller's body, and its
+ * whole answer's bytes come back unchanged when the request is stateless (`store: false` or no
+ * table, no `previous_response_id`); otherwise with the gateway's id, `store` and
+ * `previous_response_id` set on the upstream's object. A stream is always re-encoded (`storedStream`
+ * says why). With `store` (OpenAI's default) the response and the input its model saw are kept on the
  * gateway's table, for `previous_response_id` from any instance and for `GET` / `DELETE`; Codex sends
  * `store: false` and its whole input every turn, and that path never touches the table.
  */
@@ -161,13 +165,25 @@ function create(context: GatewayContext): Endpoint {
         const served = await serve(context, call, wholeAnswer);
         if (served.ok) {
           const responseHead = head(served);
-          const object = toResponse(served.value.result(), responseHead, encoding);
-          if (storing && !(await put(store, recordOf(responseHead, object), deps.logger, requestId)))
-            object.store = false;
+          const answer = served.value;
+          const native = answer.dialect === "openai-responses" ? answer.raw : undefined;
+          let text: string;
+          if (native !== undefined && !storing && parsed.previousResponseId === undefined) {
+            // Stateless (Codex): the upstream's answer is the caller's, byte for byte, its id included.
+            text = native;
+          } else {
+            const object =
+              native === undefined
+                ? toResponse(answer.result(), responseHead, encoding)
+                : gatewayFieldsOn(native, responseHead.id, echo);
+            if (storing && !(await put(store, recordOf(responseHead, object), deps.logger, requestId)))
+              object.store = false;
+            text = JSON.stringify(object);
+          }
           response = {
             status: 200,
             headers: { ...jsonHeaders, ...answeredBy(served.run, served.candidate) },
-            body: JSON.stringify(object),
+            body: text,
           };
         } else response = failed(served);
       }
@@ -177,8 +193,9 @@ function create(context: GatewayContext): Endpoint {
 }
 
 /**
- * A Responses body as a generation input: a provider that speaks Responses could pass it on as it
- * came; every other target gets the canonical request, its custom tools as functions of one string.
+ * A Responses body as a generation input: a provider that speaks Responses (`responsesApi`) passes it
+ * on as it came; every other target gets the canonical request, its custom tools as functions of one
+ * string.
  */
 function responsesInput(body: Record<string, unknown>, generation: GenerationRequest): GenerationInput {
   let canonical: GenerationRequest | undefined;
@@ -192,6 +209,18 @@ function responsesInput(body: Record<string, unknown>, generation: GenerationReq
   };
 }
 
+/**
+ * An upstream's own response object (a target that speaks Responses) with the fields that are the
+ * gateway's: its id (the key of its stored record), `store` and `previous_response_id` as the caller
+ * asked (the upstream was sent `store: false` and the expanded input instead). Everything else stays
+ * as the upstream wrote it, output items and fields the gateway does not know included.
+ */
+function gatewayFieldsOn(raw: string, id: string, echo: ResponseEcho): Record<string, unknown> {
+  // The provider parsed these bytes as an object already (`readResponse`).
+  const object = JSON.parse(raw) as Record<string, unknown>;
+  return { ...object, id, store: echo.store, previous_response_id: echo.previous_response_id };
+}
+
 /** The record a stream leaves to be written once its last event is out (none: nothing to store). */
 interface StoredStream extends StreamEncoder {
   pending: StoredResponse | undefined;
@@ -201,6 +230,14 @@ interface StoredStream extends StreamEncoder {
  * The relay's encoder over the Responses stream encoder. At its end it decides whether the answer
  * can be stored before the terminal event says `store`: past the size bound the event says false.
  * A whole answer (completed or incomplete) leaves its record in `pending`; a failed one none.
+ *
+ * A stream is always written from the canonical events, even from an upstream that speaks Responses
+ * (whose bytes are in `upstream.raw`): after a failover or a continuation mid-answer the next
+ * upstream opens its own response (`response.created` again, its own id and item ids) and numbers
+ * its events from `sequence_number` 0, or speaks chat; its frames passed on would restart the answer
+ * the caller is reading. One encoder for the whole answer keeps one id, one item per output, the
+ * numbering continuous and the stored record equal to what was sent. A whole answer has no such
+ * seam and is passed on as the upstream wrote it (see `gatewayFieldsOn`).
  */
 function storedStream(
   encoder: ResponseStreamEncoder,

@@ -1,7 +1,7 @@
 /**
  * OpenAI Responses, upstream side: a Responses server's stream events and response objects in
- * canonical terms (issue 19), for an OpenAI target declared to speak Responses when it serves a
- * caller of another dialect, and for the engine's reading of a passed-through answer (text for
+ * canonical terms (issue 19), for an OpenAI target declared to speak Responses (`responsesApi`) when
+ * it serves a Responses caller: the engine reads a passed-through answer through these (text for a
  * continuation, the finish, usage). Events: https://platform.openai.com/docs/api-reference/responses-streaming.
  *
  * A failure inside the stream (`response.failed`, `error`) is not decoded: the provider reads it

@@ -6,8 +6,6 @@ import {
   streamFailure,
 } from "../../../lib/dialects/openai-responses/decode.ts";
 import { createResponseStreamEncoder } from "../../../lib/dialects/openai-responses/encode.ts";
-import { parseResponsesRequest } from "../../../lib/dialects/openai-responses/parse.ts";
-import { toResponsesRequest } from "../../../lib/dialects/openai-responses/request.ts";
 import { framesOf, headFor } from "./frames.ts";
 
 function decodeAll(events: unknown[]): GenerationEvent[] {
@@ -160,54 +158,5 @@ describe("fromResponse", () => {
       ],
       usage: { inputTokens: 3, outputTokens: 2, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 },
     });
-  });
-});
-
-describe("toResponsesRequest", () => {
-  it("writes a canonical request as a stateless Responses body, and reports what it cannot say", () => {
-    // Prepare: a Responses body parsed, so the round trip shows what survives.
-    const { generation } = parseResponsesRequest({
-      model: "gpt-5",
-      instructions: "Be brief.",
-      stream: true,
-      input: [
-        { role: "user", content: "Fix" },
-        { type: "reasoning", id: "rs", summary: [], encrypted_content: "gAAAAx" },
-        { type: "custom_tool_call", call_id: "c1", name: "apply_patch", input: "p" },
-        { type: "custom_tool_call_output", call_id: "c1", output: "ok" },
-      ],
-      tools: [
-        { type: "custom", name: "apply_patch", format: { type: "grammar", syntax: "lark", definition: "s" } },
-        { type: "function", name: "f", parameters: { type: "object" } },
-      ],
-      tool_choice: { type: "custom", name: "apply_patch" },
-      max_output_tokens: 100,
-      text: { format: { type: "json_object" }, verbosity: "low" },
-    });
-    const dropped: string[] = [];
-    // Act
-    const body = toResponsesRequest({ ...generation, topK: 5 }, { onDrop: (what) => dropped.push(what) });
-    // Assess
-    expect(body).toEqual({
-      model: "gpt-5",
-      store: false,
-      include: ["reasoning.encrypted_content"],
-      stream: true,
-      input: [
-        { type: "message", role: "developer", content: [{ type: "input_text", text: "Be brief." }] },
-        { type: "message", role: "user", content: [{ type: "input_text", text: "Fix" }] },
-        { type: "reasoning", summary: [], encrypted_content: "gAAAAx" },
-        { type: "custom_tool_call", call_id: "c1", name: "apply_patch", input: "p" },
-        { type: "custom_tool_call_output", call_id: "c1", output: "ok" },
-      ],
-      tools: [
-        { type: "custom", name: "apply_patch", format: { type: "grammar", syntax: "lark", definition: "s" } },
-        { type: "function", name: "f", parameters: { type: "object" }, strict: false },
-      ],
-      tool_choice: { type: "custom", name: "apply_patch" },
-      max_output_tokens: 100,
-      text: { format: { type: "json_object" } },
-    });
-    expect(dropped).toEqual(["topK", "text.verbosity"]);
   });
 });

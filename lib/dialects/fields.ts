@@ -7,6 +7,7 @@
  *
  * Nothing here walks the caller's JSON deeper than one object's keys or one array.
  */
+import type { TextPart } from "../core/request.ts";
 import {
   type InvalidRequestError,
   invalidType,
@@ -139,18 +140,19 @@ export const { optional, optionalInteger, requiredString, badField, unmappedPart
   fieldReaders(OPENAI_WORDING);
 
 /**
- * A content field that is a string or an array of part objects, in OpenAI's words: the string is
- * `onText`'s, each part (an object, else a 400) `onPart`'s with its param (`param[j]`). Absent is a 400.
+ * A content field that is a string or an array of part objects, in OpenAI's words: a string is one
+ * text part pushed `into`, each part (an object, else a 400) is `onPart`'s with its param
+ * (`param[j]`). Absent is a 400.
  */
 export function eachPart(
   content: unknown,
   param: string,
-  onText: (text: string) => void,
+  into: { push(part: TextPart): unknown },
   onPart: (part: Obj, partParam: string) => void,
 ): void {
   if (!present(content)) throw missingParameter(param);
   if (typeof content === "string") {
-    onText(content);
+    into.push({ type: "text", text: content });
     return;
   }
   if (!Array.isArray(content)) throw invalidType(param, "a string or an array of content parts");

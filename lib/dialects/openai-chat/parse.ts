@@ -203,29 +203,19 @@ function readMessages(messages: unknown[], out: GenerationRequest): void {
 
 /** Text content (a string or text parts) appended to `into`; other parts go to `unmapped`. */
 function textParts(content: unknown, param: string, into: TextPart[], unmapped: Obj): void {
-  eachPart(
-    content,
-    param,
-    (text) => into.push({ type: "text", text }),
-    (part, partParam) => {
-      if (part.type === "text") into.push(textPart(part, partParam, unmapped));
-      else unmappedPart(part, partParam, unmapped);
-    },
-  );
+  eachPart(content, param, into, (part, partParam) => {
+    if (part.type === "text") into.push(textPart(part, partParam, unmapped));
+    else unmappedPart(part, partParam, unmapped);
+  });
 }
 
 function userParts(content: unknown, param: string, into: UserPart[], unmapped: Obj): void {
-  eachPart(
-    content,
-    param,
-    (text) => into.push({ type: "text", text }),
-    (part, partParam) => {
-      if (part.type === "text") into.push(textPart(part, partParam, unmapped));
-      else if (part.type === "image_url") into.push(imagePart(part, partParam, unmapped));
-      // `input_audio`, `file` and any later kind: well-formed, with no canonical place.
-      else unmappedPart(part, partParam, unmapped);
-    },
-  );
+  eachPart(content, param, into, (part, partParam) => {
+    if (part.type === "text") into.push(textPart(part, partParam, unmapped));
+    else if (part.type === "image_url") into.push(imagePart(part, partParam, unmapped));
+    // `input_audio`, `file` and any later kind: well-formed, with no canonical place.
+    else unmappedPart(part, partParam, unmapped);
+  });
 }
 
 function textPart(part: Obj, param: string, unmapped: Obj): TextPart {

@@ -353,56 +353,40 @@ function readInput(input: unknown, out: GenerationRequest): unknown[] {
 
 /** System and developer content: a string or `input_text` parts; other parts go to `unmapped`. */
 function textContent(content: unknown, param: string, into: TextPart[], unmapped: Obj): void {
-  eachPart(
-    content,
-    param,
-    (text) => into.push({ type: "text", text }),
-    (part, partParam) => {
-      if (part.type === "input_text") into.push(textPart(part, partParam, unmapped));
-      else unmappedPart(part, partParam, unmapped);
-    },
-  );
+  eachPart(content, param, into, (part, partParam) => {
+    if (part.type === "input_text") into.push(textPart(part, partParam, unmapped));
+    else unmappedPart(part, partParam, unmapped);
+  });
 }
 
 function userContent(content: unknown, param: string, into: UserPart[], unmapped: Obj): void {
-  eachPart(
-    content,
-    param,
-    (text) => into.push({ type: "text", text }),
-    (part, partParam) => {
-      if (part.type === "input_text") into.push(textPart(part, partParam, unmapped));
-      else if (part.type === "input_image" && present(part.image_url))
-        into.push(imagePart(part, partParam, unmapped));
-      // An image by `file_id`, `input_file`, `input_audio`: well-formed, with no canonical place.
-      else unmappedPart(part, partParam, unmapped);
-    },
-  );
+  eachPart(content, param, into, (part, partParam) => {
+    if (part.type === "input_text") into.push(textPart(part, partParam, unmapped));
+    else if (part.type === "input_image" && present(part.image_url))
+      into.push(imagePart(part, partParam, unmapped));
+    // An image by `file_id`, `input_file`, `input_audio`: well-formed, with no canonical place.
+    else unmappedPart(part, partParam, unmapped);
+  });
 }
 
 /** An assistant message's parts: `output_text` (and `input_text`, which clients also send) and `refusal`. */
 function assistantContent(content: unknown, param: string, into: AssistantPart[], unmapped: Obj): void {
-  eachPart(
-    content,
-    param,
-    (text) => into.push({ type: "text", text }),
-    (part, partParam) => {
-      if (part.type === "output_text" || part.type === "input_text") {
-        if (typeof part.text !== "string") throw badField(part.text, `${partParam}.text`, "a string");
-        into.push({ type: "text", text: part.text });
-        for (const key of Object.keys(part)) {
-          if (key === "type" || key === "text" || !present(part[key])) continue;
-          // The answer's own `annotations` and `logprobs`, sent back empty by every client.
-          if ((key === "annotations" || key === "logprobs") && isEmptyArray(part[key])) continue;
-          put(unmapped, `${partParam}.${key}`, part[key]);
-        }
-      } else if (part.type === "refusal") {
-        if (typeof part.refusal !== "string")
-          throw badField(part.refusal, `${partParam}.refusal`, "a string");
-        extras(part, PART_FIELDS.refusal, partParam, unmapped);
-        into.push({ type: "refusal", text: part.refusal });
-      } else unmappedPart(part, partParam, unmapped);
-    },
-  );
+  eachPart(content, param, into, (part, partParam) => {
+    if (part.type === "output_text" || part.type === "input_text") {
+      if (typeof part.text !== "string") throw badField(part.text, `${partParam}.text`, "a string");
+      into.push({ type: "text", text: part.text });
+      for (const key of Object.keys(part)) {
+        if (key === "type" || key === "text" || !present(part[key])) continue;
+        // The answer's own `annotations` and `logprobs`, sent back empty by every client.
+        if ((key === "annotations" || key === "logprobs") && isEmptyArray(part[key])) continue;
+        put(unmapped, `${partParam}.${key}`, part[key]);
+      }
+    } else if (part.type === "refusal") {
+      if (typeof part.refusal !== "string") throw badField(part.refusal, `${partParam}.refusal`, "a string");
+      extras(part, PART_FIELDS.refusal, partParam, unmapped);
+      into.push({ type: "refusal", text: part.refusal });
+    } else unmappedPart(part, partParam, unmapped);
+  });
 }
 
 const PART_FIELDS = {

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
+import type http2 from "node:http2";
+import { bedrockError, noRoute, startH2cServer } from "./bedrock-h2c.ts";
 
 /**
  * A fake Amazon Bedrock runtime endpoint for embeddings: HTTP/2 over cleartext (h2c, prior
@@ -188,8 +188,6 @@ function answer(family: Family, body: Record<string, unknown>): { json: unknown;
 }
 
 export async function startFakeBedrockEmbeddings(): Promise<FakeBedrockEmbeddings> {
-  const sessions = new Set<http2.ServerHttp2Session>();
-  const server = http2.createServer();
   const fake: FakeBedrockEmbeddings = {
     url: "",
     requests: [],
@@ -197,45 +195,28 @@ export async function startFakeBedrockEmbeddings(): Promise<FakeBedrockEmbedding
     queue: [],
     fallback: { kind: "answer" },
     omitTokenHeader: false,
-    async close() {
-      for (const session of sessions) session.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => server.close(),
   };
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.on("close", () => sessions.delete(session));
+  const server = await startH2cServer((stream, headers, text) => {
+    const path = String(headers[":path"] ?? "");
+    const match = /^\/model\/([^/]+)\/invoke$/.exec(path);
+    if (!match || headers[":method"] !== "POST") {
+      noRoute(stream, path);
+      return;
+    }
+    const modelId = decodeURIComponent(match[1] ?? "");
+    const region = /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(String(headers.authorization ?? ""))?.[1] ?? "";
+    let body: Record<string, unknown> | undefined;
+    try {
+      const parsed: unknown = JSON.parse(text);
+      if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed))
+        body = parsed as Record<string, unknown>;
+    } catch {}
+    fake.requests.push({ modelId, region, headers, body: body ?? {} });
+    const behaviour = fake.byRegion[region]?.shift() ?? fake.queue.shift() ?? fake.fallback;
+    respond(stream, behaviour, modelId, body, fake.omitTokenHeader);
   });
-  server.on("stream", (stream, headers) => {
-    // A stream reset by the client (a cancelled call) reports an error here: expected.
-    stream.on("error", () => {});
-    const chunks: Buffer[] = [];
-    stream.on("data", (c: Buffer) => chunks.push(c));
-    stream.on("end", () => {
-      const path = String(headers[":path"] ?? "");
-      const match = /^\/model\/([^/]+)\/invoke$/.exec(path);
-      if (!match || headers[":method"] !== "POST") {
-        stream.respond({ ":status": 404, "content-type": "application/json" });
-        stream.end(JSON.stringify({ message: `no route for ${path}` }));
-        return;
-      }
-      const modelId = decodeURIComponent(match[1] ?? "");
-      const region =
-        /Credential=[^/]+\/\d{8}\/([^/]+)\//.exec(String(headers.authorization ?? ""))?.[1] ?? "";
-      const text = Buffer.concat(chunks).toString("utf8");
-      let body: Record<string, unknown> | undefined;
-      try {
-        const parsed: unknown = JSON.parse(text);
-        if (typeof parsed === "object" && parsed !== null && !Array.isArray(parsed))
-          body = parsed as Record<string, unknown>;
-      } catch {}
-      fake.requests.push({ modelId, region, headers, body: body ?? {} });
-      const behaviour = fake.byRegion[region]?.shift() ?? fake.queue.shift() ?? fake.fallback;
-      respond(stream, behaviour, modelId, body, fake.omitTokenHeader);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.url = server.url;
   return fake;
 }
 
@@ -246,15 +227,8 @@ function respond(
   body: Record<string, unknown> | undefined,
   omitTokenHeader: boolean,
 ): void {
-  const error = (status: number, type: string, message: string) => {
-    stream.respond({
-      ":status": status,
-      "content-type": "application/json",
-      "x-amzn-errortype": `${type}:http://internal.amazon.com/coral/com.amazon.bedrock/`,
-      "x-amzn-requestid": "fake-request-id",
-    });
-    stream.end(JSON.stringify({ message }));
-  };
+  const error = (status: number, type: string, message: string) =>
+    bedrockError(stream, status, type, message);
   switch (behaviour.kind) {
     case "hang":
       return;

@@ -1,6 +1,5 @@
-import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
-import { EventStreamCodec } from "@smithy/core/event-streams";
+import type http2 from "node:http2";
+import { bedrockError, cutSoon, eventStreamFrame, exceptionFrame, startH2cServer } from "./bedrock-h2c.ts";
 import { type AnthropicBehaviour, scriptOf, streamEvents, wholeMessage } from "./fake-anthropic.ts";
 
 /**
@@ -38,169 +37,124 @@ export interface FakeBedrockInvoke {
   close(): Promise<void>;
 }
 
-const codec = new EventStreamCodec(
-  (bytes) => new TextDecoder().decode(bytes),
-  (text) => new TextEncoder().encode(text),
-);
-
 /** One `chunk` frame holding one Messages event, as InvokeModelWithResponseStream sends it. */
 export function chunkFrame(event: Record<string, unknown>): Uint8Array {
   const bytes = Buffer.from(JSON.stringify(event)).toString("base64");
-  return codec.encode({
-    headers: {
-      ":message-type": { type: "string", value: "event" },
-      ":event-type": { type: "string", value: "chunk" },
-      ":content-type": { type: "string", value: "application/json" },
-    },
-    body: new TextEncoder().encode(JSON.stringify({ bytes })),
-  });
-}
-
-/** An exception frame inside a 200 stream (`throttlingException`, `modelStreamErrorException`, ...). */
-export function invokeExceptionFrame(exceptionType: string, message: string): Uint8Array {
-  return codec.encode({
-    headers: {
-      ":message-type": { type: "string", value: "exception" },
-      ":exception-type": { type: "string", value: exceptionType },
-      ":content-type": { type: "string", value: "application/json" },
-    },
-    body: new TextEncoder().encode(JSON.stringify({ message })),
-  });
+  return eventStreamFrame("chunk", JSON.stringify({ bytes }));
 }
 
 export async function startFakeBedrockInvoke(): Promise<FakeBedrockInvoke> {
-  const sessions = new Set<http2.ServerHttp2Session>();
-  const server = http2.createServer();
   let served = 0;
   const fake: FakeBedrockInvoke = {
     url: "",
     requests: [],
     queue: [],
     fallback: { kind: "text" },
-    async close() {
-      for (const session of sessions) session.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => server.close(),
   };
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.on("close", () => sessions.delete(session));
-  });
-  server.on("stream", (stream, headers) => {
-    stream.on("error", () => {});
-    const chunks: Buffer[] = [];
-    stream.on("data", (c: Buffer) => chunks.push(c));
-    stream.on("end", () => {
-      const path = String(headers[":path"] ?? "");
-      const match = /^\/model\/([^/]+)\/(invoke|invoke-with-response-stream|count-tokens)$/.exec(path);
-      const fail = (status: number, errorType: string, message: string) => {
-        stream.respond({
-          ":status": status,
-          "content-type": "application/json",
-          "x-amzn-errortype": `${errorType}:http://internal.amazon.com/coral/com.amazon.bedrock/`,
-          "x-amzn-requestid": "fake-request-id",
-        });
-        stream.end(JSON.stringify({ message }));
-      };
-      if (!match || headers[":method"] !== "POST") {
-        fail(404, "ResourceNotFoundException", `no route for ${path}`);
-        return;
-      }
-      const operation = match[2] ?? "";
-      const modelId = decodeURIComponent(match[1] ?? "");
-      let body: Record<string, unknown>;
-      try {
-        body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as Record<string, unknown>;
-      } catch {
-        fail(400, "ValidationException", "Malformed input request");
-        return;
-      }
-      if (operation === "count-tokens") {
-        // CountTokens holds the InvokeModel body as base64 in `input.invokeModel.body`.
-        const inner = (body.input as { invokeModel?: { body?: unknown } } | undefined)?.invokeModel?.body;
-        body = JSON.parse(Buffer.from(String(inner ?? ""), "base64").toString("utf8") || "{}") as Record<
-          string,
-          unknown
-        >;
-      }
-      fake.requests.push({ operation, modelId, headers, body });
-      for (const key of ["model", "stream"]) {
-        if (key in body) {
-          fail(
-            400,
-            "ValidationException",
-            `Malformed input request: #: extraneous key [${key}] is not permitted`,
-          );
-          return;
-        }
-      }
-      if (body.anthropic_version !== "bedrock-2023-05-31") {
-        fail(
+  const server = await startH2cServer((stream, headers, text) => {
+    const path = String(headers[":path"] ?? "");
+    const match = /^\/model\/([^/]+)\/(invoke|invoke-with-response-stream|count-tokens)$/.exec(path);
+    if (!match || headers[":method"] !== "POST") {
+      bedrockError(stream, 404, "ResourceNotFoundException", `no route for ${path}`);
+      return;
+    }
+    const operation = match[2] ?? "";
+    const modelId = decodeURIComponent(match[1] ?? "");
+    let body: Record<string, unknown>;
+    try {
+      body = JSON.parse(text || "{}") as Record<string, unknown>;
+    } catch {
+      bedrockError(stream, 400, "ValidationException", "Malformed input request");
+      return;
+    }
+    if (operation === "count-tokens") {
+      // CountTokens holds the InvokeModel body as base64 in `input.invokeModel.body`.
+      const inner = (body.input as { invokeModel?: { body?: unknown } } | undefined)?.invokeModel?.body;
+      body = JSON.parse(Buffer.from(String(inner ?? ""), "base64").toString("utf8") || "{}") as Record<
+        string,
+        unknown
+      >;
+    }
+    fake.requests.push({ operation, modelId, headers, body });
+    for (const key of ["model", "stream"]) {
+      if (key in body) {
+        bedrockError(
+          stream,
           400,
           "ValidationException",
-          "Malformed input request: #: required key [anthropic_version] not found",
+          `Malformed input request: #: extraneous key [${key}] is not permitted`,
         );
         return;
       }
-      if (operation === "count-tokens") {
-        const size = JSON.stringify([body.system, body.messages, body.tools]).length;
-        stream.respond({ ":status": 200, "content-type": "application/json" });
-        stream.end(JSON.stringify({ inputTokens: fake.countTokens ?? Math.ceil(size / 4) }));
-        return;
-      }
-      const behaviour = fake.queue.shift() ?? fake.fallback;
-      if (behaviour.kind === "hang") return;
-      if (behaviour.kind === "bedrockError") {
-        fail(behaviour.status, behaviour.errorType, behaviour.message);
-        return;
-      }
-      if (behaviour.kind === "status") {
-        fail(
-          behaviour.status,
-          behaviour.status === 429 ? "ThrottlingException" : "ServiceUnavailableException",
-          behaviour.message ?? behaviour.type,
-        );
-        return;
-      }
-      served++;
-      const id = `msg_bdrk_fake${served}`;
-      const script = scriptOf(behaviour);
-      if (operation === "invoke") {
-        stream.respond({ ":status": 200, "content-type": "application/json" });
-        stream.end(JSON.stringify(wholeMessage(id, modelId, script)));
-        return;
-      }
-      stream.respond({
-        ":status": 200,
-        "content-type": "application/vnd.amazon.eventstream",
-        "x-amzn-bedrock-content-type": "application/json",
-      });
-      const cutAfter =
-        behaviour.kind === "cut"
-          ? behaviour.afterTokens
-          : behaviour.kind === "errorEvent"
-            ? (behaviour.afterTokens ?? 0)
-            : undefined;
-      const { events } = streamEvents(id, modelId, script, cutAfter);
-      const last = events[events.length - 1];
-      if (last?.type === "message_stop")
-        last["amazon-bedrock-invocationMetrics"] = {
-          inputTokenCount: script.usage.input_tokens,
-          outputTokenCount: script.usage.output_tokens,
-          invocationLatency: 5,
-          firstByteLatency: 2,
-        };
-      for (const event of events) stream.write(chunkFrame(event));
-      if (behaviour.kind === "cut") {
-        setTimeout(() => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), 20);
-        return;
-      }
-      if (behaviour.kind === "errorEvent")
-        stream.write(invokeExceptionFrame("modelStreamErrorException", behaviour.message ?? "Overloaded"));
-      stream.end();
+    }
+    if (body.anthropic_version !== "bedrock-2023-05-31") {
+      bedrockError(
+        stream,
+        400,
+        "ValidationException",
+        "Malformed input request: #: required key [anthropic_version] not found",
+      );
+      return;
+    }
+    if (operation === "count-tokens") {
+      const size = JSON.stringify([body.system, body.messages, body.tools]).length;
+      stream.respond({ ":status": 200, "content-type": "application/json" });
+      stream.end(JSON.stringify({ inputTokens: fake.countTokens ?? Math.ceil(size / 4) }));
+      return;
+    }
+    const behaviour = fake.queue.shift() ?? fake.fallback;
+    if (behaviour.kind === "hang") return;
+    if (behaviour.kind === "bedrockError") {
+      bedrockError(stream, behaviour.status, behaviour.errorType, behaviour.message);
+      return;
+    }
+    if (behaviour.kind === "status") {
+      bedrockError(
+        stream,
+        behaviour.status,
+        behaviour.status === 429 ? "ThrottlingException" : "ServiceUnavailableException",
+        behaviour.message ?? behaviour.type,
+      );
+      return;
+    }
+    served++;
+    const id = `msg_bdrk_fake${served}`;
+    const script = scriptOf(behaviour);
+    if (operation === "invoke") {
+      stream.respond({ ":status": 200, "content-type": "application/json" });
+      stream.end(JSON.stringify(wholeMessage(id, modelId, script)));
+      return;
+    }
+    stream.respond({
+      ":status": 200,
+      "content-type": "application/vnd.amazon.eventstream",
+      "x-amzn-bedrock-content-type": "application/json",
     });
+    const cutAfter =
+      behaviour.kind === "cut"
+        ? behaviour.afterTokens
+        : behaviour.kind === "errorEvent"
+          ? (behaviour.afterTokens ?? 0)
+          : undefined;
+    const { events } = streamEvents(id, modelId, script, cutAfter);
+    const last = events[events.length - 1];
+    if (last?.type === "message_stop")
+      last["amazon-bedrock-invocationMetrics"] = {
+        inputTokenCount: script.usage.input_tokens,
+        outputTokenCount: script.usage.output_tokens,
+        invocationLatency: 5,
+        firstByteLatency: 2,
+      };
+    for (const event of events) stream.write(chunkFrame(event));
+    if (behaviour.kind === "cut") {
+      cutSoon(stream);
+      return;
+    }
+    if (behaviour.kind === "errorEvent")
+      stream.write(exceptionFrame("modelStreamErrorException", behaviour.message ?? "Overloaded"));
+    stream.end();
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.url = server.url;
   return fake;
 }

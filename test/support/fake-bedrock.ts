@@ -1,6 +1,14 @@
-import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
-import { EventStreamCodec } from "@smithy/core/event-streams";
+import type http2 from "node:http2";
+import {
+  bedrockError,
+  cutSoon,
+  eventStreamFrame,
+  exceptionFrame,
+  noRoute,
+  startH2cServer,
+} from "./bedrock-h2c.ts";
+
+export { exceptionFrame };
 
 /**
  * A fake Amazon Bedrock runtime endpoint: HTTP/2 over cleartext (h2c, prior knowledge), since the
@@ -64,11 +72,6 @@ export interface FakeBedrock {
 export const BEDROCK_TOKENS = ["Hello", " from", " Bedrock", "."];
 const DEFAULT_USAGE: Usage = { inputTokens: 12, outputTokens: 4, totalTokens: 16 };
 
-const codec = new EventStreamCodec(
-  (bytes) => new TextDecoder().decode(bytes),
-  (text) => new TextEncoder().encode(text),
-);
-
 /** One eventstream frame, as Bedrock sends it. */
 export function eventFrame(eventType: string, payload: unknown): Uint8Array {
   return rawEventFrame(JSON.stringify(payload), eventType);
@@ -76,96 +79,53 @@ export function eventFrame(eventType: string, payload: unknown): Uint8Array {
 
 /** An event frame whose payload is these bytes as they are (for a payload that is not JSON). */
 export function rawEventFrame(payload: string, eventType = "contentBlockDelta"): Uint8Array {
-  return codec.encode({
-    headers: {
-      ":message-type": { type: "string", value: "event" },
-      ":event-type": { type: "string", value: eventType },
-      ":content-type": { type: "string", value: "application/json" },
-    },
-    body: new TextEncoder().encode(payload),
-  });
-}
-
-/** An exception frame inside a 200 stream (`throttlingException`, `modelStreamErrorException`, ...). */
-export function exceptionFrame(exceptionType: string, message: string): Uint8Array {
-  return codec.encode({
-    headers: {
-      ":message-type": { type: "string", value: "exception" },
-      ":exception-type": { type: "string", value: exceptionType },
-      ":content-type": { type: "string", value: "application/json" },
-    },
-    body: new TextEncoder().encode(JSON.stringify({ message })),
-  });
+  return eventStreamFrame(eventType, payload);
 }
 
 export async function startFakeBedrock(): Promise<FakeBedrock> {
-  const sessions = new Set<http2.ServerHttp2Session>();
-  const server = http2.createServer();
   const fake: FakeBedrock = {
     url: "",
     requests: [],
     queue: [],
     fallback: { kind: "text" },
-    async close() {
-      for (const session of sessions) session.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
+    close: () => server.close(),
   };
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.on("close", () => sessions.delete(session));
+  const server = await startH2cServer((stream, headers, text) => {
+    const path = String(headers[":path"] ?? "");
+    const match = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(path);
+    if (!match || headers[":method"] !== "POST") {
+      noRoute(stream, path);
+      return;
+    }
+    const operation = match[2] ?? "";
+    const modelId = decodeURIComponent(match[1] ?? "");
+    fake.requests.push({ operation, modelId, headers, body: text ? JSON.parse(text) : {} });
+    const body = fake.requests.at(-1)?.body ?? {};
+    const behaviour: BedrockBehaviour =
+      fake.guardrailDenied !== undefined && body.guardrailConfig !== undefined
+        ? { kind: "error", status: 403, type: "AccessDeniedException", message: fake.guardrailDenied }
+        : (fake.queue.shift() ?? fake.fallback);
+    if (behaviour.kind === "error") {
+      bedrockError(stream, behaviour.status, behaviour.type, behaviour.message);
+      return;
+    }
+    if (behaviour.kind === "hang") return;
+    if (behaviour.kind === "garbled") {
+      const contentType =
+        behaviour.contentType ??
+        (operation === "converse" ? "application/json" : "application/vnd.amazon.eventstream");
+      stream.respond({
+        ":status": 200,
+        "content-type": contentType,
+        "x-amzn-requestid": "fake-request-id",
+      });
+      stream.end(behaviour.body);
+      return;
+    }
+    if (operation === "converse") answerWhole(stream, behaviour);
+    else answerStream(stream, behaviour);
   });
-  server.on("stream", (stream, headers) => {
-    // A reset stream (ours, or the client's cancel) reports an error here: expected, not a failure.
-    stream.on("error", () => {});
-    const chunks: Buffer[] = [];
-    stream.on("data", (c: Buffer) => chunks.push(c));
-    stream.on("end", () => {
-      const path = String(headers[":path"] ?? "");
-      const match = /^\/model\/([^/]+)\/(converse|converse-stream)$/.exec(path);
-      if (!match || headers[":method"] !== "POST") {
-        stream.respond({ ":status": 404, "content-type": "application/json" });
-        stream.end(JSON.stringify({ message: `no route for ${path}` }));
-        return;
-      }
-      const operation = match[2] ?? "";
-      const modelId = decodeURIComponent(match[1] ?? "");
-      const text = Buffer.concat(chunks).toString("utf8");
-      fake.requests.push({ operation, modelId, headers, body: text ? JSON.parse(text) : {} });
-      const body = fake.requests.at(-1)?.body ?? {};
-      const behaviour: BedrockBehaviour =
-        fake.guardrailDenied !== undefined && body.guardrailConfig !== undefined
-          ? { kind: "error", status: 403, type: "AccessDeniedException", message: fake.guardrailDenied }
-          : (fake.queue.shift() ?? fake.fallback);
-      if (behaviour.kind === "error") {
-        stream.respond({
-          ":status": behaviour.status,
-          "content-type": "application/json",
-          "x-amzn-errortype": `${behaviour.type}:http://internal.amazon.com/coral/com.amazon.bedrock/`,
-          "x-amzn-requestid": "fake-request-id",
-        });
-        stream.end(JSON.stringify({ message: behaviour.message }));
-        return;
-      }
-      if (behaviour.kind === "hang") return;
-      if (behaviour.kind === "garbled") {
-        const contentType =
-          behaviour.contentType ??
-          (operation === "converse" ? "application/json" : "application/vnd.amazon.eventstream");
-        stream.respond({
-          ":status": 200,
-          "content-type": contentType,
-          "x-amzn-requestid": "fake-request-id",
-        });
-        stream.end(behaviour.body);
-        return;
-      }
-      if (operation === "converse") answerWhole(stream, behaviour);
-      else answerStream(stream, behaviour);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  fake.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  fake.url = server.url;
   return fake;
 }
 
@@ -245,8 +205,7 @@ function answerStream(stream: http2.ServerHttp2Stream, behaviour: BedrockBehavio
     }
     case "cut": {
       text(BEDROCK_TOKENS.slice(0, behaviour.afterTokens));
-      // Let the frames leave before the reset, as a connection cut mid-answer would.
-      setTimeout(() => stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR), 20);
+      cutSoon(stream);
       return;
     }
     case "error":

@@ -12,11 +12,10 @@
 import type { GenerationEvent, GenerationResult } from "../../core/events.ts";
 import type { AssistantPart } from "../../core/request.ts";
 import { errorFromStreamEvent } from "../../retry/classify.ts";
+import { isObject, type Obj } from "../fields.ts";
 import { finishFromAnthropic } from "./finish.ts";
 import { ANTHROPIC_FAMILY } from "./parse.ts";
 import { usageFromAnthropic } from "./usage.ts";
-
-type Obj = Record<string, unknown>;
 
 export interface DecodeOptions {
   /** The caller's tool name for a name the target answered with (`ToolNames.fromWire`, request.ts). */
@@ -219,8 +218,4 @@ export function fromMessage(json: Obj, options: Pick<DecodeOptions, "toolName"> 
 
 function nonEmpty(value: unknown): value is string {
   return typeof value === "string" && value !== "";
-}
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -35,11 +35,13 @@ import {
   missingParameter,
   quoteCallerText,
 } from "../../errors.ts";
-
-type Obj = Record<string, unknown>;
+import { extras, fieldReaders, isObject, type Obj, present, put } from "../fields.ts";
 
 /** The provider family whose signatures a Messages caller's thinking blocks carry. */
 export const ANTHROPIC_FAMILY = "anthropic";
+
+/** The field reads, their 400s in the Messages API's words ({@link missing}, {@link wrongType}). */
+const { optional, optionalInteger, badField, unmappedPart, strings } = fieldReaders({ missing, wrongType });
 
 /** Top-level fields read into the canonical request; every other one is unmapped. */
 const READ = new Set([
@@ -105,12 +107,9 @@ export function toGeneration(body: unknown): GenerationRequest {
   if (temperature !== undefined) out.temperature = temperature;
   const topP = optional(body, "top_p", "number");
   if (topP !== undefined) out.topP = topP;
-  const topK = optional(body, "top_k", "number");
-  if (topK !== undefined) {
-    if (!Number.isInteger(topK)) throw wrongType("top_k", "an integer");
-    out.topK = topK;
-  }
-  if (present(body.stop_sequences)) out.stop = readStop(body.stop_sequences);
+  const topK = optionalInteger(body, "top_k");
+  if (topK !== undefined) out.topK = topK;
+  if (present(body.stop_sequences)) out.stop = strings(body.stop_sequences, "stop_sequences");
   if (present(body.metadata)) readMetadata(body.metadata, out);
   if (present(body.tools)) out.tools = readTools(body.tools, out.unmapped);
   if (present(body.tool_choice)) readToolChoice(body.tool_choice, out);
@@ -195,7 +194,7 @@ function userBlocks(content: unknown[], param: string, into: UserPart[], unmappe
         break;
       default:
         // `document`, `search_result`, `container_upload` and any later kind.
-        unmappedBlock(block, blockParam, unmapped);
+        unmappedPart(block, blockParam, unmapped);
     }
   }
 }
@@ -223,14 +222,9 @@ function assistantBlocks(content: unknown[], param: string, into: AssistantPart[
       }
       default:
         // `server_tool_use`, `web_search_tool_result` and the other server tools' blocks.
-        unmappedBlock(block, blockParam, unmapped);
+        unmappedPart(block, blockParam, unmapped);
     }
   }
-}
-
-function unmappedBlock(block: Obj, param: string, unmapped: Obj): void {
-  if (typeof block.type !== "string") throw badField(block.type, `${param}.type`, "a string");
-  put(unmapped, param, block);
 }
 
 function textBlock(block: Obj, param: string, unmapped: Obj): TextPart {
@@ -327,7 +321,7 @@ function toolResult(block: Obj, param: string, unmapped: Obj): ToolResultPart {
         const image = imageBlock(inner, innerParam, unmapped);
         if (image === undefined) put(unmapped, innerParam, inner);
         else result.content.push(image);
-      } else unmappedBlock(inner, innerParam, unmapped);
+      } else unmappedPart(inner, innerParam, unmapped);
     }
   } else if (present(content)) throw wrongType(`${param}.content`, "a string or an array of content blocks");
   const isError = optional(block, "is_error", "boolean", `${param}.is_error`);
@@ -428,17 +422,6 @@ function readMetadata(value: unknown, out: GenerationRequest): void {
   }
 }
 
-function readStop(stop: unknown): string[] {
-  if (!Array.isArray(stop)) throw wrongType("stop_sequences", "an array of strings");
-  const out: string[] = [];
-  for (let k = 0; k < stop.length; k++) {
-    const sequence = stop[k];
-    if (typeof sequence !== "string") throw wrongType(`stop_sequences[${k}]`, "a string");
-    out.push(sequence);
-  }
-  return out;
-}
-
 /** `cache_control: {type: "ephemeral", ttl?: "5m" | "1h"}` on a block or a tool, as a cache mark. */
 function cacheOn(block: Obj, param: string, into: CacheMark): void {
   const value = block.cache_control;
@@ -450,47 +433,7 @@ function cacheOn(block: Obj, param: string, into: CacheMark): void {
 
 // ---- Small helpers ---------------------------------------------------------------------------
 
-function isObject(value: unknown): value is Obj {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** A present value: `null` is taken for "not set", as most clients mean it. */
-function present(value: unknown): boolean {
-  return value !== undefined && value !== null;
-}
-
-/** Sets a key of a record, `__proto__` included, as an own property (never the prototype). */
-function put(record: Obj, key: string, value: unknown): void {
-  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
-/** Keys of `object` not in `known` (and present) into `unmapped`, as `param.key`. */
-function extras(object: Obj, known: ReadonlySet<string>, param: string, unmapped: Obj): void {
-  for (const key of Object.keys(object)) {
-    if (!known.has(key) && present(object[key])) put(unmapped, `${param}.${key}`, object[key]);
-  }
-}
-
-type TypeName = { string: string; number: number; boolean: boolean };
-
-function optional<K extends keyof TypeName>(
-  object: Obj,
-  field: string,
-  type: K,
-  param = field,
-): TypeName[K] | undefined {
-  const value = object[field];
-  if (!present(value)) return undefined;
-  if (typeof value !== type || (type === "number" && !Number.isFinite(value)))
-    throw wrongType(param, type === "boolean" ? "a boolean" : `a ${type}`);
-  return value as TypeName[K];
-}
-
-/** The 400 for a required field that is absent or of the wrong type. */
-function badField(value: unknown, param: string, expected: string): InvalidRequestError {
-  return present(value) ? wrongType(param, expected) : missing(param);
-}
-
+/** The Messages API's words for a missing field (`messages[0].content: Field required`). */
 function missing(param: string): InvalidRequestError {
   return missingParameter(param, `${param}: Field required`);
 }

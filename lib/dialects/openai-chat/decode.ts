@@ -9,10 +9,9 @@
  */
 import type { GenerationEvent, GenerationResult } from "../../core/events.ts";
 import type { AssistantPart, ToolCallPart } from "../../core/request.ts";
+import { isObject, type Obj } from "../fields.ts";
 import { finishFromOpenAI } from "./finish.ts";
 import { type ChatChunk, usageFromOpenAI } from "./wire.ts";
-
-type Obj = Record<string, unknown>;
 
 /** Turns one upstream stream's chunks into canonical events, in order. */
 export interface ChunkDecoder {
@@ -195,8 +194,4 @@ function completedCall(value: unknown, j: number): ToolCallPart | undefined {
 
 function nonEmpty(value: unknown): value is string {
   return typeof value === "string" && value !== "";
-}
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

@@ -26,17 +26,24 @@ import type {
   ToolResultPart,
   UserPart,
 } from "../../core/request.ts";
+import { invalidJson, invalidType, missingParameter } from "../../errors.ts";
 import {
-  type InvalidRequestError,
-  invalidJson,
-  invalidType,
-  invalidValue,
-  missingParameter,
-  quoteCallerText,
-} from "../../errors.ts";
+  badField,
+  eachPart,
+  extras,
+  fromDataUrl,
+  isObject,
+  notOneOf,
+  type Obj,
+  optional,
+  optionalInteger,
+  present,
+  put,
+  requiredString,
+  strings,
+  unmappedPart,
+} from "../fields.ts";
 import type { ChatRequest } from "./wire.ts";
-
-type Obj = Record<string, unknown>;
 
 /**
  * Top-level fields read into the canonical request. `stream_options` is read by the caller's
@@ -153,10 +160,7 @@ function readMessages(messages: unknown[], out: GenerationRequest): void {
         toolTurn = undefined;
         continue;
       }
-      throw invalidValue(
-        `${param}.role`,
-        `Invalid value for '${param}.role': '${quoteCallerText(role)}'. Supported values are: ${ROLES}.`,
-      );
+      throw notOneOf(`${param}.role`, role, ROLES);
     }
     for (const field of Object.keys(message)) {
       if (fields.has(field) || !present(message[field])) continue;
@@ -199,42 +203,19 @@ function readMessages(messages: unknown[], out: GenerationRequest): void {
 
 /** Text content (a string or text parts) appended to `into`; other parts go to `unmapped`. */
 function textParts(content: unknown, param: string, into: TextPart[], unmapped: Obj): void {
-  if (!present(content)) throw missingParameter(param);
-  if (typeof content === "string") {
-    into.push({ type: "text", text: content });
-    return;
-  }
-  if (!Array.isArray(content)) throw invalidType(param, "a string or an array of content parts");
-  for (let j = 0; j < content.length; j++) {
-    const part = content[j];
-    const partParam = `${param}[${j}]`;
-    if (!isObject(part)) throw invalidType(partParam, "an object");
+  eachPart(content, param, into, (part, partParam) => {
     if (part.type === "text") into.push(textPart(part, partParam, unmapped));
     else unmappedPart(part, partParam, unmapped);
-  }
+  });
 }
 
 function userParts(content: unknown, param: string, into: UserPart[], unmapped: Obj): void {
-  if (!present(content)) throw missingParameter(param);
-  if (typeof content === "string") {
-    into.push({ type: "text", text: content });
-    return;
-  }
-  if (!Array.isArray(content)) throw invalidType(param, "a string or an array of content parts");
-  for (let j = 0; j < content.length; j++) {
-    const part = content[j];
-    const partParam = `${param}[${j}]`;
-    if (!isObject(part)) throw invalidType(partParam, "an object");
+  eachPart(content, param, into, (part, partParam) => {
     if (part.type === "text") into.push(textPart(part, partParam, unmapped));
     else if (part.type === "image_url") into.push(imagePart(part, partParam, unmapped));
     // `input_audio`, `file` and any later kind: well-formed, with no canonical place.
     else unmappedPart(part, partParam, unmapped);
-  }
-}
-
-function unmappedPart(part: Obj, param: string, unmapped: Obj): void {
-  if (typeof part.type !== "string") throw badField(part.type, `${param}.type`, "a string");
-  put(unmapped, param, part);
+  });
 }
 
 function textPart(part: Obj, param: string, unmapped: Obj): TextPart {
@@ -268,23 +249,13 @@ function imagePart(part: Obj, param: string, unmapped: Obj): ImagePart {
   } else if (!present(url)) throw missingParameter(`${param}.image_url`);
   const urlParam = isObject(part.image_url) ? `${param}.image_url.url` : `${param}.image_url`;
   if (typeof url !== "string") throw badField(url, urlParam, "a string");
-  const image: ImagePart = { type: "image", mediaType: "image/*", ...fromUrl(url) };
+  const image: ImagePart = { type: "image", mediaType: "image/*", ...fromDataUrl(url) };
   if (present(detail)) {
     if (typeof detail !== "string") throw invalidType(`${param}.image_url.detail`, "a string");
     image.detail = detail;
   }
   if (present(part.cache_control)) image.cache = cacheOf(part.cache_control, `${param}.cache_control`);
   return image;
-}
-
-/** The bytes and type of a base64 data URL, or else the URL. Slices, no regular expression over the bytes. */
-function fromUrl(url: string): { mediaType?: string; data?: string; url?: string } {
-  if (url.slice(0, 5).toLowerCase() !== "data:") return { url };
-  const comma = url.indexOf(",");
-  const header = comma === -1 ? "" : url.slice(5, comma);
-  if (!header.toLowerCase().endsWith(";base64")) return { url };
-  const mediaType = header.slice(0, header.indexOf(";")).trim().toLowerCase();
-  return { mediaType: mediaType === "" ? "image/*" : mediaType, data: url.slice(comma + 1) };
 }
 
 /** An assistant message's parts, in the order a model produces them: reasoning, text, refusal, calls. */
@@ -388,7 +359,7 @@ function readTools(tools: unknown, unmapped: Obj): ToolDefinition[] {
     if (tool.type === "function") {
       const fn = tool.function;
       if (!isObject(fn)) throw badField(fn, `${param}.function`, "an object");
-      definition = { name: nameOf(fn, `${param}.function`) };
+      definition = { name: requiredString(fn, "name", `${param}.function`) };
       const description = optional(fn, "description", "string", `${param}.function.description`);
       if (description !== undefined) definition.description = description;
       if (present(fn.parameters)) {
@@ -403,7 +374,7 @@ function readTools(tools: unknown, unmapped: Obj): ToolDefinition[] {
     } else if (tool.type === "custom") {
       const custom = tool.custom;
       if (!isObject(custom)) throw badField(custom, `${param}.custom`, "an object");
-      definition = { name: nameOf(custom, `${param}.custom`), custom: {} };
+      definition = { name: requiredString(custom, "name", `${param}.custom`), custom: {} };
       const description = optional(custom, "description", "string", `${param}.custom.description`);
       if (description !== undefined) definition.description = description;
       if (present(custom.format)) definition.custom = { format: custom.format };
@@ -420,26 +391,17 @@ function readTools(tools: unknown, unmapped: Obj): ToolDefinition[] {
   return out;
 }
 
-function nameOf(definition: Obj, param: string): string {
-  const name = definition.name;
-  if (typeof name !== "string") throw badField(name, `${param}.name`, "a string");
-  return name;
-}
-
 /** `none`, `auto`, `required`, a named function or custom tool; undefined for another object kind. */
 function readToolChoice(choice: unknown): ToolChoice | undefined {
   if (choice === "none" || choice === "auto" || choice === "required") return { type: choice };
   if (typeof choice === "string")
-    throw invalidValue(
-      "tool_choice",
-      `Invalid value for 'tool_choice': '${quoteCallerText(choice)}'. Supported values are: 'none', 'auto', 'required' or an object naming a tool.`,
-    );
+    throw notOneOf("tool_choice", choice, "'none', 'auto', 'required' or an object naming a tool");
   if (!isObject(choice)) throw invalidType("tool_choice", "a string or an object");
   const type = choice.type;
   if (type === "function" || type === "custom") {
     const named = choice[type];
     if (!isObject(named)) throw badField(named, `tool_choice.${type}`, "an object");
-    return { type: "tool", name: nameOf(named, `tool_choice.${type}`) };
+    return { type: "tool", name: requiredString(named, "name", `tool_choice.${type}`) };
   }
   // `allowed_tools` and any later kind.
   if (typeof type !== "string") throw badField(type, "tool_choice.type", "a string");
@@ -448,14 +410,7 @@ function readToolChoice(choice: unknown): ToolChoice | undefined {
 
 function readStop(stop: unknown): string[] {
   if (typeof stop === "string") return [stop];
-  if (!Array.isArray(stop)) throw invalidType("stop", "a string or an array of strings");
-  const out: string[] = [];
-  for (let k = 0; k < stop.length; k++) {
-    const sequence = stop[k];
-    if (typeof sequence !== "string") throw invalidType(`stop[${k}]`, "a string");
-    out.push(sequence);
-  }
-  return out;
+  return strings(stop, "stop", "a string or an array of strings");
 }
 
 /** `text` is the default (none); `json_object` is JSON of any shape; `json_schema` names a schema. */
@@ -493,53 +448,4 @@ function cacheOf(value: unknown, param: string): NonNullable<CacheMark["cache"]>
 function markLast(parts: CacheMark[], cache: NonNullable<CacheMark["cache"]>): void {
   const last = parts[parts.length - 1];
   if (last !== undefined) last.cache = cache;
-}
-
-// ---- Small helpers ---------------------------------------------------------------------------
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** A present value: OpenAI clients often send `null` for "not set". */
-function present(value: unknown): boolean {
-  return value !== undefined && value !== null;
-}
-
-/** Sets a key of a record, `__proto__` included, as an own property (never the prototype). */
-function put(record: Obj, key: string, value: unknown): void {
-  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
-/** Keys of `object` not in `known` (and present) into `unmapped`, as `param.key`. */
-function extras(object: Obj, known: ReadonlySet<string>, param: string, unmapped: Obj): void {
-  for (const key of Object.keys(object)) {
-    if (!known.has(key) && present(object[key])) put(unmapped, `${param}.${key}`, object[key]);
-  }
-}
-
-type TypeName = { string: string; number: number; boolean: boolean };
-
-function optional<K extends keyof TypeName>(
-  object: Obj,
-  field: string,
-  type: K,
-  param = field,
-): TypeName[K] | undefined {
-  const value = object[field];
-  if (!present(value)) return undefined;
-  if (typeof value !== type || (type === "number" && !Number.isFinite(value)))
-    throw invalidType(param, type === "boolean" ? "a boolean" : `a ${type}`);
-  return value as TypeName[K];
-}
-
-function optionalInteger(object: Obj, field: string): number | undefined {
-  const value = optional(object, field, "number");
-  if (value !== undefined && !Number.isInteger(value)) throw invalidType(field, "an integer");
-  return value;
-}
-
-/** The 400 for a required field that is absent or of the wrong type. */
-function badField(value: unknown, param: string, expected: string): InvalidRequestError {
-  return present(value) ? invalidType(param, expected) : missingParameter(param);
 }

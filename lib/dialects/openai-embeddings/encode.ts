@@ -11,8 +11,7 @@ import type { EmbeddingRequest, EmbeddingResult, EmbeddingVector } from "../../c
 import { estimateEmbeddingTokens } from "../../core/embeddings.ts";
 import { invalidAnswer, type UpstreamError } from "../../errors.ts";
 import { errorFromStreamEvent } from "../../retry/classify.ts";
-
-type Obj = Record<string, unknown>;
+import { isObject } from "../fields.ts";
 
 /** The OpenAI embeddings answer. */
 export interface OpenAIEmbeddingsResponse {
@@ -139,8 +138,4 @@ function readVector(value: unknown): EmbeddingVector | undefined {
   if (!Array.isArray(value) || value.length === 0) return undefined;
   for (const n of value) if (typeof n !== "number" || !Number.isFinite(n)) return undefined;
   return value as number[];
-}
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

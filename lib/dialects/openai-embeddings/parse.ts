@@ -19,8 +19,7 @@ import {
   missingParameter,
   quoteCallerText,
 } from "../../errors.ts";
-
-type Obj = Record<string, unknown>;
+import { badField, isObject, notOneOf, optional, present, put } from "../fields.ts";
 
 /** Most inputs in one request, as OpenAI allows: "any array must be 2048 dimensions or less". */
 export const MAX_EMBEDDING_INPUTS = 2048;
@@ -36,8 +35,7 @@ const READ = new Set(["model", "input", "encoding_format", "dimensions", "user",
  */
 export function toEmbeddingRequest(body: unknown): EmbeddingRequest {
   if (!isObject(body)) throw invalidJson("The request body must be a JSON object.");
-  if (!present(body.model)) throw missingParameter("model");
-  if (typeof body.model !== "string") throw invalidType("model", "a string");
+  if (typeof body.model !== "string") throw badField(body.model, "model", "a string");
   const out: EmbeddingRequest = {
     model: body.model,
     inputs: readInput(body.input),
@@ -56,10 +54,8 @@ export function toEmbeddingRequest(body: unknown): EmbeddingRequest {
       throw badValue("dimensions", `${quoteCallerText(String(dimensions))}; it must be at least 1`);
     out.dimensions = dimensions;
   }
-  if (present(body.user)) {
-    if (typeof body.user !== "string") throw invalidType("user", "a string");
-    out.user = body.user;
-  }
+  const user = optional(body, "user", "string");
+  if (user !== undefined) out.user = user;
   if (present(body.bedrock)) {
     if (!isObject(body.bedrock)) throw invalidType("bedrock", "an object");
     out.extensions.bedrock = body.bedrock;
@@ -129,27 +125,10 @@ function readEncoding(value: unknown): EmbeddingRequest["encoding"] {
   if (!present(value)) return "float";
   if (value === "float" || value === "base64") return value;
   if (typeof value !== "string") throw invalidType("encoding_format", "a string");
-  throw invalidValue(
-    "encoding_format",
-    `Invalid value for 'encoding_format': '${quoteCallerText(value)}'. Supported values are: 'float', 'base64'.`,
-  );
+  throw notOneOf("encoding_format", value, "'float', 'base64'");
 }
 
 // ---- Small helpers ---------------------------------------------------------------------------
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
-/** A present value: OpenAI clients often send `null` for "not set". */
-function present(value: unknown): boolean {
-  return value !== undefined && value !== null;
-}
-
-/** Sets a key of a record, `__proto__` included, as an own property (never the prototype). */
-function put(record: Obj, key: string, value: unknown): void {
-  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
-}
 
 function badValue(param: string, what: string): InvalidRequestError {
   return invalidValue(param, `Invalid value for '${param}': ${what}.`);

@@ -10,9 +10,8 @@
 import type { FinishReason, GenerationEvent, GenerationResult } from "../../core/events.ts";
 import type { AssistantPart } from "../../core/request.ts";
 import type { Usage } from "../../core/usage.ts";
+import { isObject, type Obj } from "../fields.ts";
 import { openReasoning } from "./reasoning.ts";
-
-type Obj = Record<string, unknown>;
 
 /** Turns one upstream Responses stream's events (the parsed `data:` JSON) into canonical events. */
 export interface ResponseEventDecoder {
@@ -228,8 +227,4 @@ function count(value: unknown): number {
 
 function nonEmpty(value: unknown): value is string {
   return typeof value === "string" && value !== "";
-}
-
-function isObject(value: unknown): value is Obj {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }

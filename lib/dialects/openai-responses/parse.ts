@@ -45,9 +45,23 @@ import {
   tooManyProperties,
   unsupportedValue,
 } from "../../errors.ts";
+import {
+  badField,
+  eachPart,
+  extras,
+  fromDataUrl,
+  isObject,
+  notOneOf,
+  type Obj,
+  optional,
+  optionalInteger,
+  present,
+  put,
+  requiredString,
+  strings,
+  unmappedPart,
+} from "../fields.ts";
 import { openReasoning } from "./reasoning.ts";
-
-type Obj = Record<string, unknown>;
 
 /**
  * The request fields a response object repeats (https://platform.openai.com/docs/api-reference/responses/object),
@@ -196,7 +210,7 @@ export function parseResponsesRequest(body: unknown): ParsedResponsesRequest {
 
   const store = optional(body, "store", "boolean") ?? true;
   const previousResponseId = optional(body, "previous_response_id", "string");
-  const include = present(body.include) ? readStrings(body.include, "include") : [];
+  const include = present(body.include) ? strings(body.include, "include") : [];
   const metadata = present(body.metadata) ? readMetadata(body.metadata) : undefined;
   const promptCacheKey = optional(body, "prompt_cache_key", "string");
 
@@ -298,10 +312,7 @@ function readInput(input: unknown, out: GenerationRequest): unknown[] {
         } else if (role === "assistant") {
           assistantContent(item.content, `${param}.content`, assistantTurn(), unmapped);
         } else {
-          throw invalidValue(
-            `${param}.role`,
-            `Invalid value for '${param}.role': '${quoteCallerText(role)}'. Supported values are: ${ROLES}.`,
-          );
+          throw notOneOf(`${param}.role`, role, ROLES);
         }
         break;
       }
@@ -342,52 +353,25 @@ function readInput(input: unknown, out: GenerationRequest): unknown[] {
 
 /** System and developer content: a string or `input_text` parts; other parts go to `unmapped`. */
 function textContent(content: unknown, param: string, into: TextPart[], unmapped: Obj): void {
-  if (!present(content)) throw missingParameter(param);
-  if (typeof content === "string") {
-    into.push({ type: "text", text: content });
-    return;
-  }
-  if (!Array.isArray(content)) throw invalidType(param, "a string or an array of content parts");
-  for (let j = 0; j < content.length; j++) {
-    const part = content[j];
-    const partParam = `${param}[${j}]`;
-    if (!isObject(part)) throw invalidType(partParam, "an object");
+  eachPart(content, param, into, (part, partParam) => {
     if (part.type === "input_text") into.push(textPart(part, partParam, unmapped));
     else unmappedPart(part, partParam, unmapped);
-  }
+  });
 }
 
 function userContent(content: unknown, param: string, into: UserPart[], unmapped: Obj): void {
-  if (!present(content)) throw missingParameter(param);
-  if (typeof content === "string") {
-    into.push({ type: "text", text: content });
-    return;
-  }
-  if (!Array.isArray(content)) throw invalidType(param, "a string or an array of content parts");
-  for (let j = 0; j < content.length; j++) {
-    const part = content[j];
-    const partParam = `${param}[${j}]`;
-    if (!isObject(part)) throw invalidType(partParam, "an object");
+  eachPart(content, param, into, (part, partParam) => {
     if (part.type === "input_text") into.push(textPart(part, partParam, unmapped));
     else if (part.type === "input_image" && present(part.image_url))
       into.push(imagePart(part, partParam, unmapped));
     // An image by `file_id`, `input_file`, `input_audio`: well-formed, with no canonical place.
     else unmappedPart(part, partParam, unmapped);
-  }
+  });
 }
 
 /** An assistant message's parts: `output_text` (and `input_text`, which clients also send) and `refusal`. */
 function assistantContent(content: unknown, param: string, into: AssistantPart[], unmapped: Obj): void {
-  if (!present(content)) throw missingParameter(param);
-  if (typeof content === "string") {
-    into.push({ type: "text", text: content });
-    return;
-  }
-  if (!Array.isArray(content)) throw invalidType(param, "a string or an array of content parts");
-  for (let j = 0; j < content.length; j++) {
-    const part = content[j];
-    const partParam = `${param}[${j}]`;
-    if (!isObject(part)) throw invalidType(partParam, "an object");
+  eachPart(content, param, into, (part, partParam) => {
     if (part.type === "output_text" || part.type === "input_text") {
       if (typeof part.text !== "string") throw badField(part.text, `${partParam}.text`, "a string");
       into.push({ type: "text", text: part.text });
@@ -402,7 +386,7 @@ function assistantContent(content: unknown, param: string, into: AssistantPart[]
       extras(part, PART_FIELDS.refusal, partParam, unmapped);
       into.push({ type: "refusal", text: part.refusal });
     } else unmappedPart(part, partParam, unmapped);
-  }
+  });
 }
 
 const PART_FIELDS = {
@@ -418,11 +402,6 @@ function textPart(part: Obj, param: string, unmapped: Obj): TextPart {
   return { type: "text", text: part.text };
 }
 
-function unmappedPart(part: Obj, param: string, unmapped: Obj): void {
-  if (typeof part.type !== "string") throw badField(part.type, `${param}.type`, "a string");
-  put(unmapped, param, part);
-}
-
 /**
  * An `input_image` given by `image_url`: a base64 data URL becomes bytes and a media type, any
  * other URL stays a URL (`image/*`: its type is only known once fetched).
@@ -431,20 +410,10 @@ function imagePart(part: Obj, param: string, unmapped: Obj): ImagePart {
   const url = part.image_url;
   if (typeof url !== "string") throw invalidType(`${param}.image_url`, "a string");
   extras(part, PART_FIELDS.image, param, unmapped);
-  const image: ImagePart = { type: "image", mediaType: "image/*", ...fromUrl(url) };
+  const image: ImagePart = { type: "image", mediaType: "image/*", ...fromDataUrl(url) };
   const detail = optional(part, "detail", "string", `${param}.detail`);
   if (detail !== undefined) image.detail = detail;
   return image;
-}
-
-/** The bytes and type of a base64 data URL, or else the URL. Slices, no regular expression over the bytes. */
-function fromUrl(url: string): { mediaType?: string; data?: string; url?: string } {
-  if (url.slice(0, 5).toLowerCase() !== "data:") return { url };
-  const comma = url.indexOf(",");
-  const header = comma === -1 ? "" : url.slice(5, comma);
-  if (!header.toLowerCase().endsWith(";base64")) return { url };
-  const mediaType = header.slice(0, header.indexOf(";")).trim().toLowerCase();
-  return { mediaType: mediaType === "" ? "image/*" : mediaType, data: url.slice(comma + 1) };
 }
 
 /**
@@ -551,17 +520,9 @@ function readTools(tools: unknown, dropped: string[], custom: string[], unmapped
 function grammarOf(format: unknown, param: string): { syntax: string; definition: string } | undefined {
   if (!isObject(format)) throw invalidType(param, "an object");
   if (format.type === "text") return undefined;
-  if (format.type !== "grammar")
-    throw invalidValue(
-      `${param}.type`,
-      `Invalid value for '${param}.type': '${quoteCallerText(format.type)}'. Supported values are: 'text', 'grammar'.`,
-    );
+  if (format.type !== "grammar") throw notOneOf(`${param}.type`, format.type, "'text', 'grammar'");
   const syntax = requiredString(format, "syntax", param);
-  if (syntax !== "lark" && syntax !== "regex")
-    throw invalidValue(
-      `${param}.syntax`,
-      `Invalid value for '${param}.syntax': '${quoteCallerText(syntax)}'. Supported values are: 'lark', 'regex'.`,
-    );
+  if (syntax !== "lark" && syntax !== "regex") throw notOneOf(`${param}.syntax`, syntax, "'lark', 'regex'");
   return { syntax, definition: requiredString(format, "definition", param) };
 }
 
@@ -580,10 +541,7 @@ function readToolChoice(
     return { type: choice };
   }
   if (typeof choice === "string")
-    throw invalidValue(
-      "tool_choice",
-      `Invalid value for 'tool_choice': '${quoteCallerText(choice)}'. Supported values are: 'none', 'auto', 'required' or an object naming a tool.`,
-    );
+    throw notOneOf("tool_choice", choice, "'none', 'auto', 'required' or an object naming a tool");
   if (!isObject(choice)) throw invalidType("tool_choice", "a string or an object");
   const type = choice.type;
   if (type === "function" || type === "custom")
@@ -628,10 +586,7 @@ function readText(text: unknown, out: GenerationRequest): void {
     return;
   }
   if (typeof format.type !== "string") throw badField(format.type, "text.format.type", "a string");
-  throw invalidValue(
-    "text.format.type",
-    `Invalid value for 'text.format.type': '${quoteCallerText(format.type)}'. Supported values are: 'text', 'json_object', 'json_schema'.`,
-  );
+  throw notOneOf("text.format.type", format.type, "'text', 'json_object', 'json_schema'");
 }
 
 /** `reasoning.effort` into the canonical request; returns `reasoning.summary` (or the older `generate_summary`). */
@@ -650,17 +605,6 @@ function readReasoning(reasoning: unknown, out: GenerationRequest): string | und
     } else put(out.unmapped, `reasoning.${key}`, value);
   }
   return summary;
-}
-
-function readStrings(value: unknown, param: string): string[] {
-  if (!Array.isArray(value)) throw invalidType(param, "an array of strings");
-  const out: string[] = [];
-  for (let k = 0; k < value.length; k++) {
-    const item = value[k];
-    if (typeof item !== "string") throw invalidType(`${param}[${k}]`, "a string");
-    out.push(item);
-  }
-  return out;
 }
 
 function readMetadata(value: unknown): Record<string, string> {
@@ -692,59 +636,6 @@ function readMetadata(value: unknown): Record<string, string> {
 
 // ---- Small helpers ---------------------------------------------------------------------------
 
-function isObject(value: unknown): value is Obj {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
-}
-
 function isEmptyArray(value: unknown): boolean {
   return Array.isArray(value) && value.length === 0;
-}
-
-/** A present value: OpenAI clients often send `null` for "not set". */
-function present(value: unknown): boolean {
-  return value !== undefined && value !== null;
-}
-
-/** Sets a key of a record, `__proto__` included, as an own property (never the prototype). */
-function put(record: Obj, key: string, value: unknown): void {
-  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
-}
-
-/** Keys of `object` not in `known` (and present) into `unmapped`, as `param.key`. */
-function extras(object: Obj, known: ReadonlySet<string>, param: string, unmapped: Obj): void {
-  for (const key of Object.keys(object)) {
-    if (!known.has(key) && present(object[key])) put(unmapped, `${param}.${key}`, object[key]);
-  }
-}
-
-function requiredString(object: Obj, field: string, param: string): string {
-  const value = object[field];
-  if (typeof value !== "string") throw badField(value, `${param}.${field}`, "a string");
-  return value;
-}
-
-type TypeName = { string: string; number: number; boolean: boolean };
-
-function optional<K extends keyof TypeName>(
-  object: Obj,
-  field: string,
-  type: K,
-  param = field,
-): TypeName[K] | undefined {
-  const value = object[field];
-  if (!present(value)) return undefined;
-  if (typeof value !== type || (type === "number" && !Number.isFinite(value)))
-    throw invalidType(param, type === "boolean" ? "a boolean" : `a ${type}`);
-  return value as TypeName[K];
-}
-
-function optionalInteger(object: Obj, field: string): number | undefined {
-  const value = optional(object, field, "number");
-  if (value !== undefined && !Number.isInteger(value)) throw invalidType(field, "an integer");
-  return value;
-}
-
-/** The 400 for a required field that is absent or of the wrong type. */
-function badField(value: unknown, param: string, expected: string): InvalidRequestError {
-  return present(value) ? invalidType(param, expected) : missingParameter(param);
 }

@@ -63,8 +63,11 @@ function withoutUsage(raw: string, hasUsage: boolean): string | undefined {
   return JSON.stringify(rest);
 }
 
-/** A whole answer's body for an OpenAI chat caller: the upstream's own bytes where it speaks OpenAI chat. */
-export function completionBody(answer: WholeGeneration, head: AnswerHead): string {
+/**
+ * A whole answer's body for an OpenAI chat caller: the upstream's own bytes where it speaks OpenAI
+ * chat; `head` (a fresh id) is made only when the answer is encoded here.
+ */
+export function completionBody(answer: WholeGeneration, head: () => AnswerHead): string {
   if (answer.dialect === "openai-chat" && answer.raw !== undefined) return answer.raw;
-  return JSON.stringify(toCompletion(answer.result(), head));
+  return JSON.stringify(toCompletion(answer.result(), head()));
 }

@@ -72,7 +72,7 @@ export function chatCompletions(context: GatewayContext): Endpoint {
           ? {
               status: 200,
               headers: { ...jsonHeaders, ...answeredBy(served.run, served.candidate) },
-              body: completionBody(served.value, { ...head(), model: served.candidate.target.model }),
+              body: completionBody(served.value, () => ({ ...head(), model: served.candidate.target.model })),
             }
           : failed(served);
       }

@@ -22,7 +22,7 @@ import { usageFromAnthropic } from "../dialects/anthropic-messages/usage.ts";
 import { invalidResponse, quoteCallerText, UpstreamError } from "../errors.ts";
 import type { HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
-import { errorFromStatus, toUpstreamError } from "../retry/classify.ts";
+import { toUpstreamError } from "../retry/classify.ts";
 import { type BetaAllowList, betaAllowList, createBetaFilter } from "./anthropic-betas.ts";
 import { boundedHealthCheck, chatProbe } from "./base.ts";
 import { defineProvider, type ProviderContext } from "./definition.ts";
@@ -33,6 +33,7 @@ import type {
   UpstreamEvent,
   WholeGeneration,
 } from "./generation.ts";
+import { postWithKey, providerKey } from "./keyed-post.ts";
 import {
   COUNT_TOKENS_REFUSES,
   readMessage,
@@ -91,86 +92,31 @@ export function createAnthropicProvider(
   options: AnthropicOptions,
   context: ProviderContext,
 ): Provider {
-  const { http, keys, deps } = context;
+  const { http, deps } = context;
   const betasFor = createBetaFilter(config.id, options.betas, deps.logger);
 
-  /** The key; a key store that fails fails this target over (blamed on the gateway, as for OpenAI). */
-  async function keyOf(): Promise<string | undefined> {
-    try {
-      return await keys.get(config);
-    } catch (error) {
-      throw new UpstreamError(
-        `${config.id}: its API key could not be read (${(error as Error)?.name ?? "error"})`,
-        {
-          status: 502,
-          code: "provider_key_unavailable",
-          action: "failover",
-          providerId: config.id,
-          cause: error,
-        },
-      );
-    }
-  }
+  const keyOf = () => providerKey(context, config);
 
-  async function post(
+  function post(
     path: string,
     body: Obj,
     input: GenerationInput,
     options: GenerationOptions,
     streaming: boolean,
   ): Promise<HttpResponse> {
-    const key = await keyOf();
-    if (key === undefined) {
-      throw new UpstreamError(`${config.id}: no API key configured`, {
-        status: 502,
-        code: "provider_not_configured",
-        action: "failover",
-        providerId: config.id,
-      });
-    }
     const betas = input.dialect === "anthropic-messages" ? betasFor(input.headers?.["anthropic-beta"]) : [];
-    const t = options.timeouts;
-    const text = JSON.stringify(body);
-    const send = async (apiKey: string): Promise<HttpResponse> => {
-      try {
-        return await http.request({
-          url: `${config.baseUrl}${path}`,
-          method: "POST",
-          headers: {
-            "anthropic-version": ANTHROPIC_VERSION,
-            ...config.headers,
-            ...(betas.length > 0 ? { "anthropic-beta": betas.join(",") } : {}),
-            "content-type": "application/json",
-            accept: streaming ? "text/event-stream" : "application/json",
-            "x-api-key": apiKey,
-          },
-          body: text,
-          signal: options.signal,
-          connectTimeoutMs: t.connectMs,
-          headersTimeoutMs: streaming ? t.headersMs : t.responseMs,
-          // Content-level limits (first token, idle) are the gateway's; this only catches a dead socket.
-          bodyIdleTimeoutMs: streaming ? Math.max(t.idleMs, t.firstTokenMs) : t.responseMs,
-          ...(streaming ? {} : { totalTimeoutMs: t.responseMs }),
-        });
-      } catch (error) {
-        throw toUpstreamError(config.id, error);
-      }
-    };
-    let response = await send(key);
-    if (response.status === 401) {
-      // The key may have been rotated since it was cached: fetch it again and, if it changed, retry once.
-      const refused = await response.text().catch(() => "");
-      keys.invalidate(config, key);
-      const fresh = await keyOf();
-      if (fresh === undefined || fresh === key)
-        throw errorFromStatus(config.id, 401, response.headers, refused, deps.now());
-      response = await send(fresh);
-    }
-    if (response.status !== 200) {
-      const refused = await response.text().catch(() => "");
-      throw errorFromStatus(config.id, response.status, response.headers, refused, deps.now());
-    }
-    return response;
+    return postWithKey(context, config, {
+      url: `${config.baseUrl}${path}`,
+      headers: {
+        "anthropic-version": ANTHROPIC_VERSION,
+        ...config.headers,
+        ...(betas.length > 0 ? { "anthropic-beta": betas.join(",") } : {}),
+      },
+      credential: (key) => ({ "x-api-key": key }),
+      body: JSON.stringify(body),
+      streaming,
+      options,
+    });
   }
 
   /** What a caller of another dialect asks for that the Messages body cannot say: logged once per call. */

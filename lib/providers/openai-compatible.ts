@@ -10,17 +10,10 @@ import {
   completionOutputChars,
   reportedUsage,
 } from "../dialects/openai-chat/wire.ts";
-import {
-  invalidResponse,
-  providerKeyUnavailable,
-  providerNotConfigured,
-  quoteCallerText,
-  redactSecrets,
-  type UpstreamError,
-} from "../errors.ts";
+import { invalidResponse, quoteCallerText, redactSecrets, type UpstreamError } from "../errors.ts";
 import type { HttpResponse } from "../http/client.ts";
 import { parseSse } from "../http/sse.ts";
-import { errorFromStatus, errorFromStreamEvent, toUpstreamError } from "../retry/classify.ts";
+import { errorFromStreamEvent, toUpstreamError } from "../retry/classify.ts";
 import { boundedHealthCheck, chatProbe, embeddingsProbe } from "./base.ts";
 import { defineProvider, type ProviderContext, type RegisteredProvider } from "./definition.ts";
 import type {
@@ -30,6 +23,7 @@ import type {
   UpstreamEvent,
   WholeGeneration,
 } from "./generation.ts";
+import { postWithKey, providerKey } from "./keyed-post.ts";
 import { createOpenAIEmbeddings } from "./openai-embeddings.ts";
 import { createOpenAIResponses } from "./openai-responses.ts";
 import type { Provider } from "./types.ts";
@@ -88,75 +82,26 @@ export function createOpenAICompatibleProvider(
   config: ProviderConfig<OpenAICompatibleOptions>,
   context: ProviderContext,
 ): Provider {
-  const { http, keys, deps } = context;
+  const { http, deps } = context;
 
-  /**
-   * The provider's key. A key store that fails (Secrets Manager throttled, timed out, access denied)
-   * fails this target over like any other fault, instead of ending the request as an internal error;
-   * blame counts it as the gateway's, so a slow Secrets Manager never benches the provider.
-   */
-  async function keyOf(): Promise<string | undefined> {
-    try {
-      return await keys.get(config);
-    } catch (error) {
-      throw providerKeyUnavailable(config.id, error);
-    }
-  }
+  const keyOf = () => providerKey(context, config);
 
-  async function post(
+  function post(
     request: Readonly<Record<string, unknown>>,
     options: GenerationOptions,
     prefill: boolean,
     streaming: boolean,
     path = "/chat/completions",
   ): Promise<HttpResponse> {
-    const key = await keyOf();
-    if (key === undefined) {
-      throw providerNotConfigured(config.id);
-    }
     const base = prefill && config.prefillBaseUrl ? config.prefillBaseUrl : config.baseUrl;
-    const t = options.timeouts;
-    const body = JSON.stringify(request);
-    const send = async (apiKey: string): Promise<HttpResponse> => {
-      try {
-        return await http.request({
-          url: `${base}${path}`,
-          method: "POST",
-          headers: {
-            ...config.headers,
-            "content-type": "application/json",
-            accept: streaming ? "text/event-stream" : "application/json",
-            authorization: `Bearer ${apiKey}`,
-          },
-          body,
-          signal: options.signal,
-          connectTimeoutMs: t.connectMs,
-          headersTimeoutMs: streaming ? t.headersMs : t.responseMs,
-          // Content-level limits (first token, idle) are the gateway's; this only catches a dead socket.
-          bodyIdleTimeoutMs: streaming ? Math.max(t.idleMs, t.firstTokenMs) : t.responseMs,
-          ...(streaming ? {} : { totalTimeoutMs: t.responseMs }),
-        });
-      } catch (error) {
-        throw toUpstreamError(config.id, error);
-      }
-    };
-    let response = await send(key);
-    if (response.status === 401) {
-      // The key may have been rotated since it was cached: fetch it again (one fetch, shared by every
-      // request that saw the old key) and, if it changed, try once more with the new one.
-      const refused = await response.text().catch(() => "");
-      keys.invalidate(config, key);
-      const fresh = await keyOf();
-      if (fresh === undefined || fresh === key) {
-        throw errorFromStatus(config.id, 401, response.headers, refused, deps.now());
-      }
-      response = await send(fresh);
-    }
-    if (response.status !== 200) {
-      const text = await response.text().catch(() => "");
-      throw errorFromStatus(config.id, response.status, response.headers, text, deps.now());
-    }
-    return response;
+    return postWithKey(context, config, {
+      url: `${base}${path}`,
+      headers: config.headers,
+      credential: (key) => ({ authorization: `Bearer ${key}` }),
+      body: JSON.stringify(request),
+      streaming,
+      options,
+    });
   }
 
   /** What a caller of another dialect asks for that the OpenAI body cannot say: logged once per call. */

@@ -18,9 +18,6 @@ import { responses } from "./endpoints/responses.ts";
 import { errorResponse, type GatewayRequest, type GatewayResponse, jsonResponse } from "./response.ts";
 import { createRouter } from "./router.ts";
 
-export type { GatewayContext } from "./endpoint.ts";
-export type { GatewayRequest } from "./response.ts";
-
 export interface Gateway {
   handle(request: GatewayRequest): Promise<GatewayResponse>;
   /** The response for a body over the size limit, for adapters that stop reading early. */

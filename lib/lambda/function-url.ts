@@ -1,6 +1,5 @@
 import { Readable } from "node:stream";
-import type { GatewayRequest } from "../gateway/gateway.ts";
-import type { GatewayResponse } from "../gateway/response.ts";
+import type { GatewayRequest, GatewayResponse } from "../gateway/response.ts";
 
 /** The parts of a Function URL event (payload format 2.0) the gateway reads. */
 export interface FunctionUrlEvent {

@@ -33,7 +33,7 @@ import type {
   UpstreamEvent,
   WholeGeneration,
 } from "./generation.ts";
-import { postWithKey, providerKey } from "./keyed-post.ts";
+import { modelsProbe, postWithKey } from "./keyed-post.ts";
 import {
   COUNT_TOKENS_REFUSES,
   readMessage,
@@ -92,10 +92,8 @@ export function createAnthropicProvider(
   options: AnthropicOptions,
   context: ProviderContext,
 ): Provider {
-  const { http, deps } = context;
+  const { deps } = context;
   const betasFor = createBetaFilter(config.id, options.betas, deps.logger);
-
-  const keyOf = () => providerKey(context, config);
 
   function post(
     path: string,
@@ -225,30 +223,16 @@ export function createAnthropicProvider(
         (error) => toUpstreamError(config.id, error),
         async (check) => {
           if (probe.kind === "chat") return chatProbe({ config, chat }, probe.model, check, deps.now);
-          const { signal, started, timeoutMs } = check;
-          const key = await keyOf();
-          const response = await http.request({
-            url: `${config.baseUrl}/v1/models`,
-            method: "GET",
-            headers: {
-              "anthropic-version": ANTHROPIC_VERSION,
-              ...config.headers,
-              ...(key ? { "x-api-key": key } : {}),
+          return modelsProbe(
+            context,
+            config,
+            {
+              url: `${config.baseUrl}/v1/models`,
+              headers: { "anthropic-version": ANTHROPIC_VERSION, ...config.headers },
+              credential: (key) => ({ "x-api-key": key }),
             },
-            signal,
-            connectTimeoutMs: Math.min(timeoutMs, config.timeouts.connectMs),
-            headersTimeoutMs: timeoutMs,
-            bodyIdleTimeoutMs: timeoutMs,
-          });
-          await response.text();
-          const ok = response.status === 200;
-          return {
-            ok,
-            status: response.status,
-            latencyMs: deps.now() - started,
-            ttftMs: undefined,
-            error: ok ? undefined : `HTTP ${response.status}`,
-          };
+            check,
+          );
         },
       );
     },

@@ -2,8 +2,10 @@ import type { ProviderConfig } from "../config/types.ts";
 import { providerKeyUnavailable, providerNotConfigured } from "../errors.ts";
 import type { HttpResponse } from "../http/client.ts";
 import { errorFromStatus, toUpstreamError } from "../retry/classify.ts";
+import type { HealthProbe } from "./base.ts";
 import type { ProviderContext } from "./definition.ts";
 import type { GenerationOptions } from "./generation.ts";
+import type { HealthResult } from "./types.ts";
 
 /**
  * The provider's key. A key store that fails (Secrets Manager throttled, timed out, access denied)
@@ -85,4 +87,35 @@ export async function postWithKey(
     throw errorFromStatus(config.id, response.status, response.headers, text, context.deps.now());
   }
   return response;
+}
+
+/**
+ * The cheap health probe of a keyed HTTP provider: `GET url` (its model list) under the check's
+ * timeout, with the key in `credential(key)` headers; a 200 is healthy.
+ */
+export async function modelsProbe(
+  context: ProviderContext,
+  config: ProviderConfig,
+  probe: { url: string; headers: Record<string, string>; credential(key: string): Record<string, string> },
+  { signal, started, timeoutMs }: HealthProbe,
+): Promise<HealthResult> {
+  const key = await providerKey(context, config);
+  const response = await context.http.request({
+    url: probe.url,
+    method: "GET",
+    headers: { ...probe.headers, ...(key ? probe.credential(key) : {}) },
+    signal,
+    connectTimeoutMs: Math.min(timeoutMs, config.timeouts.connectMs),
+    headersTimeoutMs: timeoutMs,
+    bodyIdleTimeoutMs: timeoutMs,
+  });
+  await response.text();
+  const ok = response.status === 200;
+  return {
+    ok,
+    status: response.status,
+    latencyMs: context.deps.now() - started,
+    ttftMs: undefined,
+    error: ok ? undefined : `HTTP ${response.status}`,
+  };
 }

@@ -23,7 +23,7 @@ import type {
   UpstreamEvent,
   WholeGeneration,
 } from "./generation.ts";
-import { postWithKey, providerKey } from "./keyed-post.ts";
+import { modelsProbe, postWithKey } from "./keyed-post.ts";
 import { createOpenAIEmbeddings } from "./openai-embeddings.ts";
 import { createOpenAIResponses } from "./openai-responses.ts";
 import type { Provider } from "./types.ts";
@@ -82,9 +82,7 @@ export function createOpenAICompatibleProvider(
   config: ProviderConfig<OpenAICompatibleOptions>,
   context: ProviderContext,
 ): Provider {
-  const { http, deps } = context;
-
-  const keyOf = () => providerKey(context, config);
+  const { deps } = context;
 
   function post(
     request: Readonly<Record<string, unknown>>,
@@ -206,30 +204,20 @@ export function createOpenAICompatibleProvider(
         deps,
         options,
         (error) => toUpstreamError(config.id, error),
-        async (context) => {
-          if (probe.kind === "chat") return chatProbe({ config, chat }, probe.model, context, deps.now);
+        async (check) => {
+          if (probe.kind === "chat") return chatProbe({ config, chat }, probe.model, check, deps.now);
           if (probe.kind === "embeddings")
-            return embeddingsProbe({ config, embeddings }, probe.model, context, deps.now);
-          const { signal, started, timeoutMs } = context;
-          const key = await keyOf();
-          const response = await http.request({
-            url: `${config.baseUrl}/models`,
-            method: "GET",
-            headers: { ...config.headers, ...(key ? { authorization: `Bearer ${key}` } : {}) },
-            signal,
-            connectTimeoutMs: Math.min(timeoutMs, config.timeouts.connectMs),
-            headersTimeoutMs: timeoutMs,
-            bodyIdleTimeoutMs: timeoutMs,
-          });
-          await response.text();
-          const ok = response.status === 200;
-          return {
-            ok,
-            status: response.status,
-            latencyMs: deps.now() - started,
-            ttftMs: undefined,
-            error: ok ? undefined : `HTTP ${response.status}`,
-          };
+            return embeddingsProbe({ config, embeddings }, probe.model, check, deps.now);
+          return modelsProbe(
+            context,
+            config,
+            {
+              url: `${config.baseUrl}/models`,
+              headers: config.headers,
+              credential: (key) => ({ authorization: `Bearer ${key}` }),
+            },
+            check,
+          );
         },
       );
     },

@@ -13,8 +13,8 @@ import {
   requestHeadersTooLarge,
   requestTimeout,
 } from "../errors.ts";
-import type { Gateway, GatewayRequest } from "../gateway/gateway.ts";
-import type { GatewayResponse } from "../gateway/response.ts";
+import type { Gateway } from "../gateway/gateway.ts";
+import type { GatewayRequest, GatewayResponse } from "../gateway/response.ts";
 
 /** The local server's timeouts, in milliseconds. */
 export interface ServerTimeouts {

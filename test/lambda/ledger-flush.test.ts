@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createCallerStore } from "../../lib/callers/store.ts";
 import { legacyCallerId } from "../../lib/callers/types.ts";
 import { hashClientKey } from "../../lib/gateway/auth.ts";
-import type { GatewayRequest } from "../../lib/gateway/gateway.ts";
+import type { GatewayRequest } from "../../lib/gateway/response.ts";
 import { createLambdaRuntime } from "../../lib/lambda/runtime.ts";
 import type { GatewayRuntime } from "../../lib/runtime.ts";
 import { startTestTable, type TestTable } from "../support/dynamo.ts";
